@@ -1,0 +1,292 @@
+"""Microbenchmark this machine with numpy / scipy and write a ``cpu`` profile TOML.
+
+Measured (median of several timed batches each):
+- per-call overhead of a tiny matmul, FFT and DCT;
+- streaming bandwidth ``np.add(a, b, out=c)`` (fp32) over working sets from 4 KiB upward:
+  the profile's ``bandwidth_curve`` and its cache-level bandwidths;
+- elementwise compute rate per class (np.add, cache-resident): ``efficiency_curves.elementwise_<class>``;
+- per-call overhead of an elementwise op: median of array+array, array*scalar and max(array, scalar);
+- sgemm / dgemm at square sizes and (m, k, k) panels with small m: peak = best rate;
+  ``efficiency_curves.matmul_<class>@<level>`` = rate / peak over min(m, k, n), one curve per
+  cache level the working sets sit in (the largest also unqualified);
+- scipy.fft.fft (complex) and scipy.fft.dct (type II) at power-of-two sizes, single calls and
+  batches of rows (``@batched``; pocketfft vectorises across rows): curves over ops per transform.
+Cache capacities come from /sys/devices/system/cpu/cpu0/cache (defaults if absent).
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import scipy.fft
+
+from ._io import atomic_path
+from ._profile import Profile, interp_loglog, load
+
+_SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
+    True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20,
+           "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
+    False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
+            "panels": tuple((m, k) for k in (384, 1536) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30,
+            "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
+            "repeat": 7},
+}
+_DEFAULT_CACHES = [("l1", 32 << 10), ("l2", 1 << 20), ("l3", 8 << 20)]
+#: energy per byte by level (Horowitz ISSCC 2014, 45 nm: SRAM 64-bit read 20 pJ @ 32 KB, 100 pJ @ 1 MB; DRAM 1.3-2.6 nJ / 64 bit)
+_LEVEL_PJ = {"l1": (2.5, "Horowitz 2014: 20 pJ per 64-bit read, 32 KB SRAM"),
+             "l2": (12.5, "Horowitz 2014: 100 pJ per 64-bit read, 1 MB SRAM"),
+             "l3": (25.0, "estimate: 2x the 1 MB SRAM figure for a larger shared SRAM"),
+             "dram": (162.5, "Horowitz 2014: DRAM 1.3 nJ per 64 bits (low end)")}
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_call(fn: Callable[[], object], *, min_time: float = 2e-3, repeat: int = 5, clock: str = "wall") -> float:
+    """Seconds per call of ``fn``: the median over ``repeat`` batches of each batch's mean, a batch
+    running ``fn`` often enough to last at least ``min_time`` seconds (after one warm-up call).
+
+    clock: ``wall`` (time.perf_counter) or ``cpu`` (time.process_time: CPU time of this process,
+    which excludes time the OS gives to other processes; equals latency for single-threaded code).
+    """
+    if repeat < 1 or min_time <= 0:
+        raise ValueError(f"repeat must be >= 1 and min_time > 0, got {repeat}, {min_time}")
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {tuple(CLOCKS)}, got {clock!r}")
+    now = CLOCKS[clock]
+    fn()
+    number = 1
+    while True:
+        t0 = now()
+        for _ in range(number):
+            fn()
+        dt = now() - t0
+        if dt >= min_time:
+            break
+        number = max(number * 2, int(number * min_time / max(dt, 1e-9) * 1.2))
+    times = [dt / number]
+    for _ in range(repeat - 1):
+        t0 = now()
+        for _ in range(number):
+            fn()
+        times.append((now() - t0) / number)
+    return statistics.median(times)
+
+
+def cache_sizes() -> list[tuple[str, int]]:
+    """(name, bytes) of the data/unified caches of cpu0, smallest first."""
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    found = {}
+    for idx in sorted(base.glob("index*")):
+        try:
+            kind = (idx / "type").read_text().strip()
+            level = int((idx / "level").read_text())
+            size = (idx / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
+        found[f"l{level}"] = int(size.rstrip("KMG")) * mult
+    return sorted(found.items(), key=lambda kv: kv[1]) or list(_DEFAULT_CACHES)
+
+
+def _add_time(n: int, dtype, timer) -> float:
+    a, b, c = np.ones(n, dtype), np.ones(n, dtype), np.empty(n, dtype)
+    return timer(lambda: np.add(a, b, out=c))
+
+
+def _bandwidth_curve(ws_max: int, ovh: float, timer) -> list[tuple[float, float]]:
+    """[(working-set bytes, bytes/s)] of np.add on three fp32 arrays (fp32 moves more bytes per
+    instruction than fp64, so in-cache sizes come closer to the cache's bandwidth)."""
+    pts = []
+    ws = 4 << 10
+    while ws <= ws_max:
+        n = ws // 12
+        t = _add_time(n, np.float32, timer)
+        pts.append((float(12 * n), 12 * n / max(t - ovh, t * 0.05)))
+        ws *= 4
+    return pts
+
+
+def _monotone(pts: list[tuple[float, float]]) -> list[list[float]]:
+    """Cap y so that x / y never decreases (a larger size never predicted cheaper)."""
+    out = [list(pts[0])]
+    for x, y in pts[1:]:
+        x0, y0 = out[-1]
+        out.append([x, min(y, y0 * x / x0)])
+    return out
+
+
+def _rate_curve(points: list[tuple[float, float]], peak: float) -> list[list[float]]:
+    """[(size, ops/s)] -> [[size, efficiency]] sorted by size (rates at equal sizes averaged)."""
+    by_size: dict[float, list[float]] = {}
+    for size, rate in points:
+        by_size.setdefault(size, []).append(rate)
+    return _monotone([(x, min(statistics.mean(r) / peak, 1.0)) for x, r in sorted(by_size.items())])
+
+
+def _place(caches: list[tuple[str, int]], ws: float) -> str:
+    """The level a working set sits in (same rule as Profile.place)."""
+    return next((name for name, cap in caches if ws <= cap), "dram")
+
+
+def _gemm_points(shapes, dtype, ovh, timer, caches) -> dict[str, list[tuple[float, float]]]:
+    """{level: [(min(m, k, n), ops/s)]} for np.matmul at each (m, k, n)."""
+    size = np.dtype(dtype).itemsize
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for m, k, n in shapes:
+        a, b, c = np.ones((m, k), dtype), np.ones((k, n), dtype), np.empty((m, n), dtype)
+        t = timer(lambda: np.matmul(a, b, out=c))
+        ops, nbytes = 2.0 * m * k * n, float(size * (m * k + k * n + m * n))
+        groups.setdefault(_place(caches, nbytes), []).append((min(m, k, n), ops / max(t - ovh, t * 0.05)))
+    return groups
+
+
+def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[float, float]]:
+    """[(ops per transform, ops/s)] for scipy.fft.fft / dct, single calls or batches of rows."""
+    pts = []
+    for lg in log2s:
+        n = 1 << lg
+        rows = max(2, (1 << 17) // n) if batched else 1
+        shape = (rows, n) if batched else (n,)
+        if kind == "fft":
+            x = (np.ones(shape) + 1j).astype(dtype)
+            ops = 5.0 * n * lg
+            t = timer(lambda: scipy.fft.fft(x, axis=-1))
+        else:
+            x = np.ones(shape, dtype)
+            ops = 2.5 * n * lg
+            t = timer(lambda: scipy.fft.dct(x, axis=-1))
+        pts.append((ops, rows * ops / max(t - ovh, t * 0.05)))
+    return pts
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(float(v))
+
+
+def to_toml(doc: dict, comments: dict[str, str] | None = None) -> str:
+    """Serialise a profile dict (scalars, lists, tables of those, ``memory`` array of tables).
+    ``comments`` maps dotted keys (``memory.l2.energy_pj_per_byte``) to trailing comments."""
+    comments = comments or {}
+
+    def line(key: str, v, dotted: str) -> str:
+        note = comments.get(dotted)
+        bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
+        return f"{key if bare else _toml_value(key)} = {_toml_value(v)}" + (f"  # {note}" if note else "")
+
+    out = [line(k, v, k) for k, v in doc.items() if not isinstance(v, dict) and k != "memory"]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out += ["", f"[{k}]"] + [line(kk, vv, f"{k}.{kk}") for kk, vv in v.items()]
+    for lv in doc.get("memory", []):
+        out += ["", "[[memory]]"] + [line(kk, vv, f"memory.{lv['name']}.{kk}") for kk, vv in lv.items()]
+    return "\n".join(out) + "\n"
+
+
+def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, name: str | None = None,
+              clock: str = "wall") -> Profile:
+    """Measure this machine and write a profile to ``out`` (atomically); return the loaded profile.
+
+    ``quick=True`` uses small sizes and runs in seconds (for tests); the full setting takes about
+    a minute and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
+    passed to :func:`time_call` (``cpu`` suits a shared machine with single-threaded BLAS).
+    """
+    cfg = _SIZES[bool(quick)]
+    timer = lambda fn: time_call(fn, min_time=cfg["min_time"], repeat=cfg["repeat"], clock=clock)  # noqa: E731
+    out = Path(out)
+    t_start = time.perf_counter()
+    # per-call overheads (tiny operands: time is all dispatch)
+    a2, b2, c2 = np.ones((2, 2)), np.ones((2, 2)), np.empty((2, 2))
+    tiny, tiny_out, tiny_c = np.ones(8), np.empty(8), np.ones(8) + 0j
+    elementwise = [timer(lambda: np.add(tiny, tiny, out=tiny_out)), timer(lambda: np.multiply(tiny, 2.0, out=tiny_out)),
+                   timer(lambda: np.maximum(tiny, 0.0, out=tiny_out))]
+    ovh = {"matmul": timer(lambda: np.matmul(a2, b2, out=c2)),
+           "elementwise": statistics.median(elementwise),
+           "fft": timer(lambda: scipy.fft.fft(tiny_c)),
+           "dct": timer(lambda: scipy.fft.dct(tiny))}
+    caches = cache_sizes()
+    bw_pts = _bandwidth_curve(cfg["ws_max"], ovh["elementwise"], timer)
+    bw_curve = _monotone(bw_pts)
+    shapes = [(s, s, s) for s in cfg["gemm"]] + [(m, k, k) for m, k in cfg["panels"]]
+    peak, curves = {}, {}
+    for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
+        groups = _gemm_points(shapes, dt, ovh["matmul"], timer, caches)
+        peak[cls] = max(r for pts in groups.values() for _, r in pts)
+        order = [name for name, _ in caches] + ["dram"]
+        for level in sorted(groups, key=order.index):
+            curves[f"matmul_{cls}@{level}"] = _rate_curve(groups[level], peak[cls])
+        curves[f"matmul_{cls}"] = curves[f"matmul_{cls}@{level}"]  # the largest level measured
+    for kind in ("fft", "dct"):
+        for cls, dt in (("fp32", np.complex64 if kind == "fft" else np.float32),
+                        ("fp64", np.complex128 if kind == "fft" else np.float64)):
+            for batched, log2s, key in ((False, cfg["fft_log2"], f"{kind}_{cls}"),
+                                        (True, cfg["batched_log2"], f"{kind}_{cls}@batched")):
+                pts = _transform_points(kind, log2s, dt, ovh[kind], timer, batched)
+                curves[key] = _rate_curve(pts, peak[cls])
+    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set
+    for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
+        n = (256 << 10) // (3 * np.dtype(dt).itemsize)
+        rate = n / max(_add_time(n, dt, timer) - ovh["elementwise"], 1e-12)
+        curves[f"elementwise_{cls}"] = [[1.0, min(1.0, rate / peak[cls])]]
+
+    levels, comments = [], {}
+    last_bw = float("inf")
+    for lname, cap in caches + [("dram", 0)]:
+        is_main = lname == "dram"
+        bw = interp_loglog(bw_curve, bw_pts[-1][0] if is_main else cap / 2)
+        last_bw = min(last_bw, bw)
+        pj, note = _LEVEL_PJ.get(lname, _LEVEL_PJ["l3"])
+        lv = {"name": lname, "capacity_bytes": float(cap if not is_main else max(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), 1)),
+              "bandwidth_bytes_per_s": last_bw, "energy_pj_per_byte": pj, "cache": not is_main}
+        comments[f"memory.{lname}.energy_pj_per_byte"] = note
+        comments[f"memory.{lname}.bandwidth_bytes_per_s"] = "measured (np.add fp32 streaming)"
+        levels.append(lv)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ncpu = os.cpu_count() or 1
+    doc = {
+        "name": name or out.stem,
+        "kind": "cpu",
+        "description": (f"{cpu}, {ncpu} logical CPUs, numpy {np.__version__}; measured by devices.calibrate "
+                        f"(quick={bool(quick)}, clock={clock}) on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"),
+        "static_w": 5.0 * ncpu,
+        "main_memory": "dram",
+        "bandwidth_curve": bw_curve,
+        "peak": peak,
+        "overhead_s": {**ovh, "transform": ovh["fft"], "conv": ovh["matmul"], "default": ovh["elementwise"]},
+        "efficiency": {"memory": 1.0},
+        "efficiency_curves": curves,
+        "memory": levels,
+    }
+    comments.update({
+        "static_w": "estimate: 5 W per logical CPU (not measured)",
+        "bandwidth_curve": "measured: [working-set bytes, bytes/s] of np.add(a, b, out=c), fp32",
+        "peak.fp32": "measured: best sgemm rate (ops/s)", "peak.fp64": "measured: best dgemm rate (ops/s)",
+        "efficiency_curves.elementwise_fp32": "measured: np.add on 256 KiB, elements/s over peak.fp32",
+        "efficiency_curves.elementwise_fp64": "measured: np.add on 256 KiB, elements/s over peak.fp64",
+    })
+    header = (f"# Profile written by devices.calibrate in {time.perf_counter() - t_start:.1f} s. Energies per op: "
+              "Horowitz ISSCC 2014 defaults.\n")
+    with atomic_path(out, ".toml") as tmp, open(tmp, "w") as fh:
+        fh.write(header + to_toml(doc, comments))
+    return load(out.resolve())

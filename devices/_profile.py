@@ -1,0 +1,199 @@
+"""Device profiles: load TOML files (shipped or from $HWSIM_DEVICES) and answer rate questions.
+
+Fallback rules (documented in the README):
+- peak: an op's class missing from the profile runs at the next wider class it has —
+  binary → int4 → int8 → int16 → int32 → fp32 → fp64; fp8 → fp16 → fp32 → fp64; bf16 / tf32 → fp32 → fp64;
+  int64 → fp64; with none of those, the widest class the profile has (emulation cost not modelled).
+  Matrix ops (matmul, conv) look in ``[peak_matrix]`` before ``[peak]`` at each step.
+- efficiency: curve ``<kind>_<class>``, ``<kind>``, ``<family>_<class>``, ``<family>``, each first
+  with the op's qualifiers (``@<level>`` for the level its working set sits in and every larger
+  cache level, ``@batched`` for transforms with count > 1) then without; log-log interpolation
+  over the op's size index (matmul / conv: min(m, k, n) of the (im2col) product; transforms: ops
+  per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``, ``<family>``,
+  else 1.
+- overhead: ``[overhead_s].<kind>``, ``<family>``, ``default``, else 0.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ._energy import EnergyTable
+from ._optical import OpticalSpec
+from ._schema import CLASSES, ProfileError, validate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+ENV_VAR = "HWSIM_DEVICES"
+
+_CHAINS = {
+    "binary": ("int4", "int8", "int16", "int32", "fp32", "fp64"),
+    "int4": ("int8", "int16", "int32", "fp32", "fp64"),
+    "int8": ("int16", "int32", "fp32", "fp64"),
+    "int16": ("int32", "fp32", "fp64"),
+    "int32": ("fp32", "fp64"),
+    "int64": ("fp64",),
+    "fp8": ("fp16", "fp32", "fp64"),
+    "fp16": ("fp32", "fp64"),
+    "bf16": ("fp32", "fp64"),
+    "tf32": ("fp32", "fp64"),
+    "fp32": ("fp64",),
+    "fp64": (),
+}
+MATRIX_FAMILIES = ("matmul", "conv")
+
+
+def interp_loglog(points: list[tuple[float, float]], x: float) -> float:
+    """Piecewise-linear interpolation in log x / log y, clamped to the end values."""
+    if x <= points[0][0]:
+        return points[0][1]
+    if x >= points[-1][0]:
+        return points[-1][1]
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            t = math.log(x / x0) / math.log(x1 / x0)
+            return math.exp(math.log(y0) + t * (math.log(y1) - math.log(y0)))
+    raise AssertionError("unreachable: x inside the curve's range")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated device profile. Rates in ops/s and bytes/s, energies in pJ, power in W."""
+
+    name: str
+    kind: str
+    source: str
+    data: dict = field(repr=False)
+
+    @property
+    def static_w(self) -> float:
+        return self.data["static_w"]
+
+    @property
+    def exploits_sparsity(self) -> bool:
+        return self.data["exploits_sparsity"]
+
+    @property
+    def energy(self) -> EnergyTable:
+        return EnergyTable(self.data["energy_pj"])
+
+    @property
+    def optical(self) -> OpticalSpec | None:
+        return OpticalSpec(self.data["optical"]) if self.kind == "optical4f" else None
+
+    @property
+    def host(self) -> "Profile | None":
+        """The profile that runs what a 4f system cannot (None for electronic profiles)."""
+        return load(self.data["optical"]["host"]) if self.kind == "optical4f" else None
+
+    @property
+    def memory_levels(self) -> list[dict[str, Any]]:
+        return self.data["memory"]
+
+    def level(self, name: str) -> dict[str, Any]:
+        for lv in self.data["memory"]:
+            if lv["name"] == name:
+                return lv
+        names = [lv["name"] for lv in self.data["memory"]]
+        raise ValueError(f"profile {self.name!r} has no memory level {name!r} (levels: {names})")
+
+    def place(self, working_set: float) -> dict[str, Any]:
+        """Level holding a working set of ``working_set`` bytes: the first ``cache = true`` level
+        (file order) that holds it, else main memory."""
+        for lv in self.data["memory"]:
+            if lv["cache"] and working_set <= lv["capacity_bytes"]:
+                return lv
+        return self.level(self.data["main_memory"])
+
+    def bandwidth(self, level: dict[str, Any], working_set: float, placed: bool) -> float:
+        """Achievable bytes/s: a measured bandwidth curve (over working-set bytes) for placed
+        traffic when the profile has one, else the level's bandwidth × efficiency.memory."""
+        curve = self.data["bandwidth_curve"]
+        if placed and curve:
+            return interp_loglog(curve, working_set)
+        return level["bandwidth_bytes_per_s"] * self.data["efficiency"].get("memory", 1.0)
+
+    def peak(self, family: str, op_class: str) -> tuple[str, float]:
+        """(class used, ops/s) for ``op_class`` after the fallback rules."""
+        tables = ([self.data["peak_matrix"]] if family in MATRIX_FAMILIES else []) + [self.data["peak"]]
+        for cls in (op_class, *_CHAINS[op_class], *CLASSES):  # chain, then the widest class it has
+            for tab in tables:
+                if cls in tab:
+                    return cls, tab[cls]
+        raise AssertionError("unreachable: a validated profile has a peak")
+
+    def cache_chain_from(self, level: str) -> tuple[str, ...]:
+        """``level`` and every larger cache level after it, then main memory."""
+        chain = [lv["name"] for lv in self.data["memory"] if lv["cache"]] + [self.data["main_memory"]]
+        return tuple(chain[chain.index(level):]) if level in chain else (level,)
+
+    def efficiency(self, family: str, sub: str, op_class: str, size: float,
+                   qualifiers: tuple[str, ...] = ()) -> float:
+        """Achievable fraction of peak for an op of size index ``size`` (see module docstring)."""
+        curves = self.data["efficiency_curves"]
+        for qual in (*(f"@{q}" for q in qualifiers), ""):
+            for key in (f"{sub}_{op_class}", sub, f"{family}_{op_class}", family):
+                if key + qual in curves:
+                    return interp_loglog(curves[key + qual], max(size, 1e-9))
+        eff = self.data["efficiency"]
+        return eff.get(sub, eff.get(family, 1.0))
+
+    def overhead(self, family: str, sub: str) -> float:
+        ovh = self.data["overhead_s"]
+        return ovh.get(sub, ovh.get(family, ovh.get("default", 0.0)))
+
+
+def _env_dirs() -> list[Path]:
+    raw = os.environ.get(ENV_VAR, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p]
+
+
+def _search_dirs() -> list[Path]:
+    """$HWSIM_DEVICES directories first (they override shipped profiles), then the shipped ones."""
+    return [*_env_dirs(), PROFILE_DIR]
+
+
+def list_profiles() -> list[str]:
+    """Names (file stems) of the shipped profiles and of ``*.toml`` files in $HWSIM_DEVICES dirs."""
+    names = set()
+    for d in _search_dirs():
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.toml"))
+    return sorted(names)
+
+
+@lru_cache(maxsize=64)
+def _load_file(path: str, mtime_ns: int) -> Profile:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    data = validate(raw, path)
+    return Profile(name=data["name"], kind=data["kind"], source=path, data=data)
+
+
+def load(name_or_path: str | os.PathLike) -> Profile:
+    """Load a profile by name (searched in $HWSIM_DEVICES, then the shipped profiles) or by path."""
+    text = os.fspath(name_or_path)
+    candidate = Path(text).expanduser()
+    if text.endswith(".toml") or os.sep in text or (os.altsep and os.altsep in text):
+        if not candidate.is_file():
+            raise FileNotFoundError(f"profile file not found: {candidate}")
+        path = candidate
+    else:
+        found = [d / f"{text}.toml" for d in _search_dirs() if (d / f"{text}.toml").is_file()]
+        if not found:
+            raise ValueError(f"unknown profile {text!r}; available: {', '.join(list_profiles())}")
+        path = found[0]
+    path = path.resolve()
+    return _load_file(str(path), path.stat().st_mtime_ns)

@@ -1,0 +1,36 @@
+"""fixedpoint: bit-accurate low-precision numerics (formats, rounding, quantizers, exact arithmetic).
+
+The numpy backend is the specification; Numba CPU and CUDA kernels give identical bits.
+"""
+from ._float_format import (BF16, FP4_E2M1, FP6_E2M3, FP6_E3M2, FP8_E4M3, FP8_E5M2, FP16,
+                            FloatFormat)
+from ._fixed_array import FixedArray
+from ._format import Fixed
+from ._matmul import matmul
+from ._quantize import from_raw, quantize, to_raw
+from ._quantizers import binarize, pow2, ternarize
+from ._stats import QuantStats
+from ._validate import OVERFLOW_MODES, ROUNDING_MODES
+
+__all__ = [
+    "Fixed",
+    "FixedArray",
+    "matmul",
+    "FloatFormat",
+    "FP16",
+    "BF16",
+    "FP8_E4M3",
+    "FP8_E5M2",
+    "FP6_E3M2",
+    "FP6_E2M3",
+    "FP4_E2M1",
+    "binarize",
+    "ternarize",
+    "pow2",
+    "QuantStats",
+    "quantize",
+    "to_raw",
+    "from_raw",
+    "ROUNDING_MODES",
+    "OVERFLOW_MODES",
+]

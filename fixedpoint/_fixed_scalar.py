@@ -1,0 +1,137 @@
+"""Per-element fixed-point quantization, written once for the Numba CPU and CUDA kernels.
+
+The functions use only float/int arithmetic, comparisons and numpy scalar casts,
+and call no other function, so the same source compiles with ``numba.njit`` and
+``numba.cuda.jit(device=True)`` (and runs as plain Python under the CUDA simulator). A kernel
+applies, per element: :func:`scale_input`, the random draw (stochastic only),
+:func:`round_scaled`, :func:`apply_overflow`. This is exactly the rule that the numpy oracle
+(``_oracle.py``) states in vectorised form; the tests check every bit of both.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _counter_rng
+from ._format import Fixed
+
+# Rounding-mode codes (index in ``_validate.ROUNDING_MODES``).
+NEAREST_EVEN, NEAREST_AWAY, TOWARD_ZERO, FLOOR, CEIL, STOCHASTIC = range(6)
+# Status bits per element, and their slot in the counts array.
+ST_SATURATED, ST_WRAPPED, ST_FLUSHED, ST_NAN, ST_INF_WRAP = 1, 2, 4, 8, 16
+N_COUNTS = 5  # saturated, wrapped, flushed_to_zero, nan, inf-with-wrap (an error)
+#: float64 values at or above this magnitude are integers.
+TWO52 = 4503599627370496.0
+#: Smallest normal float64; nonzero scaled values below it (inexact after underflow) are replaced
+#: by +-TINY, which every rounding mode treats alike (|v| < 2**-53 < 1).
+TINY = 2.0**-1022
+
+
+class Params(NamedTuple):
+    """Everything a kernel needs about one call, as plain scalars."""
+
+    mode: int
+    wrap: bool
+    scale: float      # 2**frac
+    modulus: float    # 2**(word - frac): |x| >= modulus wraps by at least one full turn
+    inv_modulus: float  # 2**(frac - word)
+    lo: float         # raw_min as a float (exact: 0 or -2**(word-1))
+    hi: float         # raw_max + 1 as a float (exact power of two)
+    raw_min: int
+    raw_max: int
+    mask: int         # 2**word - 1
+    step: float       # 2**-frac
+    key: np.uint64    # stream key of the seed
+    counter0: np.uint64  # offset + 1 (mod 2**64): counter of element 0
+    k: int            # random bits per stochastic decision
+    kpow: int         # 2**k
+
+
+def make_params(fmt: Fixed, mode: int, wrap: bool, seed: int, offset: int, k: int) -> Params:
+    """The kernel scalars for ``fmt`` and one call's rounding/overflow/seed/offset/sr_bits."""
+    return Params(
+        mode, wrap, 2.0**fmt.frac, 2.0 ** (fmt.word - fmt.frac), 2.0 ** (fmt.frac - fmt.word),
+        float(fmt.raw_min),
+        float(fmt.raw_max + 1), fmt.raw_min, fmt.raw_max, (1 << fmt.word) - 1, fmt.step,
+        np.uint64(_counter_rng.seed_key(seed)), np.uint64((offset + 1) & _counter_rng.MASK64),
+        k, 1 << k,
+    )
+
+
+def round_scaled(v, mode, r, kpow):
+    """Round the finite float64 ``v`` (the exact value ``x * 2**frac``) to an integer-valued float.
+
+    ``r`` is the k-bit random integer and ``kpow = 2**k`` (stochastic only). Works on ``|v|``
+    so that every step is exact: ``g = |v| - trunc(|v|)`` is the exact fractional part.
+    Stochastic rounds up (toward +inf) iff ``r < floor(f * 2**k)`` with ``f = v - floor(v)``.
+    """
+    a = abs(v)
+    if a >= TWO52:
+        return v
+    t = np.float64(np.int64(a))
+    g = a - t
+    neg = v < 0.0
+    up = False  # add one to the magnitude
+    if g == 0.0:
+        up = False
+    elif mode == NEAREST_EVEN:
+        up = g > 0.5 or (g == 0.5 and (np.int64(t) & 1) == 1)
+    elif mode == NEAREST_AWAY:
+        up = g >= 0.5
+    elif mode == FLOOR:
+        up = neg
+    elif mode == CEIL:
+        up = not neg
+    elif mode == STOCHASTIC:
+        gk = g * np.float64(kpow)  # exact: scaling by a power of two
+        if neg:  # f = 1 - g, floor(f * 2**k) = 2**k - ceil(g * 2**k)
+            c = np.int64(gk)
+            if np.float64(c) < gk:
+                c += 1
+            up = not (r < kpow - c)  # rounding toward +inf shrinks a negative magnitude
+        else:
+            up = r < np.int64(gk)
+    m = t + 1.0 if up else t
+    return -m if neg else m
+
+
+def scale_input(xv, wrap, scale, modulus, inv_modulus):
+    """``(v, status)``: the exact scaled value ``x * 2**frac`` of one float64 input ``xv``.
+
+    NaN gives ``(0, ST_NAN)``; +-inf with wrap gives ``(0, ST_INF_WRAP)`` (the caller raises).
+    With wrap, ``|x| >= 2**(word - frac)`` is first reduced exactly modulo that power of two, which moves
+    ``x * 2**frac`` by a multiple of ``2**word`` and so changes neither the rounding nor the
+    result; the status is then ``ST_WRAPPED``. Underflowed values become ``+-TINY``.
+    """
+    if xv != xv:
+        return 0.0, ST_NAN
+    status = 0
+    if wrap:
+        if abs(xv) == math.inf:
+            return 0.0, ST_INF_WRAP
+        if abs(xv) >= modulus:  # exact fmod(xv, modulus) for a power-of-two modulus
+            q = xv * inv_modulus  # exact, and no division (whose zero check slows Numba 4x)
+            xv = 0.0 if abs(q) >= TWO52 else xv - np.float64(np.int64(q)) * modulus
+            status = ST_WRAPPED
+    v = xv * scale
+    if abs(v) < TINY and xv != 0.0:
+        v = TINY if xv > 0.0 else -TINY
+    return v, status
+
+
+def apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask):
+    """``(raw, status)`` for the rounded scaled value ``rv`` of the input ``xv``.
+
+    ``status`` comes from :func:`scale_input`; a nonzero input that rounds to 0 is flushed.
+    """
+    if rv == 0.0 and xv != 0.0 and status == 0:
+        status = ST_FLUSHED
+    if rv >= hi or rv < lo:
+        if wrap:
+            return ((np.int64(rv) - raw_min) & mask) + raw_min, ST_WRAPPED
+        if rv >= hi:
+            return np.int64(raw_max), ST_SATURATED
+        return np.int64(raw_min), ST_SATURATED
+    return np.int64(rv), status

@@ -1,0 +1,135 @@
+"""Public ``quantize`` / ``to_raw`` / ``from_raw`` and the choice of backend.
+
+All backends implement one rule (see ``_oracle.py``) and give identical bits and statistics.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from ._fixed_scalar import N_COUNTS, STOCHASTIC, make_params
+from ._format import Fixed
+from ._stats import QuantStats
+from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice,
+                        check_nan_policy, check_offset, check_overflow, check_result_dtype,
+                        check_rounding, check_sr_bits, is_cupy_array, nan_error, resolve_seed)
+
+#: Backends of ``quantize``: the numpy oracle, fused Numba CPU kernels, Numba CUDA kernels.
+BACKENDS = ("auto", "numpy", "numba", "cuda")
+#: ``backend="auto"`` uses Numba for numpy arrays with at least this many elements.
+NUMBA_THRESHOLD = 1 << 16
+
+
+def quantize(x: Any, fmt: Any, rounding: str = "nearest_even", overflow: str = "saturate", *,
+             seed: Optional[int] = None, offset: int = 0, sr_bits: Optional[int] = None,
+             backend: str = "auto", stats: Optional[QuantStats] = None, nan: str = "raise") -> Any:
+    """Round ``x`` onto the grid of ``fmt``; same shape and float dtype as ``x``.
+
+    ``fmt`` is a :class:`Fixed` (or a ``FloatFormat``, handled by ``quantize_float``).
+    ``rounding`` applies to the exact value ``x * 2**frac``: ``nearest_even``, ``nearest_away``,
+    ``toward_zero``, ``floor``, ``ceil`` or ``stochastic`` (round up with probability equal to
+    the fractional part, drawn from the counter hash of ``(seed, offset + i)`` for flat index
+    ``i``; ``sr_bits=k`` uses k random bits, default 53). ``overflow``: ``saturate`` or ``wrap``
+    (two's complement modulo ``2**word``). ``seed=None`` with stochastic rounding draws a seed,
+    recorded in ``stats.seed``. NaN raises ValueError unless ``nan="zero"``; +-inf saturate
+    (wrap raises). Integer input is converted to float64 when exact. ``backend``: ``"auto"``,
+    ``"numpy"``, ``"numba"`` or ``"cuda"`` (CuPy arrays; numpy input is copied to the GPU and back).
+    """
+    if not isinstance(fmt, Fixed):
+        from ._float_format import FloatFormat
+
+        if isinstance(fmt, FloatFormat):
+            from ._float_quantize import quantize_float
+
+            return quantize_float(x, fmt, rounding=rounding, overflow=overflow, seed=seed,
+                                  offset=offset, sr_bits=sr_bits, backend=backend, stats=stats,
+                                  nan=nan)
+        raise TypeError(f"fmt must be a Fixed or FloatFormat, got {type(fmt).__name__}")
+    return _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
+                           as_raw=False)
+
+
+def to_raw(x: Any, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate", *,
+           seed: Optional[int] = None, offset: int = 0, sr_bits: Optional[int] = None,
+           backend: str = "auto", stats: Optional[QuantStats] = None, nan: str = "raise") -> Any:
+    """The raw int64 integers of ``quantize(x, fmt, ...)`` (value = raw * 2**-frac), any word."""
+    if not isinstance(fmt, Fixed):
+        raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
+    return _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
+                           as_raw=True)
+
+
+def from_raw(raw: Any, fmt: Fixed, dtype: Any = np.float64) -> Any:
+    """Values ``raw * 2**-frac`` of raw integers in ``[fmt.raw_min, fmt.raw_max]``.
+
+    ``dtype`` must hold every value of ``fmt`` exactly (ValueError otherwise).
+    """
+    if not isinstance(fmt, Fixed):
+        raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
+    out_dtype = check_result_dtype(fmt, dtype)
+    xp = array_module(raw)
+    arr = xp.asarray(raw)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"raw must be an integer array, got dtype {arr.dtype}")
+    if arr.size and (int(arr.min()) < fmt.raw_min or int(arr.max()) > fmt.raw_max):
+        raise ValueError(
+            f"raw must lie in [{fmt.raw_min}, {fmt.raw_max}] for {fmt}, "
+            f"got values in [{int(arr.min())}, {int(arr.max())}]"
+        )
+    out = (arr.astype(np.float64) * fmt.step).astype(out_dtype)
+    return out[()] if out.ndim == 0 else out
+
+
+def _choose_backend(backend: str, x: Any) -> str:
+    check_choice(backend, "backend", BACKENDS)
+    if is_cupy_array(x):
+        if backend in ("numpy", "numba"):
+            raise ValueError(f"backend={backend!r} needs a numpy array; got a CuPy array "
+                             "(use backend='cuda' or 'auto')")
+        return "cuda"
+    if backend == "auto":
+        return "numba" if x.size >= NUMBA_THRESHOLD else "numpy"
+    return backend
+
+
+def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
+                    as_raw):
+    rounding = check_rounding(rounding)
+    wrap = check_overflow(overflow) == "wrap"
+    nan = check_nan_policy(nan)
+    k = check_sr_bits(sr_bits, rounding)
+    offset = check_offset(offset)
+    if stats is not None and not isinstance(stats, QuantStats):
+        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+    mode = ROUNDING_MODES.index(rounding)
+    stochastic = mode == STOCHASTIC
+    if stochastic or seed is not None:
+        seed = resolve_seed(seed)
+    x = as_float_array(x, "x")
+    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, x.dtype)
+    which = _choose_backend(backend, x)
+    params = make_params(fmt, mode, wrap, seed if stochastic else 0, offset, k)
+    flat = x.reshape(-1)
+    if which == "numpy":
+        from ._oracle import quantize_flat
+    elif which == "numba":
+        from ._kernels_numba import quantize_flat
+    else:
+        from ._kernels_cuda import quantize_flat
+    out, counts, max_error, sums = quantize_flat(flat, params, seed if stochastic else 0, offset,
+                                                 out_dtype, stats is not None)
+    saturated, wrapped, flushed, nans, inf_wrap = (int(c) for c in counts[:N_COUNTS])
+    if nans and nan == "raise":
+        raise nan_error(x, "x")
+    if inf_wrap:
+        xp = array_module(x)
+        first = int(xp.flatnonzero(xp.isinf(flat))[0])
+        raise ValueError(f"x contains {inf_wrap} infinite value(s) (first at flat index {first}); "
+                         "overflow='wrap' cannot wrap infinity, use overflow='saturate'")
+    if stats is not None:
+        stats.add(flat.size, nans, saturated, wrapped, flushed, max_error,
+                  math.fsum(np.asarray(sums).tolist()), seed if stochastic else None)
+    out = out.reshape(x.shape)
+    return out[()] if out.ndim == 0 else out

@@ -1,0 +1,222 @@
+"""Integer rescaling of raw fixed-point values: drop or add fraction bits, then fit a word.
+
+A raw integer ``raw`` with ``f`` fraction bits has the value ``raw * 2**-f``. Moving it to
+``f - shift`` fraction bits means computing ``raw * 2**-shift`` and rounding it to an integer:
+
+* ``shift > 0`` drops ``shift`` bits: the exact quotient ``q + d / 2**shift`` (``q = raw >> shift``
+  rounded toward -inf, ``d`` = the dropped bits, ``0 <= d < 2**shift``) is rounded with one of the
+  modes below; ``shift`` may be any size (a shift of 64 or more leaves only the sign).
+* ``shift < 0`` appends ``-shift`` zero bits (exact; only overflow can happen).
+
+Rounding modes (applied to the exact quotient, never to a float):
+
+``nearest_even``  ties to even;  ``nearest_away`` ties away from zero;  ``toward_zero``;
+``floor`` (toward -inf);  ``ceil`` (toward +inf);  ``stochastic``: round up iff ``r < t`` where
+``t`` is the top ``k`` bits of the dropped bits (``t = floor(d * 2**k / 2**shift)``) and ``r`` is a
+``k``-bit draw of the counter-based generator (:mod:`fixedpoint._counter_rng`) for counter
+``offset + i`` (``i`` = flat C-order index), ``k = sr_bits`` (1..53; 53 when None). The
+probability of rounding up is ``t / 2**k``: exactly ``d / 2**shift`` when ``shift <= k``; otherwise
+the dropped bits below the top ``k`` are ignored, a downward bias of less than ``2**-k`` (in units of
+the result's last bit), as in hardware that compares only ``k`` random bits.
+
+Overflow into a ``word``-bit target: ``saturate`` clamps to ``[raw_min, raw_max]``; ``wrap`` keeps the
+value modulo ``2**word`` (two's complement for signed words).
+
+:func:`rescale` is the numpy oracle. :func:`rescale_numba` computes the same bits with a parallel Numba
+kernel built from the scalar functions below, which the matmul kernels also call.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._counter_rng import random_ints, scalar_bits, seed_key
+from ._fixed_scalar import CEIL, NEAREST_AWAY, NEAREST_EVEN, STOCHASTIC, TOWARD_ZERO
+from ._format import Fixed
+from ._validate import (ROUNDING_MODES, check_offset, check_overflow, check_rounding,
+                        check_sr_bits)
+
+_scalar_bits = njit(cache=True)(scalar_bits)
+
+
+# --------------------------------------------------------------------------- numpy oracle
+def shift_round(raw, shift: int, rounding: str = "nearest_even", *, seed: int | None = None,
+                offset: int = 0, sr_bits: int | None = None) -> np.ndarray:
+    """``raw * 2**-shift`` rounded to an integer (int64 array); ``shift >= 0``, int64 ``raw``.
+
+    ``seed`` is required for ``rounding="stochastic"``; the draw for element ``i`` uses counter
+    ``offset + i``.
+    """
+    raw = np.asarray(raw, dtype=np.int64)
+    rounding = check_rounding(rounding)
+    if shift < 0:
+        raise ValueError(f"shift must be >= 0 for shift_round, got {shift}")
+    if shift == 0:
+        return raw.copy()
+    # For shift >= 64, |raw| < 2**63 gives |raw * 2**-shift| < 1/2: every deterministic mode depends
+    # only on the sign, so (sign(raw), 63) rounds the same as (raw, shift).
+    s = min(shift, 63)
+    x = raw if shift <= 63 else np.sign(raw)
+    q = x >> np.int64(s)
+    if rounding == "floor":
+        return q
+    d = x & np.int64((1 << s) - 1)
+    if rounding == "ceil":
+        up = d != 0
+    elif rounding == "toward_zero":
+        up = (d != 0) & (q < 0)
+    elif rounding in ("nearest_even", "nearest_away"):
+        half = np.int64(1 << (s - 1))
+        tie_up = (q & 1) == 1 if rounding == "nearest_even" else q >= 0
+        up = (d > half) | ((d == half) & tie_up)
+    else:
+        if seed is None:
+            raise ValueError("stochastic rounding needs a seed")
+        k = check_sr_bits(sr_bits, rounding)
+        r = random_ints(seed, check_offset(offset), raw.size, k).reshape(raw.shape)
+        up = r < _top_bits(raw, shift, k)
+    return q + up
+
+
+def _top_bits(raw: np.ndarray, shift: int, k: int) -> np.ndarray:
+    """The top ``k`` of the ``shift`` dropped bits of ``raw`` (two's complement), as int64."""
+    if shift >= k:
+        return (raw >> np.int64(min(shift - k, 63))) & np.int64((1 << k) - 1)
+    return (raw & np.int64((1 << shift) - 1)) << np.int64(k - shift)
+
+
+def fit_word(v, fmt: Fixed, overflow: str = "saturate") -> np.ndarray:
+    """Fit int64 raw values into ``fmt``'s word by saturation or wrapping."""
+    v = np.asarray(v, dtype=np.int64)
+    lo, hi = fmt.raw_min, fmt.raw_max
+    if check_overflow(overflow) == "saturate":
+        return np.clip(v, lo, hi)
+    mask = np.uint64((1 << fmt.word) - 1)
+    bias = np.uint64(-lo)  # add |raw_min| so the window starts at 0, mask, then subtract it
+    wrapped = ((v.astype(np.uint64) + bias) & mask).astype(np.int64)
+    return wrapped + np.int64(lo)
+
+
+def _shift_left(v: np.ndarray, left: int, fmt: Fixed, overflow: str) -> np.ndarray:
+    """``v * 2**left`` fitted into ``fmt``'s word without ever overflowing int64 on the way."""
+    lo, hi = fmt.raw_min, fmt.raw_max
+    if check_overflow(overflow) == "wrap":
+        if left >= fmt.word:
+            return np.zeros_like(v)
+        return fit_word((v.astype(np.uint64) << np.uint64(left)).astype(np.int64), fmt, "wrap")
+    s = min(left, 63)
+    v_hi, v_lo = hi >> s, -((-lo) >> s)  # the largest / smallest v whose shifted value fits
+    inside = np.clip(v, v_lo, v_hi) << np.int64(s)
+    return np.where(v > v_hi, np.int64(hi), np.where(v < v_lo, np.int64(lo), inside))
+
+
+def rescale(raw, shift: int, fmt: Fixed, rounding: str = "nearest_even",
+            overflow: str = "saturate", *, seed: int | None = None, offset: int = 0,
+            sr_bits: int | None = None) -> np.ndarray:
+    """Numpy oracle: ``raw * 2**-shift`` rounded (``shift > 0``) and fitted into ``fmt``'s word.
+
+    ``shift`` is the source fraction bits minus the target fraction bits (any sign).
+    """
+    raw = np.asarray(raw, dtype=np.int64)
+    if shift < 0:
+        return _shift_left(raw, -shift, fmt, overflow)
+    rounded = shift_round(raw, shift, rounding, seed=seed, offset=offset, sr_bits=sr_bits)
+    return fit_word(rounded, fmt, overflow)
+
+
+# --------------------------------------------------------------------------- Numba kernels
+@njit(cache=True)
+def round_shift_scalar(x, shift, mode, key, counter, k):
+    """Scalar :func:`shift_round` of int64 ``x`` (``|x| <= 2**62``) by ``shift >= 0`` bits.
+
+    ``mode`` is the rounding code; ``key`` (uint64) and ``counter`` (uint64, ``offset + i + 1``)
+    feed the stochastic draw. Deterministic modes add a bias and shift, branch-free so that loops
+    over it vectorize: ``floor((x + bias) / 2**s)`` with bias ``2**(s-1) - 1 + (q & 1)`` (ties to
+    even), ``2**(s-1) - (x < 0)`` (ties away), ``2**s - 1`` (ceil, and toward zero for x < 0).
+    """
+    if shift == 0:
+        return x
+    if mode == STOCHASTIC:
+        if shift >= k:
+            t = (x >> min(shift - k, 63)) & ((np.int64(1) << k) - 1)
+        else:
+            t = (x & ((np.int64(1) << shift) - 1)) << (k - shift)
+        r = np.int64(_scalar_bits(key, counter) >> np.uint64(64 - k))
+        return (x >> min(shift, 63)) + (1 if r < t else 0)
+    s = shift
+    if shift > 63:  # |x| * 2**-shift < 1/2: only the sign matters, as for x = sign(x), s = 2
+        s = 2
+        x = 1 if x > 0 else (-1 if x < 0 else 0)
+    elif shift == 63:  # halve x keeping a sticky low bit: the same quotient, tie and inexactness
+        s = 62
+        x = (x >> 1) | (x & 1)
+    return (x + round_bias(x, s, mode)) >> s
+
+
+@njit(cache=True, inline="always")
+def round_bias(x, s, mode):
+    """The bias of a deterministic ``mode`` for ``(x + bias) >> s``, ``1 <= s <= 62``."""
+    half = np.int64(1) << (s - 1)
+    if mode == NEAREST_EVEN:
+        return half - 1 + ((x >> s) & 1)
+    if mode == NEAREST_AWAY:
+        return half - (1 if x < 0 else 0)
+    if mode == CEIL or (mode == TOWARD_ZERO and x < 0):
+        return (np.int64(1) << s) - 1
+    return np.int64(0)  # floor, and toward zero for x >= 0
+
+
+@njit(cache=True)
+def fit_word_scalar(v, lo, hi, wrap):
+    """Scalar :func:`fit_word`: clamp to ``[lo, hi]`` or wrap modulo ``hi - lo + 1``."""
+    if wrap:
+        mask = np.uint64(hi - lo)
+        return np.int64((np.uint64(v) - np.uint64(lo)) & mask) + lo
+    return min(max(v, lo), hi)
+
+
+@njit(cache=True)
+def rescale_scalar(x, shift, mode, key, counter, k, lo, hi, wrap):
+    """Scalar :func:`rescale` (``lo``/``hi`` = target raw limits, ``wrap`` = overflow mode)."""
+    if shift >= 0:
+        return fit_word_scalar(round_shift_scalar(x, shift, mode, key, counter, k), lo, hi, wrap)
+    left = -shift
+    if wrap:
+        if left >= 63:
+            return fit_word_scalar(np.int64(0), lo, hi, wrap)
+        return fit_word_scalar(np.int64(np.uint64(x) << np.uint64(left)), lo, hi, wrap)
+    s = min(left, 63)
+    if x > (hi >> s):
+        return hi
+    if x < -((-lo) >> s):
+        return lo
+    return x << s
+
+
+@njit(parallel=True, cache=True)
+def _rescale_kernel(raw, shift, mode, key, offset, k, lo, hi, wrap, out):
+    for i in prange(raw.size):
+        out[i] = rescale_scalar(raw[i], shift, mode, key, offset + np.uint64(i + 1), k, lo, hi, wrap)
+
+
+def rescale_numba(raw, shift: int, fmt: Fixed, rounding: str = "nearest_even",
+                  overflow: str = "saturate", *, seed: int | None = None, offset: int = 0,
+                  sr_bits: int | None = None) -> np.ndarray:
+    """Parallel Numba :func:`rescale` (same arguments, same bits)."""
+    raw = np.ascontiguousarray(raw, dtype=np.int64)
+    args = kernel_args(rounding, overflow, seed, offset, sr_bits, fmt)
+    out = np.empty_like(raw)
+    _rescale_kernel(raw.reshape(-1), np.int64(shift), *args, out.reshape(-1))
+    return out
+
+
+def kernel_args(rounding: str, overflow: str, seed: int | None, offset: int,
+                sr_bits: int | None, fmt: Fixed) -> tuple:
+    """``(mode, key, offset, k, lo, hi, wrap)`` for the kernels, validated."""
+    mode = ROUNDING_MODES.index(check_rounding(rounding))
+    if mode == STOCHASTIC and seed is None:
+        raise ValueError("stochastic rounding needs a seed")
+    key = np.uint64(seed_key(seed) if seed is not None else 0)
+    return (np.int64(mode), key, np.uint64(check_offset(offset)),
+            np.int64(check_sr_bits(sr_bits, rounding)), np.int64(fmt.raw_min),
+            np.int64(fmt.raw_max), check_overflow(overflow) == "wrap")

@@ -1,0 +1,102 @@
+"""``QuantStats``: what a hardware designer checks first after quantizing.
+
+Pass one object as ``stats=`` to any number of ``quantize``/``to_raw`` calls: the counts add up,
+the maximum error is the maximum over all calls, and ``seed`` is the last stochastic seed used
+(drawn for ``seed=None``), so a run can be replayed. Every backend fills it identically: counts and
+the maximum are order-free, and the error sum is summed sequentially inside fixed blocks of
+:data:`BLOCK` elements (flat C order), whose sums are then added exactly (``math.fsum``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+#: Elements per block of the deterministic error sum (shared by all backends).
+BLOCK = 8192
+
+
+@dataclass
+class QuantStats:
+    """Counts and errors accumulated over quantize calls.
+
+    ``n``: elements seen; ``nan``: NaN inputs (mapped to 0 with ``nan="zero"``; excluded from the
+    errors); ``saturated``/``wrapped``: elements whose rounded value lay outside the raw range;
+    ``flushed_to_zero``: nonzero inputs that became 0; ``max_abs_error``/``sum_abs_error``:
+    ``|result - x|`` in float64 (input units); ``seed``: the last stochastic seed used.
+    """
+
+    n: int = 0
+    nan: int = 0
+    saturated: int = 0
+    wrapped: int = 0
+    flushed_to_zero: int = 0
+    max_abs_error: float = 0.0
+    sum_abs_error: float = 0.0
+    seed: Optional[int] = None
+
+    @property
+    def mean_abs_error(self) -> float:
+        """Mean ``|result - x|`` over the non-NaN elements (NaN when there are none)."""
+        counted = self.n - self.nan
+        return self.sum_abs_error / counted if counted else math.nan
+
+    def _fraction(self, count: int) -> float:
+        return count / self.n if self.n else 0.0
+
+    @property
+    def fraction_saturated(self) -> float:
+        """Share of elements that saturated."""
+        return self._fraction(self.saturated)
+
+    @property
+    def fraction_wrapped(self) -> float:
+        """Share of elements that wrapped around."""
+        return self._fraction(self.wrapped)
+
+    @property
+    def fraction_flushed_to_zero(self) -> float:
+        """Share of elements that were nonzero and became zero."""
+        return self._fraction(self.flushed_to_zero)
+
+    def merge(self, other: QuantStats) -> QuantStats:
+        """A new object holding both; ``seed`` is ``other.seed`` when set."""
+        out = QuantStats(**self.__dict__)
+        out.add(other.n, other.nan, other.saturated, other.wrapped, other.flushed_to_zero,
+                other.max_abs_error, other.sum_abs_error, other.seed)
+        return out
+
+    def add(self, n: int, nan: int, saturated: int, wrapped: int, flushed_to_zero: int,
+            max_abs_error: float, sum_abs_error: float, seed: Optional[int] = None) -> None:
+        """Accumulate one call's results in place."""
+        self.n += int(n)
+        self.nan += int(nan)
+        self.saturated += int(saturated)
+        self.wrapped += int(wrapped)
+        self.flushed_to_zero += int(flushed_to_zero)
+        self.max_abs_error = max(self.max_abs_error, float(max_abs_error))
+        self.sum_abs_error += float(sum_abs_error)
+        if seed is not None:
+            self.seed = int(seed)
+
+    def __str__(self) -> str:
+        return (
+            f"n={self.n} nan={self.nan} saturated={self.saturated} ({self.fraction_saturated:.3%}) "
+            f"wrapped={self.wrapped} ({self.fraction_wrapped:.3%}) "
+            f"flushed_to_zero={self.flushed_to_zero} ({self.fraction_flushed_to_zero:.3%}) "
+            f"max_abs_error={self.max_abs_error:.6g} mean_abs_error={self.mean_abs_error:.6g}"
+            + (f" seed={self.seed}" if self.seed is not None else "")
+        )
+
+
+def block_sums(errors: np.ndarray) -> np.ndarray:
+    """Sequential sums of consecutive :data:`BLOCK`-element chunks of a flat float64 array.
+
+    ``cumsum`` adds strictly left to right, as the Numba and CUDA block loops do.
+    """
+    nblocks = -(-errors.size // BLOCK)
+    padded = np.zeros(nblocks * BLOCK)
+    padded[: errors.size] = errors
+    return padded.reshape(nblocks, BLOCK).cumsum(axis=1)[:, -1]

@@ -1,0 +1,54 @@
+"""Pieces shared by the CLI commands: the precision policy and the model from the flags, input checks."""
+from __future__ import annotations
+
+import argparse
+
+from hwsim._data import Dataset, load_data
+from hwsim._precision import ROLES, Precision
+
+__all__ = ["precision_from_args", "mlp_input_features", "load_data_for_model", "parse_shape",
+           "cost_input_shape"]
+
+#: Input shape assumed by ``hwsim cost`` for a CNN spec when ``--input-shape`` is not given.
+DEFAULT_CNN_INPUT = (1, 28, 28)
+
+
+def precision_from_args(args: argparse.Namespace) -> Precision:
+    """The policy of ``--precision`` refined by the per-role flags, ``--mode`` and ``--seed``."""
+    roles = {r: getattr(args, r) for r in ROLES if getattr(args, r, None) is not None}
+    return Precision.from_flags(args.precision, seed=getattr(args, "seed", 0), mode=args.mode, **roles)
+
+
+def mlp_input_features(model_spec: str) -> int | None:
+    """The input width of an ``mlp:IN-...`` spec, or None for other specs / a malformed first token
+    (left to ``build_model`` to report)."""
+    kind, _, body = model_spec.partition(":")
+    if kind != "mlp":
+        return None
+    first = body.split("-")[0]
+    return int(first) if first.isdigit() else None
+
+
+def load_data_for_model(model_spec: str, data_spec: str, split: int | None, seed: int) -> Dataset:
+    """Load ``data_spec`` in the layout ``model_spec`` needs: flattened vectors for ``mlp:`` models,
+    NCHW images otherwise (``build_model`` then reports an input width that does not match)."""
+    return load_data(data_spec, split=split, seed=seed, flatten=model_spec.startswith("mlp:"))
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"1x28x28"`` or ``"784"`` → a tuple of positive ints (ValueError naming the bad text)."""
+    parts = text.lower().replace("×", "x").split("x")
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"bad --input-shape {text!r}: expected positive integers joined by 'x', "
+                         f"e.g. 784 or 1x28x28")
+    return tuple(int(p) for p in parts)
+
+
+def cost_input_shape(model_spec: str, text: str | None) -> tuple[int, ...]:
+    """The input shape for costing ``model_spec``: ``--input-shape`` if given, else the MLP's width
+    or `DEFAULT_CNN_INPUT`."""
+    if text is not None:
+        return parse_shape(text)
+    n_in = mlp_input_features(model_spec)
+    return (n_in,) if n_in is not None else DEFAULT_CNN_INPUT
+

@@ -1,0 +1,106 @@
+"""``hwsim cost``, ``hwsim devices`` and ``hwsim calibrate``: the device side of the command line."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import devices
+
+from hwsim._cli_common import cost_input_shape, precision_from_args
+from hwsim._model import build_model
+from hwsim._report import format_si, md_table
+from hwsim._workload import layer_of, workload
+
+__all__ = ["cost_by_device", "cmd_cost", "cmd_devices", "cmd_calibrate"]
+
+
+def _layer_totals(est: Any) -> list[dict]:
+    """Per-layer sums of an Estimate's rows, in op order; ``bound`` of the layer's slowest op."""
+    layers: dict[str, dict] = {}
+    for row in est.rows:
+        label = layer_of(row.name)
+        entry = layers.setdefault(label, {"name": label, "latency_s": 0.0, "energy_j": 0.0,
+                                          "bound": row.bound, "_slowest": -1.0})
+        entry["latency_s"] += float(row.latency_s)
+        entry["energy_j"] += float(row.energy_j)
+        if row.latency_s > entry["_slowest"]:
+            entry["_slowest"], entry["bound"] = float(row.latency_s), row.bound
+    return [{k: v for k, v in e.items() if k != "_slowest"} for e in layers.values()]
+
+
+def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
+    """``{device: {"latency_s", "energy_j", "layers": [{name, latency_s, energy_j, bound}]}}``."""
+    out = {}
+    for name in names:
+        est = devices.estimate(wl, devices.load(name))
+        out[name] = {"latency_s": float(est.latency_s), "energy_j": float(est.energy_j),
+                     "layers": _layer_totals(est)}
+    return out
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    precision = precision_from_args(args)
+    shape = cost_input_shape(args.model, args.input_shape)
+    model = build_model(args.model, input_shape=shape, num_classes=None)
+    wl = workload(model, precision, batch=args.batch, training=args.training)
+    names = args.device or devices.list_profiles()
+    per_device = cost_by_device(wl, names)
+    what = "training step" if args.training else "inference"
+    if args.json:
+        print(json.dumps({"model": args.model, "input_shape": list(shape), "batch": args.batch,
+                          "what": what, "precision": precision.to_dict(), "devices": per_device},
+                         indent=2))
+        return 0
+    if args.csv:
+        _write_csv(Path(args.csv), per_device)
+    print(f"{args.model} on input {'x'.join(map(str, shape))}, batch {args.batch}, one {what}; "
+          f"precision: {precision}")
+    rows = []
+    for name, d in per_device.items():
+        rows.append([name, "(total)" if args.layers else "", format_si(d["latency_s"], "s"),
+                     format_si(d["energy_j"], "J"), ""])
+        if args.layers:
+            rows += [["", e["name"], format_si(e["latency_s"], "s"), format_si(e["energy_j"], "J"), e["bound"]]
+                     for e in d["layers"]]
+    headers = ["device", "layer", "latency", "energy", "bound"]
+    if not args.layers:
+        headers, rows = ["device", "latency", "energy"], [[r[0], r[2], r[3]] for r in rows]
+    print(md_table(headers, rows))
+    if args.csv:
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _write_csv(path: Path, per_device: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["device", "layer", "latency_s", "energy_j", "bound"])
+        for name, d in per_device.items():
+            w.writerow([name, "total", repr(d["latency_s"]), repr(d["energy_j"]), ""])
+            for e in d["layers"]:
+                w.writerow([name, e["name"], repr(e["latency_s"]), repr(e["energy_j"]), e["bound"]])
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    if args.name is not None:
+        prof = devices.load(args.name)
+        print(f"# {prof.name} ({prof.kind}) — {prof.source}\n")
+        sys.stdout.write(Path(prof.source).read_text())
+        return 0
+    rows = []
+    for name in devices.list_profiles():
+        prof = devices.load(name)
+        rows.append([name, prof.kind, prof.source])
+    print(md_table(["profile", "kind", "file"], rows))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    prof = devices.calibrate(out=args.out, quick=args.quick)
+    print(f"wrote profile {prof.name!r} to {prof.source}; use it with: hwsim cost --device {args.out}")
+    return 0

@@ -1,0 +1,88 @@
+"""``hwsim train``, ``hwsim eval`` and ``hwsim report``: training runs on disk.
+
+A run directory holds what `hwsim._train.train` writes (``metrics.json``, the per-epoch checkpoint)
+plus ``run.json``: the model spec, data spec, split and seed the run was started with, so that
+``hwsim eval RUN_DIR`` can rebuild the model and its data and ``--resume`` can refuse a different
+model or data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hwsim._checkpoint import load as load_checkpoint, write_json
+from hwsim._cli_common import load_data_for_model, precision_from_args
+from hwsim._model import build_model
+from hwsim._precision import Precision
+from hwsim._report import md_table, write_run_report
+from hwsim._train import evaluate, train
+
+__all__ = ["cmd_train", "cmd_eval", "cmd_report", "RUN_FILE"]
+
+RUN_FILE = "run.json"
+_SAME_ON_RESUME = ("model", "data", "split", "seed")
+
+
+def read_run(run_dir: Path) -> dict:
+    """The ``run.json`` of ``run_dir`` (FileNotFoundError naming it when absent)."""
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: RUN_DIR must be a directory written by 'hwsim train'")
+    return json.loads(path.read_text())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,
+            "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule}
+    if args.resume:
+        saved = read_run(out)
+        changed = [k for k in _SAME_ON_RESUME if saved.get(k) != spec[k]]
+        if changed:
+            raise ValueError(f"--resume with a different {', '.join(changed)} than the run in {out} "
+                             f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)})")
+    data = load_data_for_model(args.model, args.data, args.split, args.seed)
+    precision = precision_from_args(args)
+    model = build_model(args.model, input_shape=data.input_shape, num_classes=data.num_classes,
+                        seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / RUN_FILE, {**spec, "precision": precision.to_dict(), "dataset": data.to_dict()})
+    metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
+                    optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                    weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
+                    out=out, resume=args.resume, progress=not args.quiet)
+    print(md_table(["run", "test accuracy (%)", "final train loss", "epochs", "precision"], [[
+        str(out), f"{100 * metrics['test_accuracy']:.2f}", f"{metrics['train_loss'][-1]:.4f}",
+        len(metrics["epoch_seconds"]), str(precision)]]))
+    print(f"wrote {out / 'metrics.json'}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    run = read_run(run_dir)
+    data_spec = args.data if args.data is not None else run["data"]
+    split = args.split if args.split is not None or args.data is not None else run["split"]
+    data = load_data_for_model(run["model"], data_spec, split, run["seed"])
+    model = build_model(run["model"], input_shape=data.input_shape, num_classes=data.num_classes,
+                        seed=run["seed"])
+    precision = Precision.from_dict(run["precision"])
+    state, _, _ = load_checkpoint(run_dir)
+    model.load_state_dict(state)
+    result = evaluate(model, data.X_test, data.y_test, precision)
+    result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
+              "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(md_table(["run", "data", "test examples", "accuracy (%)", "loss"], [[
+            result["run"], data_spec, result["n_test"], f"{100 * result['accuracy']:.2f}",
+            f"{result['loss']:.4f}"]]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    path = write_run_report(args.run_dir, args.out)
+    print(f"wrote {path}")
+    return 0

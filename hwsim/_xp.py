@@ -1,0 +1,26 @@
+"""The array module of an array: numpy, or CuPy for CuPy arrays (CuPy is optional).
+
+Every layer is written once against ``xp = get_array_module(x)`` so the same code runs
+on the CPU (numpy) and on a CUDA GPU (CuPy). CuPy is imported only when a CuPy array is
+actually seen, so importing hwsim never requires it.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+
+def get_array_module(*arrays) -> ModuleType:
+    """``cupy`` if any argument is a CuPy array, else ``numpy``."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
+
+def to_numpy(a):
+    """A numpy copy/view of ``a`` (``a.get()`` for CuPy arrays)."""
+    return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)

@@ -1,0 +1,193 @@
+"""The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``, ``report``.
+
+This module only builds the argument parsers; each command's work lives in a private module
+(``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate).
+``main(argv)`` returns the process exit status: 0 on success, 2 for a usage error (bad flag, bad spec,
+missing file — printed as one ``hwsim <command>: error: ...`` line, no traceback), 1 when training
+diverges (the message names the layer and role), 130 on Ctrl-C (after the checkpoint is written).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["main", "build_parser"]
+
+_ROLES = ("weight", "activation", "error", "grad", "update", "acc")
+
+_EXAMPLES = {
+    "demo": """examples:
+  hwsim demo                          # digits, fp32/16/8/4-bit, cost on every shipped profile
+  hwsim demo --out /tmp/demo --epochs 5""",
+    "train": """examples:
+  hwsim train --out runs/fp32                                    # MLP 64-64-10 on the embedded digits
+  hwsim train --model mlp:784-256-256-10 --data mnist:../shared/data/mnist --split 8000 \\
+      --epochs 10 --batch 64 --optimizer adam --lr 1e-3 --seed 0 --precision fp32 --out runs/mnist
+  hwsim train --weight s8.7 --activation s8.4 --update s16.14:stochastic --out runs/w8a8
+  hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
+  hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint""",
+    "eval": """examples:
+  hwsim eval runs/fp32                     # accuracy on the run's own test split
+  hwsim eval runs/mnist --data mnist:../shared/data/mnist --split 8000""",
+    "cost": """examples:
+  hwsim cost --model mlp:784-256-256-10 --precision fp32 --device h100-sxm --json
+  hwsim cost --model mlp:784-256-256-10 --weight s8.7 --activation s8.4 --layers
+  hwsim cost --model cnn:lenet5 --input-shape 1x28x28 --device stm32h743 --device optical4f
+  hwsim cost --model mlp:64-64-10 --training --batch 64 --csv cost.csv""",
+    "devices": """examples:
+  hwsim devices               # list every profile (shipped and from $HWSIM_DEVICES)
+  hwsim devices h100-sxm      # show one profile""",
+    "calibrate": """examples:
+  hwsim calibrate --quick                    # a fast measurement of this machine
+  hwsim calibrate --out my-machine.toml      # then: hwsim cost --device my-machine.toml""",
+    "report": """examples:
+  hwsim report runs/fp32                 # writes runs/fp32/report.md and its plots
+  hwsim report runs/fp32 --out /tmp/r""",
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_model_flags(p: argparse.ArgumentParser, default_model: str) -> None:
+    p.add_argument("--model", default=default_model,
+                   help=f"model spec: mlp:IN-H1-...-OUT or cnn:lenet5 (default {default_model})")
+    p.add_argument("--precision", default="fp32",
+                   help="preset policy: fp32, fixed16, fixed8, fixed4 (default fp32); the per-role "
+                        "flags below replace or refine it")
+    for role in _ROLES:
+        p.add_argument(f"--{role}", default=None, metavar="FMT[:ROUNDING]",
+                       help=f"format of the {role} role, e.g. s8.6 or s16.14:stochastic; 'fp32' = no "
+                            "quantization")
+    p.add_argument("--mode", choices=("fast", "exact"), default="fast",
+                   help="fast: float matmul on grid values then one quantize; exact: bit-accurate "
+                        "fixedpoint.matmul at the acc format (default fast)")
+
+
+def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
+    p.add_argument("--data", default=default,
+                   help="data spec: digits (embedded 8x8), mnist:DIR (IDX files), npz:PATH (arrays X, y)"
+                        + (f" (default {default})" if default else " (default: the run's own data)"))
+    p.add_argument("--split", type=_positive_int, default=None,
+                   help="first N examples train, the rest test (default: seeded 80/20 split; MNIST "
+                        "with train and t10k files: the official split)")
+
+
+def _command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES[name],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser (one subparser per command, each with examples in its ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="hwsim",
+        description="Train networks through emulated low-precision arithmetic and estimate what they "
+                    "cost on GPUs, CPUs, embedded devices and a 4f optical system.",
+        epilog="run 'hwsim COMMAND --help' for a command's options and examples",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = _command(sub, "demo", "train a small MLP on the embedded digits at fp32, 16, 8 and 4 bits, "
+                              "cost it on every shipped device, write a report with plots")
+    p.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="training epochs per precision (default 30; 2 with --quick)")
+    p.add_argument("--seed", type=int, default=0, help="seed for data split, init and rounding")
+    p.add_argument("--quick", action="store_true",
+                   help="a tiny run (few epochs, fewer examples) for smoke tests")
+
+    p = _command(sub, "train", "train a model through a precision policy; writes RUN_DIR/metrics.json "
+                               "and a checkpoint every epoch")
+    _add_model_flags(p, "mlp:64-64-10")
+    _add_data_flags(p, "digits")
+    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
+    p.add_argument("--batch", type=_positive_int, default=64, help="minibatch size (default 64)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay (default 0)")
+    p.add_argument("--schedule", default=None,
+                   help="learning-rate schedule: constant (default), step:STEP_SIZE[:GAMMA], "
+                        "cosine[:MIN_LR]")
+    p.add_argument("--seed", type=int, default=0, help="seed for split, init, shuffling, rounding")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    _add_data_flags(p, None)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = _command(sub, "cost", "latency and energy per inference (or training step) on device profiles")
+    _add_model_flags(p, "mlp:784-256-256-10")
+    p.add_argument("--device", action="append", default=None, metavar="NAME|PATH.toml",
+                   help="profile name or TOML file; repeatable (default: every shipped profile)")
+    p.add_argument("--input-shape", default=None, metavar="CxHxW",
+                   help="input shape without batch, e.g. 784 or 1x28x28 (default: from the model "
+                        "spec; 1x28x28 for cnn:lenet5)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="batch size (default 1)")
+    p.add_argument("--training", action="store_true",
+                   help="cost a training step (forward, backward, update) instead of an inference")
+    p.add_argument("--layers", action="store_true", help="per-layer breakdown in the table")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true",
+                     help="print JSON: latency_s and energy_j per device and per layer")
+    out.add_argument("--csv", metavar="PATH", default=None, help="write one row per device and layer")
+
+    p = _command(sub, "devices", "list the device profiles or show one")
+    p.add_argument("name", nargs="?", default=None, metavar="NAME|PATH.toml")
+
+    p = _command(sub, "calibrate", "measure this machine and write a device profile (TOML)")
+    p.add_argument("--out", default="local-cpu.toml", help="profile file to write (default local-cpu.toml)")
+    p.add_argument("--quick", action="store_true", help="small measurement sizes (seconds, less accurate)")
+
+    p = _command(sub, "report", "markdown report with plots from RUN_DIR/metrics.json")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="report folder (default RUN_DIR)")
+    return parser
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    if command == "demo":
+        from hwsim._demo import run_demo
+        return run_demo
+    if command in ("train", "eval", "report"):
+        from hwsim import _cli_run
+        return getattr(_cli_run, f"cmd_{command}")
+    from hwsim import _cli_cost
+    return getattr(_cli_cost, f"cmd_{command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hwsim`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _handler(args.command)(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FloatingPointError as exc:  # hwsim.DivergenceError: names the layer and role
+        print(f"hwsim {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:  # training writes a checkpoint first and says where
+        print(f"hwsim {args.command}: {exc or 'interrupted'}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m hwsim.cli`
+    sys.exit(main())

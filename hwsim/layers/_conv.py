@@ -1,0 +1,95 @@
+"""2-D convolution (cross-correlation, NCHW) by im2col and one matrix product."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._xp import get_array_module
+from ._base import init_rng
+from ._dense import WeightedLayer
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def windows(x, kh: int, kw: int, stride: int):
+    """Strided view (N, C, Ho, Wo, kh, kw) of the kh x kw windows of x (N, C, H, W)."""
+    xp = get_array_module(x)
+    n, c, h, w = x.shape
+    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+    sn, sc, sh, sw = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, (n, c, ho, wo, kh, kw), (sn, sc, sh * stride, sw * stride, sh, sw))
+
+
+def scatter_windows(dx, dwin, stride: int) -> None:
+    """Add ``dwin`` (N, C, Ho, Wo, kh, kw) back onto ``dx`` (N, C, H, W) (adjoint of `windows`)."""
+    ho, wo, kh, kw = dwin.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dwin[..., i, j]
+
+
+class Conv2d(WeightedLayer):
+    """Convolution of NCHW inputs; ``W`` shape (cout, cin, kh, kw), ``b`` (cout,).
+
+    im2col: the padded input's windows become rows of a (N*Ho*Wo, cin*kh*kw) matrix, multiplied by
+    ``W`` reshaped to (cin*kh*kw, cout) with the same quantization points as `Dense`.
+    Initialisation: Glorot uniform with fan_in = cin*kh*kw, fan_out = cout*kh*kw.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int | tuple, stride: int = 1, padding: int = 0,
+                 *, seed=0, dtype=np.float32):
+        super().__init__()
+        kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
+        for arg, v, lo in (("cin", cin, 1), ("cout", cout, 1), ("kernel", kh, 1), ("kernel", kw, 1),
+                           ("stride", stride, 1), ("padding", padding, 0)):
+            if int(v) != v or v < lo:
+                raise ValueError(f"Conv2d {arg} must be an integer >= {lo}, got {v!r}")
+        self.name = "conv"
+        self.cin, self.cout, self.kh, self.kw = int(cin), int(cout), int(kh), int(kw)
+        self.stride, self.padding = int(stride), int(padding)
+        a = np.sqrt(6.0 / ((cin + cout) * kh * kw))
+        self.W = init_rng(seed).uniform(-a, a, (cout, cin, kh, kw)).astype(dtype)
+        self.b = np.zeros(cout, dtype=dtype)
+        self.dW = np.zeros_like(self.W)
+        self.db = np.zeros_like(self.b)
+
+    def _w_matrix(self):
+        return self.W.reshape(self.cout, -1).T
+
+    def _set_dw(self, dw) -> None:
+        self.dW = dw.T.reshape(self.W.shape)
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 3 or input_shape[0] != self.cin:
+            raise ValueError(f"Conv2d(cin={self.cin}) needs input shape (C={self.cin}, H, W), got {tuple(input_shape)}")
+        ho = conv_out_size(input_shape[1], self.kh, self.stride, self.padding)
+        wo = conv_out_size(input_shape[2], self.kw, self.stride, self.padding)
+        if ho < 1 or wo < 1:
+            raise ValueError(f"Conv2d kernel {self.kh}x{self.kw} does not fit input {tuple(input_shape)}")
+        return (self.cout, ho, wo)
+
+    def forward(self, x, *, training: bool = False):
+        xp = get_array_module(x)
+        p = self.padding
+        if p:
+            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        win = windows(x, self.kh, self.kw, self.stride)
+        n, _, ho, wo = win.shape[:4]
+        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
+        s = self._forward_matrix(cols, training)
+        if training:
+            self._geometry = (x.shape, ho, wo)
+        return xp.ascontiguousarray(s.reshape(n, ho, wo, self.cout).transpose(0, 3, 1, 2))
+
+    def backward(self, dy):
+        xp = get_array_module(dy)
+        padded_shape, ho, wo = self._geometry
+        n = dy.shape[0]
+        dcols = self._backward_matrix(dy.transpose(0, 2, 3, 1).reshape(-1, self.cout), n)
+        dwin = dcols.reshape(n, ho, wo, self.cin, self.kh, self.kw).transpose(0, 3, 1, 2, 4, 5)
+        dx = xp.zeros(padded_shape, dtype=dy.dtype)
+        scatter_windows(dx, dwin, self.stride)
+        p = self.padding
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx

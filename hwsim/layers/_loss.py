@@ -1,0 +1,37 @@
+"""Softmax cross-entropy on logits."""
+from __future__ import annotations
+
+from .._xp import get_array_module
+
+
+class SoftmaxCrossEntropy:
+    """``loss = mean_n(-log softmax(z_n)[y_n])``, computed in the logits' float dtype.
+
+    `backward` returns ``softmax(z) - onehot(y)``: the gradient of the *summed* loss (the layers'
+    gradient convention, see ``hwsim.layers._base``). Logits quantized with a saturating format
+    get their gradient through the producing layer's straight-through mask (zero where the logit
+    saturated), never unchanged through the clamp.
+    """
+
+    name = "softmax_cross_entropy"
+
+    def forward(self, logits, y):
+        """Mean loss as a 0-d array of the logits' dtype; caches the probabilities."""
+        xp = get_array_module(logits)
+        z = logits - logits.max(axis=1, keepdims=True)
+        e = xp.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        self._p = e / s
+        self._y = y
+        rows = xp.arange(logits.shape[0])
+        return (xp.log(s[:, 0]) - z[rows, y]).mean()
+
+    def backward(self):
+        xp = get_array_module(self._p)
+        g = self._p.copy()
+        g[xp.arange(g.shape[0]), self._y] -= 1
+        return g
+
+    @property
+    def probabilities(self):
+        return self._p

@@ -1,0 +1,21 @@
+"""``hwsim demo --quick``: tables on stdout, report.md and both plots in --out (CI runs the full demo)."""
+from __future__ import annotations
+
+import devices
+from hwsim._demo import POLICIES
+from hwsim.cli import main
+
+
+def test_quick_demo_writes_report(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    labels = [label for label, _, _ in POLICIES]
+    assert all(f"| {label} |" in out for label in labels)
+    for name in devices.list_profiles():
+        assert f"| {name} |" in out
+    report = (tmp_path / "report.md").read_text()
+    assert "accuracy_vs_bits.png" in report and "energy_per_device.png" in report
+    assert "| fp32 |" in report and "s16.14:stochastic" in report
+    for png in ("accuracy_vs_bits.png", "energy_per_device.png"):
+        data = (tmp_path / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
