@@ -4,7 +4,8 @@
     python benchmarks/bench_devices.py --quick         # small calibration (a smoke run)
 
 Calibration (devices.calibrate) uses its own sizes (odd powers of two for FFT/DCT, GEMMs of 24 ...
-2560, working sets of 4 KiB · 4^i); the benchmark then measures different sizes in separate runs.
+2560 and small-m panels, working sets of 4 KiB · 2^i); the benchmark then measures different sizes
+in separate runs.
 Every measurement is devices.time_call: median over several timed batches.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 if __name__ == "__main__":  # BLAS threads must be fixed before numpy loads
@@ -27,6 +29,7 @@ import numpy as np
 import scipy.fft
 
 import devices
+from devices import aligned_empty as empty, aligned_full as full
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": (np.float32, np.complex64, 32), "fp64": (np.float64, np.complex128, 64)}
@@ -39,7 +42,7 @@ def _matmul_cases():
     for cls, (dt, _, bits) in DTYPES.items():
         for m, k, n in shapes:
             def setup(m=m, k=k, n=n, dt=dt):
-                a, b, c = np.ones((m, k), dt), np.ones((k, n), dt), np.empty((m, n), dt)
+                a, b, c = full((m, k), 1, dt), full((k, n), 1, dt), empty((m, n), dt)
                 return lambda: np.matmul(a, b, out=c)
             yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} {cls}", m=m, k=k, n=n, a_bits=bits, b_bits=bits,
                                            acc_bits=bits), setup
@@ -50,17 +53,17 @@ def _elementwise_cases():
         for e in range(3, 9):
             n = 10 ** e
             def add(n=n, dt=dt):
-                a, b, c = np.ones(n, dt), np.ones(n, dt), np.empty(n, dt)
+                a, b, c = full(n, 1, dt), full(n, 1, dt), empty(n, dt)
                 return lambda: np.add(a, b, out=c)
             def scale(n=n, dt=dt):
-                a, c = np.ones(n, dt), np.empty(n, dt)
+                a, c = full(n, 1, dt), empty(n, dt)
                 return lambda: np.multiply(a, dt(2), out=c)
             def relu(n=n, dt=dt):
-                a, c = np.ones(n, dt), np.empty(n, dt)
+                a, c = full(n, 1, dt), empty(n, dt)
                 return lambda: np.maximum(a, dt(0), out=c)
             yield "elementwise", devices.Elementwise(f"add 1e{e} {cls}", n=n, bits=bits, inputs=2), add
             yield "elementwise", devices.Elementwise(f"scale 1e{e} {cls}", n=n, bits=bits, op="mul"), scale
-            yield "elementwise", devices.Elementwise(f"relu 1e{e} {cls}", n=n, bits=bits, ops_per_element=2), relu
+            yield "elementwise", devices.Elementwise(f"relu 1e{e} {cls}", n=n, bits=bits), relu
 
 
 def _transform_cases():
@@ -68,10 +71,10 @@ def _transform_cases():
         for lg in range(8, 23, 2):
             n = 1 << lg
             def fft(n=n, ct=ct):
-                x = (np.ones(n) + 1j).astype(ct)
+                x = full(n, 1 + 1j, ct)
                 return lambda: scipy.fft.fft(x)
             def dct(n=n, dt=dt):
-                x = np.ones(n, dt)
+                x = full(n, 1, dt)
                 return lambda: scipy.fft.dct(x)
             yield "fft", devices.Transform(f"fft 2^{lg} {cls}", kind="fft", n=n, bits=bits), fft
             yield "dct", devices.Transform(f"dct 2^{lg} {cls}", kind="dct", n=n, bits=bits), dct
@@ -85,19 +88,22 @@ def _mlp(name, batch, widths, cls):
         ops += [devices.MatMul(f"fc{i}", m=batch, k=k, n=n, a_bits=bits, b_bits=bits, acc_bits=bits),
                 devices.Elementwise(f"bias{i}", n=batch * n, bits=bits, inputs=1)]
         if i < len(widths) - 2:
-            ops.append(devices.Elementwise(f"relu{i}", n=batch * n, bits=bits, ops_per_element=2))
-        bufs.append((np.full((k, n), 0.01, dt), np.zeros(n, dt), np.empty((batch, n), dt)))
-    x0 = np.ones((batch, widths[0]), dt)
+            ops.append(devices.Elementwise(f"relu{i}", n=batch * n, bits=bits))
+        bufs.append((full((k, n), 0.01, dt), full(n, 0, dt), empty((batch, n), dt)))
+    x0 = full((batch, widths[0]), 1, dt)
 
     def setup():
+        # the forward pass as a flat list of bound calls (an engine's schedule: no interpreter work between ops)
+        calls, x = [], x0
+        for i, (w, b, y) in enumerate(bufs):
+            calls += [partial(np.matmul, x, w, out=y), partial(np.add, y, b, out=y)]
+            if i < len(bufs) - 1:
+                calls.append(partial(np.maximum, y, dt(0), out=y))
+            x = y
+
         def run():
-            x = x0
-            for i, (w, b, y) in enumerate(bufs):
-                np.matmul(x, w, out=y)
-                np.add(y, b, out=y)
-                if i < len(bufs) - 1:
-                    np.maximum(y, 0, out=y)
-                x = y
+            for call in calls:
+                call()
         return run
     return name, devices.Workload(ops), setup
 
@@ -111,10 +117,10 @@ def _acdc(name, batch, n, layers, cls):
                 devices.Transform(f"dct{i}", kind="dct", n=n, count=batch, bits=bits),
                 devices.Elementwise(f"D{i}", n=batch * n, bits=bits, op="mul", inputs=1),
                 devices.Transform(f"idct{i}", kind="dct", n=n, count=batch, bits=bits),
-                devices.Elementwise(f"relu{i}", n=batch * n, bits=bits, ops_per_element=2)]
-    diag = [(np.full(n, 1.01, dt), np.full(n, 0.99, dt)) for _ in range(layers)]
-    x0 = np.ones((batch, n), dt)
-    buf = np.empty((batch, n), dt)
+                devices.Elementwise(f"relu{i}", n=batch * n, bits=bits)]
+    diag = [(full(n, 1.01, dt), full(n, 0.99, dt)) for _ in range(layers)]
+    x0 = full((batch, n), 1, dt)
+    buf = empty((batch, n), dt)
 
     def setup():
         def run():
@@ -146,7 +152,7 @@ def _acdc_figure(out_dir: Path) -> tuple[str, list[Path]]:
 
     prof = devices.load("titan-x-maxwell")
     sizes = [1 << lg for lg in range(7, 15)]
-    wl = devices.Workload([devices.Transform(f"acdc N={n}", kind="acdc", n=n, count=1, bits=32, level="gddr5")
+    wl = devices.Workload([devices.Transform(f"acdc N={n}", kind="acdc", n=n, count=8192, bits=32, level="gddr5")
                            for n in sizes])
     est = devices.estimate(wl, prof)
     _, peak = prof.peak("transform", "fp32")
@@ -243,10 +249,12 @@ Machine: {prof.data['description']}. Load average before / after: {load0[0]:.2f}
 on {os.cpu_count()} CPUs — {'the machine was LOADED by other work during the run (shared by several engineers): timings are noisy' if loaded else 'the machine was lightly loaded'}.
 Calibration took {t_cal:.1f} s; calibration + all measurements {t_total:.0f} s, back to back in one process.
 Each measurement: `devices.time_call`, median of {repeat} timed batches of >= {min_time * 1e3:g} ms. numpy ops write into
-preallocated outputs (`out=`); scipy.fft transforms allocate their result. ReLU (`np.maximum(x, 0)`) is described
-as 2 ops per element (compare and select). The calibration sizes are disjoint from the benchmark sizes (square GEMMs
-24…2560 and (m, k, k) panels with m = 2…96, k = 384 or 1536 vs the shapes below; FFT/DCT odd vs even powers of two;
-working sets 4 KiB·4^i vs 8·10^k or 12·10^k bytes).
+preallocated outputs (`out=`); scipy.fft transforms allocate their result; an MLP forward pass is timed as a flat
+list of bound calls (no interpreter work between ops). ReLU (`np.maximum(x, 0)`) is 1 op per element. All buffers are 64-byte aligned (`devices.aligned_empty`): numpy aligns
+small arrays to 16 bytes only, and on this AVX-512 CPU an unaligned output halves in-cache elementwise throughput
+(measured 55-60 vs 113-118 GB/s for `np.add` on 256 KiB), which would otherwise make results a coin flip. The calibration sizes are disjoint from the benchmark sizes (square GEMMs
+24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = 384, 640, 1536 vs the shapes below; FFT/DCT odd vs even powers of two;
+working sets 4 KiB·2^i vs 8·10^k or 12·10^k bytes).
 
 ## Goals
 
@@ -258,6 +266,12 @@ working sets 4 KiB·4^i vs 8·10^k or 12·10^k bytes).
 |---|---|---|---|---|
 {group_lines}
 
+Where the model is weakest (see the per-op table): the elementwise per-call overhead is a single number (the median of
+array+array, array·scalar and max(array, scalar) calls), while numpy's real overhead differs by about ±30 % between
+them at 10^3 elements; `np.maximum` on fp32 runs at about half the rate of `np.add`; working sets near the edge of the
+last-level cache and FFT sizes between two calibration points (a cliff lies between 2^19 and 2^21) interpolate over a
+step; DRAM bandwidth moves with other tenants' traffic, which CPU-time measurement does not remove.
+
 ## Whole networks (sum of per-op predictions vs one timed forward pass)
 
 | network | ops | predicted us | measured us | error |
@@ -266,8 +280,9 @@ working sets 4 KiB·4^i vs 8·10^k or 12·10^k bytes).
 
 ## ACDC arithmetic intensity on titan-x-maxwell (seed thesis figure, from the model)
 
-Each ACDC layer is one fused `Transform(kind="acdc")`: 4N + 5N log2 N FLOP, reading and writing N fp32 values
-(8N bytes) in GDDR5 (the thesis's assumption that operands stream from DRAM).
+Each ACDC layer is one fused `Transform(kind="acdc", count=8192)` (a batch of 8192 rows, so that launch overhead
+does not hide the roofline): 4N + 5N log2 N FLOP per row, reading and writing N fp32 values (8N bytes) in GDDR5
+(the thesis's assumption that operands stream from DRAM).
 
 {acdc_text}
 ![ACDC arithmetic intensity](devices_acdc_ai.png)

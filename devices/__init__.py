@@ -2,9 +2,10 @@
 
 Public API: ``list_profiles``, ``load``, ``Workload`` with ``MatMul``, ``Conv2d``, ``Elementwise``,
 ``Transform``, ``Memory`` ops, ``estimate`` → ``Estimate`` (rows and totals), ``calibrate`` (measure
-this machine into a profile), ``time_call`` (the timer calibrate uses). Imports no other package of ours.
+this machine into a profile), ``time_call``, ``aligned_empty`` / ``aligned_full`` (the timer and
+64-byte-aligned buffers calibrate uses). Imports no other package of ours.
 """
-from ._calibrate import calibrate, time_call
+from ._calibrate import aligned_empty, aligned_full, calibrate, time_call
 from ._energy import EnergyTable
 from ._model import Estimate, Row, estimate
 from ._optical import OpticalNoise, OpticalPlan, OpticalSpec
@@ -13,7 +14,7 @@ from ._profile import Profile, list_profiles, load
 from ._schema import ProfileError
 
 __all__ = [
-    "Conv2d", "Elementwise", "EnergyTable", "Estimate", "MatMul", "Memory", "OpticalNoise", "OpticalPlan",
+    "Conv2d", "Elementwise", "aligned_empty", "aligned_full", "EnergyTable", "Estimate", "MatMul", "Memory", "OpticalNoise", "OpticalPlan",
     "OpticalSpec", "Profile", "ProfileError", "Row", "Transform", "Workload", "calibrate", "estimate",
     "list_profiles", "load", "time_call",
 ]

@@ -24,16 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 
 from ._io import atomic_path
 from ._profile import Profile, interp_loglog, load
 
 _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
-    True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20,
+    True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20, "ws_step": 4,
            "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
     False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
-            "panels": tuple((m, k) for k in (384, 1536) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30,
+            "panels": tuple((m, k) for k in (384, 640, 1536) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
             "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
             "repeat": 7},
 }
@@ -79,6 +78,27 @@ def time_call(fn: Callable[[], object], *, min_time: float = 2e-3, repeat: int =
     return statistics.median(times)
 
 
+def aligned_empty(shape: int | tuple[int, ...], dtype=np.float64, align: int = 64) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ``align``-byte boundary.
+
+    numpy only guarantees 16-byte alignment for small arrays; with AVX-512 an output that is not
+    64-byte aligned splits every store across two cache lines and halves in-cache elementwise
+    throughput, so calibration and validation use aligned buffers."""
+    dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(nbytes + align, np.uint8)
+    start = (-buf.ctypes.data) % align
+    return buf[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_full(shape: int | tuple[int, ...], value, dtype=np.float64) -> np.ndarray:
+    """:func:`aligned_empty` filled with ``value``."""
+    out = aligned_empty(shape, dtype)
+    out[...] = value
+    return out
+
+
 def cache_sizes() -> list[tuple[str, int]]:
     """(name, bytes) of the data/unified caches of cpu0, smallest first."""
     base = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -98,11 +118,11 @@ def cache_sizes() -> list[tuple[str, int]]:
 
 
 def _add_time(n: int, dtype, timer) -> float:
-    a, b, c = np.ones(n, dtype), np.ones(n, dtype), np.empty(n, dtype)
+    a, b, c = aligned_full(n, 1, dtype), aligned_full(n, 1, dtype), aligned_empty(n, dtype)
     return timer(lambda: np.add(a, b, out=c))
 
 
-def _bandwidth_curve(ws_max: int, ovh: float, timer) -> list[tuple[float, float]]:
+def _bandwidth_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[float, float]]:
     """[(working-set bytes, bytes/s)] of np.add on three fp32 arrays (fp32 moves more bytes per
     instruction than fp64, so in-cache sizes come closer to the cache's bandwidth)."""
     pts = []
@@ -111,7 +131,7 @@ def _bandwidth_curve(ws_max: int, ovh: float, timer) -> list[tuple[float, float]
         n = ws // 12
         t = _add_time(n, np.float32, timer)
         pts.append((float(12 * n), 12 * n / max(t - ovh, t * 0.05)))
-        ws *= 4
+        ws *= step
     return pts
 
 
@@ -142,7 +162,7 @@ def _gemm_points(shapes, dtype, ovh, timer, caches) -> dict[str, list[tuple[floa
     size = np.dtype(dtype).itemsize
     groups: dict[str, list[tuple[float, float]]] = {}
     for m, k, n in shapes:
-        a, b, c = np.ones((m, k), dtype), np.ones((k, n), dtype), np.empty((m, n), dtype)
+        a, b, c = aligned_full((m, k), 1, dtype), aligned_full((k, n), 1, dtype), aligned_empty((m, n), dtype)
         t = timer(lambda: np.matmul(a, b, out=c))
         ops, nbytes = 2.0 * m * k * n, float(size * (m * k + k * n + m * n))
         groups.setdefault(_place(caches, nbytes), []).append((min(m, k, n), ops / max(t - ovh, t * 0.05)))
@@ -151,17 +171,18 @@ def _gemm_points(shapes, dtype, ovh, timer, caches) -> dict[str, list[tuple[floa
 
 def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[float, float]]:
     """[(ops per transform, ops/s)] for scipy.fft.fft / dct, single calls or batches of rows."""
+    import scipy.fft  # imported here: `import devices` stays light
     pts = []
     for lg in log2s:
         n = 1 << lg
         rows = max(2, (1 << 17) // n) if batched else 1
         shape = (rows, n) if batched else (n,)
         if kind == "fft":
-            x = (np.ones(shape) + 1j).astype(dtype)
+            x = aligned_full(shape, 1 + 1j, dtype)
             ops = 5.0 * n * lg
             t = timer(lambda: scipy.fft.fft(x, axis=-1))
         else:
-            x = np.ones(shape, dtype)
+            x = aligned_full(shape, 1, dtype)
             ops = 2.5 * n * lg
             t = timer(lambda: scipy.fft.dct(x, axis=-1))
         pts.append((ops, rows * ops / max(t - ovh, t * 0.05)))
@@ -202,16 +223,18 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     """Measure this machine and write a profile to ``out`` (atomically); return the loaded profile.
 
     ``quick=True`` uses small sizes and runs in seconds (for tests); the full setting takes about
-    a minute and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
+    a minute (43 s on a loaded 2-core VM) and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
     passed to :func:`time_call` (``cpu`` suits a shared machine with single-threaded BLAS).
     """
+    import scipy.fft
+
     cfg = _SIZES[bool(quick)]
     timer = lambda fn: time_call(fn, min_time=cfg["min_time"], repeat=cfg["repeat"], clock=clock)  # noqa: E731
     out = Path(out)
     t_start = time.perf_counter()
     # per-call overheads (tiny operands: time is all dispatch)
-    a2, b2, c2 = np.ones((2, 2)), np.ones((2, 2)), np.empty((2, 2))
-    tiny, tiny_out, tiny_c = np.ones(8), np.empty(8), np.ones(8) + 0j
+    a2, b2, c2 = aligned_full((2, 2), 1), aligned_full((2, 2), 1), aligned_empty((2, 2))
+    tiny, tiny_out, tiny_c = aligned_full(8, 1), aligned_empty(8), aligned_full(8, 1 + 1j, np.complex128)
     elementwise = [timer(lambda: np.add(tiny, tiny, out=tiny_out)), timer(lambda: np.multiply(tiny, 2.0, out=tiny_out)),
                    timer(lambda: np.maximum(tiny, 0.0, out=tiny_out))]
     ovh = {"matmul": timer(lambda: np.matmul(a2, b2, out=c2)),
@@ -219,7 +242,7 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
            "fft": timer(lambda: scipy.fft.fft(tiny_c)),
            "dct": timer(lambda: scipy.fft.dct(tiny))}
     caches = cache_sizes()
-    bw_pts = _bandwidth_curve(cfg["ws_max"], ovh["elementwise"], timer)
+    bw_pts = _bandwidth_curve(cfg["ws_max"], cfg["ws_step"], ovh["elementwise"], timer)
     bw_curve = _monotone(bw_pts)
     shapes = [(s, s, s) for s in cfg["gemm"]] + [(m, k, k) for m, k in cfg["panels"]]
     peak, curves = {}, {}

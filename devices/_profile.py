@@ -50,6 +50,7 @@ _CHAINS = {
     "fp64": (),
 }
 MATRIX_FAMILIES = ("matmul", "conv")
+MAIN_ALIASES = ("main", "dram")
 
 
 def interp_loglog(points: list[tuple[float, float]], x: float) -> float:
@@ -100,9 +101,13 @@ class Profile:
         return self.data["memory"]
 
     def level(self, name: str) -> dict[str, Any]:
+        """The memory level called ``name``; ``"main"`` and ``"dram"`` also mean main memory on a
+        profile without a level of that name (so a workload can say "dram" for any device)."""
         for lv in self.data["memory"]:
             if lv["name"] == name:
                 return lv
+        if name in MAIN_ALIASES and self.data["main_memory"]:
+            return self.level(self.data["main_memory"])
         names = [lv["name"] for lv in self.data["memory"]]
         raise ValueError(f"profile {self.name!r} has no memory level {name!r} (levels: {names})")
 

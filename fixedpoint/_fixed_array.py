@@ -1,25 +1,26 @@
 """`FixedArray`: an exact fixed-point array (int64 raw integers + one `Fixed` format).
 
 Element ``i`` has the value ``raw[i] * 2**-fmt.frac``. Arithmetic is exact: every operation returns
-a format wide enough to hold every possible result, so nothing is rounded until :meth:`FixedArray.cast`.
-With ``I = word - frac`` the integer bits of a format (sign included) and ``F = max(frac_a, frac_b)``:
+a format wide enough to hold every possible result, so nothing is rounded until
+:meth:`FixedArray.cast`. With ``I = word - frac`` the integer bits of a format (sign included) and
+``F = max(frac_a, frac_b)``:
 
-========================  ===========================================================================
-``a + b``, ``a - b``      frac ``F``; word ``max(I_a, I_b) + F + 1``. Signed if either operand is
-                          signed, and always for ``-``. When only one operand is signed, the unsigned
-                          one counts one more integer bit (its signed equivalent): ``s8.0 + u8.0``
-                          is ``s10.0``. ``u8.0 - u8.0`` is ``s9.0``.
-``-a``                    word + 1, signed.
-``a * b``                 word ``word_a + word_b``, frac ``frac_a + frac_b``, signed if either is.
-``a @ b``                 the product format, word + ``ceil(log2 K)`` for the K-term sums.
-``a.sum(axis)``           word + ``ceil(log2 n)``, n = the number of elements summed.
-========================  ===========================================================================
+======================  ==========================================================================
+``a + b``, ``a - b``    frac ``F``; word ``max(I_a, I_b) + F + 1``. Signed if either operand is
+                        signed, and always for ``-``. When only one operand is signed, the
+                        unsigned one counts one more integer bit (its signed equivalent):
+                        ``s8.0 + u8.0`` is ``s10.0``. ``u8.0 - u8.0`` is ``s9.0``.
+``-a``                  word + 1, signed.
+``a * b``               word ``word_a + word_b``, frac ``frac_a + frac_b``, signed if either is.
+``a @ b``               the product format, word + ``ceil(log2 K)`` for the K-term sums.
+``a.sum(axis)``         word + ``ceil(log2 n)``, n = the number of elements summed.
+======================  ==========================================================================
 
-A result that would need more than 62 bits (or a frac outside [-64, 64]) raises ValueError naming the
-operation and the width. Operands broadcast with numpy's rules. A Python/numpy int or float scalar
-is converted exactly to the narrowest format holding it (``0.75`` -> ``u2.2``, ``-3`` -> ``s3.0``);
-one that no format holds (``1e-30``, inf, NaN) raises ValueError. Numpy arrays are not converted
-implicitly (TypeError): use :meth:`FixedArray.from_float` with the format you mean.
+A result that would need more than 62 bits (or a frac outside [-64, 64]) raises ValueError naming
+the operation and the width. Operands broadcast with numpy's rules. A Python/numpy int or float
+scalar is converted exactly to the narrowest format holding it (``0.75`` -> ``u2.2``, ``-3`` ->
+``s3.0``); one that no format holds (``1e-30``, inf, NaN) raises ValueError. Numpy arrays are not
+converted implicitly (TypeError): use :meth:`FixedArray.from_float` with the format you mean.
 """
 from __future__ import annotations
 
@@ -28,12 +29,11 @@ from numbers import Rational, Real
 
 import numpy as np
 
-from ._counter_rng import draw_seed
 from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
+from ._quantize import NUMBA_THRESHOLD, from_raw, to_raw
 from ._shift_round import rescale, rescale_numba
-
-#: Casts of at least this many elements run on the parallel Numba kernel (same bits as numpy).
-NUMBA_MIN_SIZE = 1 << 15
+from ._stats import QuantStats
+from ._validate import check_choice, resolve_seed
 
 
 class FixedArray:
@@ -58,8 +58,8 @@ class FixedArray:
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
-                f"raw has {int(bad.sum())} values outside {fmt}'s range [{fmt.raw_min}, {fmt.raw_max}]"
-                f", first at index {first}: {arr[first]}")
+                f"raw has {int(bad.sum())} values outside {fmt}'s range "
+                f"[{fmt.raw_min}, {fmt.raw_max}], first at index {first}: {arr[first]}")
         self.raw = arr.astype(np.int64, copy=False)
         self.fmt = fmt
 
@@ -75,12 +75,10 @@ class FixedArray:
     def from_float(cls, x, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate",
                    **options) -> FixedArray:
         """Quantize real values ``x`` to ``fmt`` (:func:`fixedpoint.to_raw`; same options)."""
-        from ._quantize import to_raw
         return cls._wrap(np.asarray(to_raw(x, fmt, rounding, overflow, **options)), fmt)
 
     def to_float(self, dtype=np.float64) -> np.ndarray:
         """The values as floats (:func:`fixedpoint.from_raw`)."""
-        from ._quantize import from_raw
         return from_raw(self.raw, self.fmt, dtype=dtype)
 
     # ------------------------------------------------------------------ numpy-like structure
@@ -151,7 +149,8 @@ class FixedArray:
     def __matmul__(self, other) -> FixedArray:
         from ._matmul import exact_matmul
         if not isinstance(other, FixedArray):
-            raise TypeError(f"FixedArray @ {type(other).__name__}: both operands must be FixedArrays")
+            raise TypeError(f"FixedArray @ {type(other).__name__}: both operands must be "
+                            "FixedArrays")
         return exact_matmul(self, other)
 
     def sum(self, axis=None) -> FixedArray:
@@ -165,30 +164,32 @@ class FixedArray:
     # ------------------------------------------------------------------ the lossy step
     def cast(self, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate",
              seed: int | None = None, *, offset: int = 0, sr_bits: int | None = None,
-             backend: str = "auto") -> FixedArray:
+             backend: str = "auto", stats: QuantStats | None = None) -> FixedArray:
         """Round to ``fmt`` (see :mod:`fixedpoint._shift_round` for the modes), then fit its word.
 
         Rounding acts on the exact value; ``overflow`` (``saturate`` / ``wrap``) acts after it.
         ``rounding="stochastic"`` draws for element ``i`` (flat C order) from counter ``offset + i``
-        of ``seed`` (None: a fresh seed from the OS). ``backend``: ``numpy``, ``numba`` or ``auto``
-        (Numba from :data:`NUMBA_MIN_SIZE` elements); the bits are the same.
+        of ``seed`` (None: a fresh seed from the OS, recorded in ``stats.seed``). ``backend``:
+        ``numpy``, ``numba`` or ``auto`` (Numba from ``fixedpoint._quantize.NUMBA_THRESHOLD``
+        elements); the bits are the same. ``stats`` (a :class:`QuantStats`) counts overflowed and
+        flushed-to-zero elements and the errors; a cast with ``stats`` runs the numpy backend.
         """
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a fixedpoint.Fixed, got {type(fmt).__name__}")
-        if rounding == "stochastic" and seed is None:
-            seed = draw_seed()
-        kernel = _pick_rescale(backend, self.size)
-        raw = kernel(self.raw, self.fmt.frac - fmt.frac, fmt, rounding, overflow, seed=seed,
-                     offset=offset, sr_bits=sr_bits)
+        check_choice(backend, "backend", ("auto", "numpy", "numba"))
+        if stats is not None and not isinstance(stats, QuantStats):
+            raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+        if rounding == "stochastic":
+            seed = resolve_seed(seed)
+        shift = self.fmt.frac - fmt.frac
+        if stats is None and (backend == "numba" or (backend == "auto"
+                                                     and self.size >= NUMBA_THRESHOLD)):
+            raw = rescale_numba(self.raw, shift, fmt, rounding, overflow, seed=seed,
+                                offset=offset, sr_bits=sr_bits)
+        else:
+            raw = rescale(self.raw, shift, fmt, rounding, overflow, seed=seed, offset=offset,
+                          sr_bits=sr_bits, stats=stats)
         return FixedArray._wrap(raw, fmt)
-
-
-def _pick_rescale(backend: str, size: int):
-    if backend == "numpy" or (backend == "auto" and size < NUMBA_MIN_SIZE):
-        return rescale
-    if backend in ("numba", "auto"):
-        return rescale_numba
-    raise ValueError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
 
 
 def _growth_bits(n: int) -> int:
@@ -201,7 +202,8 @@ def _result_format(op: str, word: int, frac: int, signed: bool) -> Fixed:
         raise ValueError(f"{op}: the exact result needs a {word}-bit word, more than the "
                          f"{MAX_WORD}-bit limit; cast the operands to narrower formats first")
     if not MIN_FRAC <= frac <= MAX_FRAC:
-        raise ValueError(f"{op}: the exact result needs frac={frac}, outside [{MIN_FRAC}, {MAX_FRAC}]")
+        raise ValueError(f"{op}: the exact result needs frac={frac}, "
+                         f"outside [{MIN_FRAC}, {MAX_FRAC}]")
     return Fixed(word, frac, signed)
 
 

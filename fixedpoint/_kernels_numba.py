@@ -7,13 +7,15 @@ oracle's bit for bit whatever the thread count.
 Two block loops give the same bits:
 
 - ``_general_block`` runs the shared scalar functions of ``_fixed_scalar`` element by element
-  (the CUDA kernel runs the same ones); it handles everything, NaN, wrap of inf and
-  ``word > 53`` raw output included.
-- ``_fast_block`` is the same rule written branch-free so that LLVM vectorises it (SIMD rounding,
-  selects, 64-bit multiplies for the hash). It needs ``word <= 52`` (every raw and wrap step is exact in float64) and
-  blocks without NaN/inf-with-wrap: a block where it counts one is redone by ``_general_block``.
+  (the CUDA kernel runs the same ones); it handles everything: wrap, NaN, ``word > 52``.
+- ``_fast_block`` is the same rule for saturation written with selects instead of branches, one
+  loop per rounding mode, so that LLVM vectorises it (SIMD rounding, 64-bit multiplies for the
+  hash). It needs ``word <= 52`` (every raw is exact in float64) and a block without NaN: a block
+  where it meets one is redone by ``_general_block``.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange, types
@@ -23,9 +25,9 @@ from . import _counter_rng
 from . import _fixed_scalar as fs
 from ._stats import BLOCK
 
-_scale_input = njit(cache=True)(fs.scale_input)
-_round_scaled = njit(cache=True)(fs.round_scaled)
-_apply_overflow = njit(cache=True)(fs.apply_overflow)
+_scale_input = njit(cache=True, inline="always")(fs.scale_input)
+_round_scaled = njit(cache=True, inline="always")(fs.round_scaled)
+_apply_overflow = njit(cache=True, inline="always")(fs.apply_overflow)
 _scalar_bits = njit(cache=True)(_counter_rng.scalar_bits)
 
 _N_SLOTS = 5  # status bit 2**j is counted in slot j: saturated, wrapped, flushed, nan, inf-wrap
@@ -64,19 +66,21 @@ def _store_rounded_impl(out, i, r, step):
 
 
 @njit(cache=True)
-def _general_block(x, out, start, stop, want_errors, mode, wrap, scale, modulus, inv_modulus,
-                   lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts):
-    """Element-by-element loop; returns (max error, sequential error sum) of the block."""
+def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
+                   raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts):
+    """Element-by-element loop over the block views ``x``, ``out`` (flat index ``start + i``);
+    returns (max error, sequential error sum) of the block."""
     e_max = 0.0
     e_sum = 0.0
-    for i in range(start, stop):
+    c0 = counter0 + np.uint64(start)
+    for i in range(x.size):
         xv = np.float64(x[i])
         v, status = _scale_input(xv, wrap, scale, modulus, inv_modulus)
         raw = np.int64(0)
         if status != fs.ST_NAN and status != fs.ST_INF_WRAP:
             r = np.int64(0)
             if mode == fs.STOCHASTIC:
-                r = np.int64(_scalar_bits(key, counter0 + np.uint64(i)) >> shift)
+                r = np.int64(_scalar_bits(key, c0 + np.uint64(i)) >> shift)
             rv = _round_scaled(v, mode, r, kpow)
             raw, status = _apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask)
         _store_raw(out, i, raw, step)
@@ -95,142 +99,128 @@ def _general_block(x, out, start, stop, want_errors, mode, wrap, scale, modulus,
 
 
 @njit(cache=True)
-def _fast_in(xv, scale, modulus, inv_modulus):
-    """Exact ``x * 2**frac`` after the wrap reduction (``modulus = 0`` for saturate), branch-free."""
-    q = xv * inv_modulus
-    xr = 0.0 if abs(q) >= fs.TWO52 else xv - np.trunc(q) * modulus
-    v = xr * scale
-    tiny = (abs(v) < fs.TINY) & (xr != 0.0)  # underflowed: keep the sign for directed modes
-    return v if not tiny else (fs.TINY if xr > 0.0 else -fs.TINY)
+def _directed_in(xv, scale):
+    """``x * 2**frac``; an underflowed nonzero product becomes ``+-TINY`` (keeps its sign)."""
+    v = xv * scale
+    signed_tiny = math.copysign(fs.TINY, xv)
+    return signed_tiny if (abs(v) < fs.TINY) & (xv != 0.0) else v
 
 
 @njit(cache=True)
-def _fast_out(out, i, xv, rv, wrap, big_from, lo, top, wrap_size, inv_wrap_size, step):
-    """Store the overflow-handled ``rv``; returns the (special, outside, flushed) increments."""
-    big = abs(xv) >= big_from
-    special = (xv != xv) | (wrap & (abs(xv) == np.inf))
-    outside = (rv > top) | (rv < lo) | big
-    flushed = (rv == 0.0) & (xv != 0.0) & (not big)
-    wrapped = rv - np.floor((rv - lo) * inv_wrap_size) * wrap_size
-    _store_rounded(out, i, wrapped if wrap else min(max(rv, lo), top), step)
-    return special, outside, flushed
+def _saturate_out(out, i, xv, rv, lo, top, step):
+    """Store the clamped ``rv``; returns the (nan, saturated, flushed) increments."""
+    _store_rounded(out, i, min(max(rv, lo), top), step)
+    return rv != rv, (rv > top) | (rv < lo), (rv == 0.0) & (xv != 0.0)
 
 
 @njit(cache=True)
 def _away(v):
     t = np.trunc(v)
     d = v - t  # exact, in (-1, 1)
-    return t + (1.0 if d >= 0.5 else (-1.0 if d <= -0.5 else 0.0))
+    return t + np.float64(d >= 0.5) - np.float64(d <= -0.5)
 
 
 @njit(cache=True)
 def _stochastic(v, bits, shift, kf):
-    """As ``fs.round_scaled``: up iff r < floor(f * 2**k), computed on |v|."""
-    a = abs(v)
-    t = np.trunc(a)
-    g = a - t
-    neg = v < 0.0
-    gk = g * kf
-    threshold = kf - np.ceil(gk) if neg else np.floor(gk)
-    m = t + np.float64((g > 0.0) & ((np.float64(bits >> shift) < threshold) != neg))
-    return -m if neg else m
+    """``floor(v) + (r < floor(f * 2**k))``, ``f = v - floor(v)``, as ``fs.round_scaled``.
+
+    ``floor(f * 2**k) = floor(v * 2**k) - floor(v) * 2**k`` exactly: both terms are exact
+    (power-of-two scaling) and their exact difference, in ``[0, 2**k)``, is a float64. For
+    ``|v| >= 2**52`` it is 0, and NaN (never up) where ``v * 2**k`` overflows.
+    """
+    low = np.floor(v)
+    threshold = np.floor(v * kf) - low * kf
+    return low + np.float64(np.float64(bits >> shift) < threshold)
 
 
 @njit(cache=True)
-def _fast_block(x, out, start, stop, mode, wrap, scale, modulus, inv_modulus, lo, top, wrap_size,
-                inv_wrap_size, step, key, counter0, shift, kpow, counts):
-    """Branch-free loops (one per mode) for ``word <= 52``; returns False (``counts`` untouched)
-    when the block holds NaN, or +-inf with wrap, and must be redone by ``_general_block``."""
-    n_special = n_outside = n_flush = 0
-    big_from = modulus if wrap else np.inf
-    m = modulus if wrap else 0.0
-    inv_m = inv_modulus if wrap else 0.0
-    args = (wrap, big_from, lo, top, wrap_size, inv_wrap_size, step)
-    kf = np.float64(kpow)
-    for i in range(start, stop):  # one loop per mode below; this one only for stochastic
-        if mode != fs.STOCHASTIC:
-            break
-        xv = np.float64(x[i])
-        rv = _stochastic(_fast_in(xv, scale, m, inv_m), _scalar_bits(key, counter0 + np.uint64(i)),
-                         shift, kf)
-        s, o, f = _fast_out(out, i, xv, rv, *args)
-        n_special += s
-        n_outside += o
-        n_flush += f
+def _fast_block(x, out, start, mode, scale, lo, top, step, key, counter0, shift, kpow, counts):
+    """Saturating loops, one per mode, that LLVM vectorises (``word <= 52``) over the block views
+    ``x``, ``out`` (flat index ``start + i``: ``range(x.size)`` spares Numba's negative-index
+    checks). Returns False (``counts`` untouched) when the block holds NaN and must be redone by
+    ``_general_block``."""
+    n_nan = n_sat = n_flush = 0
     if mode == fs.NEAREST_EVEN:
-        for i in range(start, stop):
+        for i in range(x.size):
             xv = np.float64(x[i])
-            s, o, f = _fast_out(out, i, xv, np.rint(_fast_in(xv, scale, m, inv_m)), *args)
-            n_special += s
-            n_outside += o
-            n_flush += f
-    elif mode == fs.NEAREST_AWAY:
-        for i in range(start, stop):
-            xv = np.float64(x[i])
-            s, o, f = _fast_out(out, i, xv, _away(_fast_in(xv, scale, m, inv_m)), *args)
-            n_special += s
-            n_outside += o
-            n_flush += f
+            a, b, c = _saturate_out(out, i, xv, np.rint(xv * scale), lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
     elif mode == fs.TOWARD_ZERO:
-        for i in range(start, stop):
+        for i in range(x.size):
             xv = np.float64(x[i])
-            s, o, f = _fast_out(out, i, xv, np.trunc(_fast_in(xv, scale, m, inv_m)), *args)
-            n_special += s
-            n_outside += o
-            n_flush += f
+            a, b, c = _saturate_out(out, i, xv, np.trunc(xv * scale), lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
+    elif mode == fs.NEAREST_AWAY:
+        for i in range(x.size):
+            xv = np.float64(x[i])
+            a, b, c = _saturate_out(out, i, xv, _away(xv * scale), lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
     elif mode == fs.FLOOR:
-        for i in range(start, stop):
+        for i in range(x.size):
             xv = np.float64(x[i])
-            s, o, f = _fast_out(out, i, xv, np.floor(_fast_in(xv, scale, m, inv_m)), *args)
-            n_special += s
-            n_outside += o
-            n_flush += f
+            a, b, c = _saturate_out(out, i, xv, np.floor(_directed_in(xv, scale)), lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
     elif mode == fs.CEIL:
-        for i in range(start, stop):
+        for i in range(x.size):
             xv = np.float64(x[i])
-            s, o, f = _fast_out(out, i, xv, np.ceil(_fast_in(xv, scale, m, inv_m)), *args)
-            n_special += s
-            n_outside += o
-            n_flush += f
-    if n_special:
+            a, b, c = _saturate_out(out, i, xv, np.ceil(_directed_in(xv, scale)), lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
+    else:
+        kf = np.float64(kpow)
+        c0 = counter0 + np.uint64(start)
+        for i in range(x.size):
+            xv = np.float64(x[i])
+            rv = _stochastic(_directed_in(xv, scale), _scalar_bits(key, c0 + np.uint64(i)), shift, kf)
+            a, b, c = _saturate_out(out, i, xv, rv, lo, top, step)
+            n_nan += a
+            n_sat += b
+            n_flush += c
+    if n_nan:
         return False
-    counts[1 if wrap else 0] += n_outside
+    counts[0] += n_sat
     counts[2] += n_flush
     return True
 
 
+@njit(cache=True)
+def _fast_block_errors(x, out, unit):
+    """(max, sequential sum) of ``|out * unit - x|`` over a block (``unit``: 1, or step for raw)."""
+    e_max = 0.0
+    e_sum = 0.0
+    for i in range(x.size):
+        e = abs(np.float64(out[i]) * unit - np.float64(x[i]))
+        e_sum += e
+        e_max = max(e_max, e)
+    return e_max, e_sum
+
+
 @njit(parallel=True, cache=True)
-def _quantize_blocks(x, out, fast, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
-                     raw_min, raw_max, mask, step, key, counter0, k, kpow, counts, err_max,
+def _quantize_blocks(x, out, fast, want_errors, unit, mode, wrap, scale, modulus, inv_modulus, lo,
+                     hi, raw_min, raw_max, mask, step, key, counter0, k, kpow, counts, err_max,
                      err_sum):
-    n = x.size
     shift = np.uint64(64 - k)
     top = np.float64(raw_max)
-    wrap_size = np.float64(mask) + 1.0
-    inv_wrap_size = 1.0 / wrap_size
     for b in prange(counts.shape[0]):
         start = b * BLOCK
-        stop = min(n, start + BLOCK)
-        done = False
-        if fast:
-            done = _fast_block(x, out, start, stop, mode, wrap, scale, modulus, inv_modulus, lo,
-                               top, wrap_size, inv_wrap_size, step, key, counter0, shift, kpow,
-                               counts[b])
-        if done:
+        xb = x[start:start + BLOCK]
+        ob = out[start:start + BLOCK]
+        if fast and _fast_block(xb, ob, start, mode, scale, lo, top, step, key, counter0, shift,
+                                kpow, counts[b]):
             if want_errors:
-                e_max = 0.0
-                e_sum = 0.0
-                for i in range(start, stop):
-                    e = abs(np.float64(out[i]) * (1.0 if out.dtype.kind == "f" else step)
-                            - np.float64(x[i]))
-                    e_sum += e
-                    if e > e_max:
-                        e_max = e
-                err_max[b] = e_max
-                err_sum[b] = e_sum
+                err_max[b], err_sum[b] = _fast_block_errors(xb, ob, unit)
         else:
             err_max[b], err_sum[b] = _general_block(
-                x, out, start, stop, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
+                xb, ob, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
                 raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
 
 
@@ -244,8 +234,9 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     counts = np.zeros((nblocks, _N_SLOTS), dtype=np.int64)
     err_max = np.zeros(nblocks)
     err_sum = np.zeros(nblocks)
-    fast = p.mask < (1 << 52)  # |rounded| <= 2**52: every step of the fast loop is exact
-    _quantize_blocks(xk, out, fast, want_errors, p.mode, p.wrap, p.scale, p.modulus,
+    fast = not p.wrap and p.mask < (1 << 52)  # then every step of the fast loop is exact
+    unit = 1.0 if out.dtype.kind == "f" else p.step
+    _quantize_blocks(xk, out, fast, want_errors, unit, p.mode, p.wrap, p.scale, p.modulus,
                      p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key,
                      p.counter0, p.k, p.kpow, counts, err_max, err_sum)
     out = out.astype(out_dtype, copy=False)

@@ -3,13 +3,13 @@
 ``matmul(a, b, acc, out, ...)`` emulates a MAC array bit for bit:
 
 1. Every product ``a[m, k] * b[k, n]`` is exact (format ``word_a + word_b``, ``frac_a + frac_b``).
-2. It is aligned to ``acc.frac``: when ``acc.frac < frac_a + frac_b`` *each product is rounded on its
-   own* with ``rounding`` (as a hardware MAC with a narrower accumulator does; the stochastic draw of
-   product ``(m, n, k)`` uses counter ``offset + (m * N + n) * K + k``); when it is larger, zero bits
-   are appended.
-3. Accumulation in ``acc``: ``acc_overflow="wrap"`` keeps the exact sum modulo ``2**acc.word`` (two's
-   complement; order-free); ``"saturate"`` adds in index order k = 0..K-1 and clamps to the acc range
-   after every addition, as a saturating MAC unit does.
+2. It is aligned to ``acc.frac``: when ``acc.frac < frac_a + frac_b`` *each product is rounded on
+   its own* with ``rounding`` (as a hardware MAC with a narrower accumulator does; the stochastic
+   draw of product ``(m, n, k)`` uses counter ``offset + (m * N + n) * K + k``); when it is larger,
+   zero bits are appended.
+3. Accumulation in ``acc``: ``acc_overflow="wrap"`` keeps the exact sum modulo ``2**acc.word``
+   (two's complement; order-free); ``"saturate"`` adds in index order k = 0..K-1 and clamps to the
+   acc range after every addition, as a saturating MAC unit does.
 4. The accumulator is cast to ``out`` with ``rounding`` / ``overflow`` (stochastic draws: counter
    ``offset + M * N * K + m * N + n``).
 
@@ -32,7 +32,9 @@ from numba import njit, prange
 from ._fixed_array import FixedArray, _growth_bits, _result_format, product_format
 from ._format import Fixed
 from ._fixed_scalar import STOCHASTIC
-from ._shift_round import fit_word_scalar, kernel_args, rescale_scalar, round_bias
+from ._shift_round import (_scalar_bits, fit_word_scalar, kernel_args, rescale, rescale_scalar,
+                           round_bias)
+from ._stats import QuantStats
 from ._validate import OVERFLOW_MODES, check_choice, check_overflow, check_rounding, resolve_seed
 
 #: float64 holds every integer of magnitude <= 2**53.
@@ -43,7 +45,7 @@ MAX_CHUNK_BITS = 12
 #: MAC kernel; both leave every 62-bit accumulator result unchanged and keep int64 sums exact.
 _P_LO, _P_HI = -(1 << 62), (1 << 62) - 1
 #: Rows of ``a`` per block of the MAC loop (each row of ``b`` is read once per block).
-ROWS = 32
+ROWS = 8
 
 
 # --------------------------------------------------------------------------- exact integer product
@@ -53,7 +55,7 @@ def _max_abs(x: np.ndarray) -> int:
 
 
 def _limbs(x: np.ndarray, n: int, bits: int) -> list[np.ndarray]:
-    """``x = sum_i limb_i * 2**(i*bits)``: low limbs in [0, 2**bits), the top one signed (float64)."""
+    """Float64 limbs with ``x = sum_i limb_i * 2**(i*bits)``: low ones in [0, 2**bits), top signed."""
     mask = np.int64((1 << bits) - 1)
     out = [((x >> np.int64(i * bits)) & mask).astype(np.float64) for i in range(n - 1)]
     out.append((x >> np.int64((n - 1) * bits)).astype(np.float64))
@@ -74,15 +76,20 @@ def _split_plan(ma: int, mb: int, budget: int) -> tuple[int, int, int, int]:
     return best
 
 
-def dot_mod64(a: np.ndarray, b: np.ndarray, mod_bits: int = 64) -> np.ndarray:
-    """An int64 matrix congruent to ``a @ b`` (int64 matrices) modulo ``2**mod_bits``, via float64 BLAS.
+def dot_mod64(a: np.ndarray, b: np.ndarray, mod_bits: int = 64, fmts: tuple | None = None
+              ) -> np.ndarray:
+    """An int64 matrix congruent to ``a @ b`` (int64 matrices) modulo ``2**mod_bits``, via BLAS.
 
     With ``mod_bits = 64`` it is the exact product whenever that fits in int64. A smaller
-    ``mod_bits`` (the bits the caller keeps) lets limb products that only reach higher bits be skipped.
+    ``mod_bits`` (the bits the caller keeps) lets limb products that only reach higher bits be
+    skipped. ``fmts`` (the operands' Fixed formats) bound the magnitudes without reading the data.
     """
     K = a.shape[1]
-    ma, mb = _max_abs(a).bit_length(), _max_abs(b).bit_length()
     kbits = _growth_bits(K)
+    if fmts is not None and sum(f.word - f.signed for f in fmts) + kbits <= EXACT_BITS:
+        ma = mb = 0  # the formats alone prove one float64 product exact
+    else:
+        ma, mb = _max_abs(a).bit_length(), _max_abs(b).bit_length()
     if ma + mb + kbits <= EXACT_BITS:
         return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     chunk_bits = min(kbits, MAX_CHUNK_BITS)
@@ -116,7 +123,7 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
 
     Blocks of ``ROWS`` rows of ``a`` run in parallel; inside, the loops run k, m, n so that each row
     of ``b`` is read once per block and the n loop is contiguous. Each (m, n) still sums k in
-    order. The two common cases get loops simple enough to vectorize; the general loop does the rest.
+    order. The common cases get loops simple enough to vectorize; a general loop does the rest.
     """
     M, K = a.shape
     N = b.shape[1]
@@ -136,6 +143,13 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
                         p = av * b[kk, n]
                         row[n] = _accumulate_one(row[n], (p + round_bias(p, shift, mode)) >> shift,
                                                  lo, hi, wrap)
+                elif 0 < shift <= k:  # stochastic: counters advance by K along n
+                    base = offset + np.uint64(m * N * K + kk + 1)
+                    for n in range(N):
+                        p = av * b[kk, n]
+                        r = np.int64(_scalar_bits(key, base + np.uint64(n * K)) >> np.uint64(64 - k))
+                        t = (p & ((np.int64(1) << shift) - 1)) << (k - shift)
+                        row[n] = _accumulate_one(row[n], (p >> shift) + (r < t), lo, hi, wrap)
                 else:
                     for n in range(N):
                         counter = offset + np.uint64((m * N + n) * K + kk + 1)
@@ -148,7 +162,8 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
 
 
 def _mac(a, b, shift, acc, rounding, acc_overflow, seed, offset, sr_bits) -> np.ndarray:
-    mode, key, off, k, lo, hi, wrap = kernel_args(rounding, acc_overflow, seed, offset, sr_bits, acc)
+    mode, key, off, k, lo, hi, wrap = kernel_args(rounding, acc_overflow, seed, offset, sr_bits,
+                                                  acc)
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.int64)
     _mac_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b), np.int64(shift), mode, key, off,
                 k, lo, hi, wrap, out)
@@ -174,7 +189,7 @@ def _accumulate(a: np.ndarray, fa: Fixed, b: np.ndarray, fb: Fixed, acc: Fixed, 
                          "the exact products must stay within 2**62 (int64)")
     shift = fa.frac + fb.frac - acc.frac
     if shift <= 0 and (acc_overflow == "wrap" or _cannot_saturate(a, b, -shift, acc)):
-        return dot_mod64(a, b, acc.word + shift), -shift  # acc keeps bits below word - left
+        return dot_mod64(a, b, acc.word + shift, (fa, fb)), -shift  # acc keeps bits < word - left
     return _mac(a, b, shift, acc, rounding, acc_overflow, seed, offset, sr_bits), 0
 
 
@@ -183,8 +198,13 @@ def _finish_kernel(sums, left, acc_lo, acc_hi, shift, mode, key, offset, k, lo, 
     """``out = rescale(wrap_acc(sums << left), shift)`` in one pass (the matmul epilogue).
 
     Serial on purpose: O(M*N) work after an O(M*N*K) product, and a parallel region costs more
-    than it saves when the cores are busy with BLAS threads.
+    than it saves when the cores are busy with BLAS threads. The common case vectorizes.
     """
+    if left == 0 and 0 < shift <= 62 and mode != STOCHASTIC:
+        for i in range(sums.size):
+            acc = fit_word_scalar(sums[i], acc_lo, acc_hi, True)
+            out[i] = fit_word_scalar((acc + round_bias(acc, shift, mode)) >> shift, lo, hi, wrap)
+        return
     for i in range(sums.size):
         acc = rescale_scalar(sums[i], -left, mode, key, offset, k, acc_lo, acc_hi, True)
         out[i] = rescale_scalar(acc, shift, mode, key, offset + np.uint64(i + 1), k, lo, hi, wrap)
@@ -219,7 +239,7 @@ def exact_matmul(a: FixedArray, b: FixedArray) -> FixedArray:
     ra, rb, shape = _as_2d(a, b)
     pf = product_format(a.fmt, b.fmt, "matmul")
     fmt = _result_format("matmul", pf.word + _growth_bits(ra.shape[1]), pf.frac, pf.signed)
-    return FixedArray._wrap(dot_mod64(ra, rb).reshape(shape), fmt)
+    return FixedArray._wrap(dot_mod64(ra, rb, fmts=(a.fmt, b.fmt)).reshape(shape), fmt)
 
 
 def _operand(x, fmt: Fixed | None, name: str) -> FixedArray:
@@ -235,7 +255,8 @@ def _operand(x, fmt: Fixed | None, name: str) -> FixedArray:
 def matmul(a, b, acc: Fixed = Fixed(40, 16), out: Fixed = Fixed(16, 8),
            rounding: str = "nearest_even", overflow: str = "saturate", acc_overflow: str = "wrap",
            seed: int | None = None, *, a_fmt: Fixed | None = None, b_fmt: Fixed | None = None,
-           offset: int = 0, sr_bits: int | None = None) -> FixedArray:
+           offset: int = 0, sr_bits: int | None = None,
+           stats: QuantStats | None = None) -> FixedArray:
     """A MAC-array matrix product ``a @ b`` with accumulator format ``acc``, result in ``out``.
 
     ``a``, ``b``: FixedArrays, or float arrays with their formats ``a_fmt`` / ``b_fmt`` (quantized
@@ -245,7 +266,9 @@ def matmul(a, b, acc: Fixed = Fixed(40, 16), out: Fixed = Fixed(16, 8),
     (``wrap``: exact sum modulo ``2**acc.word``; ``saturate``: sequential, clamped after every
     addition), then cast to ``out`` with ``rounding`` and ``overflow``. Stochastic rounding draws
     from ``seed`` (None: a fresh one): counter ``offset + (m*N + n)*K + k`` for product (m, n, k),
-    ``offset + M*N*K + m*N + n`` for the output cast. Returns a FixedArray in ``out``.
+    ``offset + M*N*K + m*N + n`` for the output cast. ``stats`` (a :class:`QuantStats`) records
+    the output cast (acc -> out: overflowed and flushed elements, errors) and the stochastic seed.
+    Returns a FixedArray in ``out``.
     """
     fa, fb = _operand(a, a_fmt, "a"), _operand(b, b_fmt, "b")
     for name, fmt in (("acc", acc), ("out", out)):
@@ -258,6 +281,11 @@ def matmul(a, b, acc: Fixed = Fixed(40, 16), out: Fixed = Fixed(16, 8),
     ra, rb, shape = _as_2d(fa, fb)
     sums, left = _accumulate(ra, fa.fmt, rb, fb.fmt, acc, rounding, acc_overflow, seed, offset,
                              sr_bits)
-    out_raw = _finish(sums, left, acc, out, rounding, overflow, seed,
-                      offset + sums.size * ra.shape[1], sr_bits)
+    out_offset = offset + sums.size * ra.shape[1]
+    if stats is None:
+        out_raw = _finish(sums, left, acc, out, rounding, overflow, seed, out_offset, sr_bits)
+    else:  # the same epilogue through the numpy oracle, which fills the statistics
+        acc_raw = rescale(sums, -left, acc, overflow="wrap")
+        out_raw = rescale(acc_raw, acc.frac - out.frac, out, rounding, overflow, seed=seed,
+                          offset=out_offset, sr_bits=sr_bits, stats=stats)
     return FixedArray._wrap(out_raw.reshape(shape), out)

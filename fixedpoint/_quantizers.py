@@ -103,13 +103,31 @@ def quantizer_scalar(kind, x, p1, p2, stochastic, u):
 _scalar_cpu = njit(cache=True)(quantizer_scalar)
 
 
-@njit(parallel=True, cache=True)
-def _quantizer_cpu(kind, x, out, p1, p2, stochastic, key, offset):
+@njit(inline="always")
+def _cpu_loop(kind, x, out, p1, p2, stochastic, key, offset):
     for i in prange(x.size):
         u = 0.0
         if stochastic:
             u = math.ldexp(float(_bits_cpu(key, offset + np.uint64(i + 1)) >> np.uint64(11)), -53)
         out[i] = _scalar_cpu(kind, np.float64(x[i]), p1, p2, stochastic, u)
+
+
+@njit(parallel=True, cache=True)
+def _quantizer_cpu(kind, x, out, p1, p2, stochastic, key, offset):
+    """Parallel CPU kernel; one inlined loop per (kind, stochastic), each passing constants so that
+    Numba specialises the scalar body (as in :mod:`fixedpoint._float_kernels`)."""
+    if kind == _BINARIZE and stochastic:
+        _cpu_loop(_BINARIZE, x, out, p1, p2, True, key, offset)
+    elif kind == _BINARIZE:
+        _cpu_loop(_BINARIZE, x, out, p1, p2, False, key, offset)
+    elif kind == _TERNARIZE and stochastic:
+        _cpu_loop(_TERNARIZE, x, out, p1, p2, True, key, offset)
+    elif kind == _TERNARIZE:
+        _cpu_loop(_TERNARIZE, x, out, p1, p2, False, key, offset)
+    elif stochastic:
+        _cpu_loop(_POW2, x, out, p1, p2, True, key, offset)
+    else:
+        _cpu_loop(_POW2, x, out, p1, p2, False, key, offset)
 
 
 _CUDA_KERNEL = []

@@ -15,17 +15,19 @@ Rounding modes (applied to the exact quotient, never to a float):
 ``t`` is the top ``k`` bits of the dropped bits (``t = floor(d * 2**k / 2**shift)``) and ``r`` is a
 ``k``-bit draw of the counter-based generator (:mod:`fixedpoint._counter_rng`) for counter
 ``offset + i`` (``i`` = flat C-order index), ``k = sr_bits`` (1..53; 53 when None). The
-probability of rounding up is ``t / 2**k``: exactly ``d / 2**shift`` when ``shift <= k``; otherwise
-the dropped bits below the top ``k`` are ignored, a downward bias of less than ``2**-k`` (in units of
-the result's last bit), as in hardware that compares only ``k`` random bits.
+probability of rounding up is ``t / 2**k``: exactly ``d / 2**shift`` when ``shift <= k``;
+otherwise the dropped bits below the top ``k`` are ignored, a downward bias of less than ``2**-k``
+(in units of the result's last bit), as in hardware that compares only ``k`` random bits.
 
-Overflow into a ``word``-bit target: ``saturate`` clamps to ``[raw_min, raw_max]``; ``wrap`` keeps the
-value modulo ``2**word`` (two's complement for signed words).
+Overflow into a ``word``-bit target: ``saturate`` clamps to ``[raw_min, raw_max]``; ``wrap`` keeps
+the value modulo ``2**word`` (two's complement for signed words).
 
-:func:`rescale` is the numpy oracle. :func:`rescale_numba` computes the same bits with a parallel Numba
-kernel built from the scalar functions below, which the matmul kernels also call.
+:func:`rescale` is the numpy oracle. :func:`rescale_numba` computes the same bits with a parallel
+Numba kernel built from the scalar functions below, which the matmul kernels also call.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -33,6 +35,7 @@ from numba import njit, prange
 from ._counter_rng import random_ints, scalar_bits, seed_key
 from ._fixed_scalar import CEIL, NEAREST_AWAY, NEAREST_EVEN, STOCHASTIC, TOWARD_ZERO
 from ._format import Fixed
+from ._stats import QuantStats
 from ._validate import (ROUNDING_MODES, check_offset, check_overflow, check_rounding,
                         check_sr_bits)
 
@@ -97,31 +100,51 @@ def fit_word(v, fmt: Fixed, overflow: str = "saturate") -> np.ndarray:
     return wrapped + np.int64(lo)
 
 
+def _left_limits(left: int, fmt: Fixed) -> tuple[int, int]:
+    """The smallest and largest ``v`` whose ``v * 2**left`` lies in ``fmt``'s raw range."""
+    s = min(left, 63)
+    return -((-fmt.raw_min) >> s), fmt.raw_max >> s
+
+
 def _shift_left(v: np.ndarray, left: int, fmt: Fixed, overflow: str) -> np.ndarray:
     """``v * 2**left`` fitted into ``fmt``'s word without ever overflowing int64 on the way."""
-    lo, hi = fmt.raw_min, fmt.raw_max
     if check_overflow(overflow) == "wrap":
         if left >= fmt.word:
             return np.zeros_like(v)
         return fit_word((v.astype(np.uint64) << np.uint64(left)).astype(np.int64), fmt, "wrap")
-    s = min(left, 63)
-    v_hi, v_lo = hi >> s, -((-lo) >> s)  # the largest / smallest v whose shifted value fits
-    inside = np.clip(v, v_lo, v_hi) << np.int64(s)
-    return np.where(v > v_hi, np.int64(hi), np.where(v < v_lo, np.int64(lo), inside))
+    v_lo, v_hi = _left_limits(left, fmt)
+    inside = np.clip(v, v_lo, v_hi) << np.int64(min(left, 63))
+    saturated = np.where(v < v_lo, np.int64(fmt.raw_min), inside)
+    return np.where(v > v_hi, np.int64(fmt.raw_max), saturated)
 
 
 def rescale(raw, shift: int, fmt: Fixed, rounding: str = "nearest_even",
             overflow: str = "saturate", *, seed: int | None = None, offset: int = 0,
-            sr_bits: int | None = None) -> np.ndarray:
+            sr_bits: int | None = None, stats: QuantStats | None = None) -> np.ndarray:
     """Numpy oracle: ``raw * 2**-shift`` rounded (``shift > 0``) and fitted into ``fmt``'s word.
 
-    ``shift`` is the source fraction bits minus the target fraction bits (any sign).
+    ``shift`` is the source fraction bits minus the target fraction bits (any sign). ``stats``
+    (optional) accumulates the elements that overflowed (as ``saturated`` or ``wrapped``), the
+    nonzero ones that became 0, the absolute errors in value units (float64) and a stochastic seed.
     """
     raw = np.asarray(raw, dtype=np.int64)
-    if shift < 0:
-        return _shift_left(raw, -shift, fmt, overflow)
-    rounded = shift_round(raw, shift, rounding, seed=seed, offset=offset, sr_bits=sr_bits)
-    return fit_word(rounded, fmt, overflow)
+    check_sr_bits(sr_bits, check_rounding(rounding))
+    if shift < 0:  # exact: no rounding, only overflow
+        out = _shift_left(raw, -shift, fmt, overflow)
+        v_lo, v_hi = _left_limits(-shift, fmt)
+        outside = (raw < v_lo) | (raw > v_hi)
+    else:
+        rounded = shift_round(raw, shift, rounding, seed=seed, offset=offset, sr_bits=sr_bits)
+        out = fit_word(rounded, fmt, overflow)
+        outside = (rounded < fmt.raw_min) | (rounded > fmt.raw_max)
+    if stats is not None:
+        n_outside = int(np.count_nonzero(outside))
+        errors = np.abs(out - raw * 2.0**-shift).reshape(-1) * fmt.step
+        stats.add(raw.size, 0, n_outside if overflow == "saturate" else 0,
+                  n_outside if overflow == "wrap" else 0,
+                  np.count_nonzero((raw != 0) & (out == 0) & ~outside), errors.max(initial=0.0),
+                  math.fsum(errors.tolist()), seed if rounding == "stochastic" else None)
+    return out
 
 
 # --------------------------------------------------------------------------- Numba kernels
@@ -196,7 +219,8 @@ def rescale_scalar(x, shift, mode, key, counter, k, lo, hi, wrap):
 @njit(parallel=True, cache=True)
 def _rescale_kernel(raw, shift, mode, key, offset, k, lo, hi, wrap, out):
     for i in prange(raw.size):
-        out[i] = rescale_scalar(raw[i], shift, mode, key, offset + np.uint64(i + 1), k, lo, hi, wrap)
+        counter = offset + np.uint64(i + 1)
+        out[i] = rescale_scalar(raw[i], shift, mode, key, counter, k, lo, hi, wrap)
 
 
 def rescale_numba(raw, shift: int, fmt: Fixed, rounding: str = "nearest_even",

@@ -14,22 +14,13 @@ from pathlib import Path
 from hwsim._checkpoint import load as load_checkpoint, write_json
 from hwsim._cli_common import load_data_for_model
 from hwsim._cli_run import read_run
-from hwsim._model import build_model
 from hwsim._precision import Precision
 from hwsim._report import md_table
 from hwsim._train import evaluate
 from hwsim.compression import post_training_quantize
-from hwsim.schemes import parse_scheme
+from hwsim.schemes import build_scheme_model
 
-__all__ = ["cmd_quantize", "model_for_run"]
-
-
-def model_for_run(run: dict, data):
-    """The untrained model of a run: its scheme's model when ``run["scheme"]`` is set, else ``build_model``."""
-    kw = dict(input_shape=data.input_shape, num_classes=data.num_classes, seed=run["seed"])
-    if run.get("scheme"):
-        return parse_scheme(run["scheme"]).build_model(run["model"], **kw)
-    return build_model(run["model"], **kw)
+__all__ = ["cmd_quantize"]
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
@@ -38,7 +29,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     data_spec = args.data if args.data is not None else run["data"]
     split = args.split if args.split is not None or args.data is not None else run["split"]
     data = load_data_for_model(run["model"], data_spec, split, run["seed"])
-    model = model_for_run(run, data)
+    model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
+                               seed=run["seed"])
     state, _, _ = load_checkpoint(run_dir)
     model.load_state_dict(state)
     model.set_precision(Precision.from_dict(run["precision"]))

@@ -13,15 +13,15 @@ from pathlib import Path
 
 from hwsim._checkpoint import load as load_checkpoint, write_json
 from hwsim._cli_common import load_data_for_model, precision_from_args
-from hwsim._model import build_model
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
 from hwsim._train import evaluate, train
+from hwsim.schemes import build_scheme_model, parse_scheme
 
 __all__ = ["cmd_train", "cmd_eval", "cmd_report", "RUN_FILE"]
 
 RUN_FILE = "run.json"
-_SAME_ON_RESUME = ("model", "data", "split", "seed")
+_SAME_ON_RESUME = ("model", "data", "split", "seed", "scheme")
 
 
 def read_run(run_dir: Path) -> dict:
@@ -35,7 +35,8 @@ def read_run(run_dir: Path) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,
-            "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule}
+            "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule,
+            "scheme": getattr(args, "scheme", None)}
     if args.resume:
         saved = read_run(out)
         changed = [k for k in _SAME_ON_RESUME if saved.get(k) != spec[k]]
@@ -44,8 +45,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                              f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)})")
     data = load_data_for_model(args.model, args.data, args.split, args.seed)
     precision = precision_from_args(args)
-    model = build_model(args.model, input_shape=data.input_shape, num_classes=data.num_classes,
-                        seed=args.seed)
+    if spec["scheme"]:
+        if not precision.is_float:
+            raise ValueError("--scheme sets the precision policy: drop --precision and the per-role flags")
+        precision = parse_scheme(spec["scheme"]).precision(args.seed)
+    model = build_scheme_model(args.model, spec["scheme"], data.input_shape, data.num_classes, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, {**spec, "precision": precision.to_dict(), "dataset": data.to_dict()})
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
@@ -65,8 +69,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data_spec = args.data if args.data is not None else run["data"]
     split = args.split if args.split is not None or args.data is not None else run["split"]
     data = load_data_for_model(run["model"], data_spec, split, run["seed"])
-    model = build_model(run["model"], input_shape=data.input_shape, num_classes=data.num_classes,
-                        seed=run["seed"])
+    model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
+                               seed=run["seed"])
     precision = Precision.from_dict(run["precision"])
     state, _, _ = load_checkpoint(run_dir)
     model.load_state_dict(state)

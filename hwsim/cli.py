@@ -1,4 +1,5 @@
-"""The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``, ``report``.
+"""The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``, ``report``,
+``quantize``.
 
 This module only builds the argument parsers; each command's work lives in a private module
 (``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate).
@@ -26,7 +27,8 @@ _EXAMPLES = {
       --epochs 10 --batch 64 --optimizer adam --lr 1e-3 --seed 0 --precision fp32 --out runs/mnist
   hwsim train --weight s8.7 --activation s8.4 --update s16.14:stochastic --out runs/w8a8
   hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
-  hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint""",
+  hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint
+  hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme""",
     "eval": """examples:
   hwsim eval runs/fp32                     # accuracy on the run's own test split
   hwsim eval runs/mnist --data mnist:../shared/data/mnist --split 8000""",
@@ -41,6 +43,9 @@ _EXAMPLES = {
     "calibrate": """examples:
   hwsim calibrate --quick                    # a fast measurement of this machine
   hwsim calibrate --out my-machine.toml      # then: hwsim cost --device my-machine.toml""",
+    "quantize": """examples:
+  hwsim quantize runs/mnist --bits 12 10 8 6     # post-training min-max quantization, one format per tensor
+  hwsim quantize runs/mnist --bits 8 --json""",
     "report": """examples:
   hwsim report runs/fp32                 # writes runs/fp32/report.md and its plots
   hwsim report runs/fp32 --out /tmp/r""",
@@ -113,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "and a checkpoint every epoch")
     _add_model_flags(p, "mlp:64-64-10")
     _add_data_flags(p, "digits")
+    p.add_argument("--scheme", default=None, metavar="NAME[:KEY=VALUE,...]",
+                   help="a seed paper's training scheme (sets the precision policy and adapts the model): "
+                        "binaryconnect, ternaryconnect, twn, quantized-backprop, bnn, fixed, fixed16-sr, "
+                        "fixed8-sr, fp32; e.g. binaryconnect:stochastic=true")
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
     p.add_argument("--batch", type=_positive_int, default=64, help="minibatch size (default 64)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
@@ -155,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="local-cpu.toml", help="profile file to write (default local-cpu.toml)")
     p.add_argument("--quick", action="store_true", help="small measurement sizes (seconds, less accurate)")
 
+    p = _command(sub, "quantize", "post-training min-max quantization of a trained run's weights at "
+                                  "each bit width, with the test accuracy of each")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--bits", type=_positive_int, nargs="+", required=True, metavar="N",
+                   help="weight/bias widths in bits (2..62), e.g. --bits 12 10 8 6")
+    _add_data_flags(p, None)
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     p = _command(sub, "report", "markdown report with plots from RUN_DIR/metrics.json")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="report folder (default RUN_DIR)")
@@ -165,6 +182,9 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     if command == "demo":
         from hwsim._demo import run_demo
         return run_demo
+    if command == "quantize":
+        from hwsim._cli_quantize import cmd_quantize
+        return cmd_quantize
     if command in ("train", "eval", "report"):
         from hwsim import _cli_run
         return getattr(_cli_run, f"cmd_{command}")

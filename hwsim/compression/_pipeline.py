@@ -5,6 +5,9 @@ model decoded back from the stored bytes.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 
 from .._train import evaluate, train
@@ -72,3 +75,24 @@ def deep_compress(model, data, *, sparsity: float | dict[int, float], bits: int 
     acc["stored"] = evaluate(model, data.X_test, data.y_test)["accuracy"]
     report = stored.report()
     return {"stored": stored, "report": report, "accuracy": acc, "compression": report[-1]["compression"]}
+
+
+def compressed_workload(model, stored: CompressedModel, precision=None, batch: int = 1):
+    """``hwsim.workload(model, precision, batch)`` with each stored layer's product reading its
+    weights at the stored size (``b_bits = ceil(8 * stored bytes / weights)``, at least 1) and
+    carrying its ``sparsity`` (fraction of zero weights: MACs are skipped only on device profiles
+    that declare ``exploits_sparsity``)."""
+    import devices
+
+    from .._workload import workload
+
+    rows = {r["layer"]: r for r in stored.report()}
+    ops = []
+    for op in workload(model, precision, batch=batch):
+        layer = op.name.split("/")[0]
+        if isinstance(op, (devices.MatMul, devices.Conv2d)) and layer in rows:
+            r = rows[layer]
+            op = dataclasses.replace(op, b_bits=max(1, math.ceil(8 * r["stored_bytes"] / r["weights"])),
+                                     sparsity=1.0 - r["nonzero_pct"] / 100.0)
+        ops.append(op)
+    return devices.Workload(ops)

@@ -10,11 +10,11 @@ from ._bnn_packed import PackedBNN
 from ._fixed import FIXED_PRESETS, FixedPoint, Float32
 from ._qbp import QuantizedBackprop
 from ._quantizers import BinaryQuantizer, Pow2Quantizer, TernaryQuantizer
-from ._registry import SCHEMES, get_scheme, parse_scheme, scheme_names
+from ._registry import SCHEMES, build_scheme_model, get_scheme, parse_scheme, scheme_names
 from ._ternary import TWN, TernaryConnect
 
 __all__ = [
     "BNN", "BinaryConnect", "BinaryQuantizer", "FIXED_PRESETS", "FixedPoint", "Float32", "PackedBNN",
     "Pow2Quantizer", "QuantizedBackprop", "SCHEMES", "Scheme", "TWN", "TernaryConnect",
-    "TernaryQuantizer", "get_scheme", "parse_scheme", "scheme_names",
+    "TernaryQuantizer", "build_scheme_model", "get_scheme", "parse_scheme", "scheme_names",
 ]

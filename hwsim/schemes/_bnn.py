@@ -19,7 +19,7 @@ class BNN(Scheme):
     straight-through estimator with clipping, 1_{|x| <= 1}; weights are binarized by sign and the
     real-valued master weights clipped to [-1, 1]. Batch norm after every Dense/Conv layer (the
     output layer too). The first layer sees the real-valued input (the paper uses 8-bit inputs).
-    The exact inference path `hwsim.schemes.bnn_packed_forward` packs the ±1 values into uint64
+    The exact inference path `hwsim.schemes.PackedBNN` packs the ±1 values into uint64
     words and computes the hidden layers with XNOR-popcount. Workload: weight and activation kind
     ``binary`` (XNOR-popcount op rates).
     """

@@ -21,13 +21,6 @@ from .._precision import register_quantizer
 from .._xp import get_array_module
 
 
-def _seed_for(seed: int, offset: int) -> int:
-    # the element-wise draws of fixedpoint's binarize/ternarize/pow2 start at counter 0
-    if offset:
-        raise ValueError(f"scheme quantizers take offset=0 only, got offset={offset}")
-    return seed
-
-
 def _ste_clip_mask(x):
     """Clipped straight-through estimator: pass the gradient where |x| <= 1 (Hubara et al. 2016)."""
     return (abs(x) <= 1).astype(x.dtype)
@@ -53,7 +46,7 @@ class BinaryQuantizer:
         return "binary" + (":stochastic" if self.stochastic else "") + (":ste_clip" if self.ste_clip else "")
 
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
-        out = fxp.binarize(x, stochastic=self.stochastic, seed=_seed_for(seed, offset))
+        out = fxp.binarize(x, stochastic=self.stochastic, seed=seed, offset=offset, stats=stats)
         return out.astype(x.dtype, copy=False)
 
     def grad_mask(self, x):
@@ -92,15 +85,15 @@ class TernaryQuantizer:
         return "ternary" if self.threshold == 0.5 else f"ternary:{self.threshold!r}"
 
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
-        seed = _seed_for(seed, offset)
         if self.scaled:
             xp = get_array_module(x)
-            t = fxp.ternarize(x, seed=seed)       # default threshold 0.7 * mean|x| (TWN)
+            t = fxp.ternarize(x, seed=seed, offset=offset, stats=stats)    # threshold 0.7 * mean|x| (TWN)
             nz = t != 0
             alpha = xp.abs(x[nz]).mean() if bool(nz.any()) else xp.asarray(0.0)
             return (t * alpha).astype(x.dtype, copy=False)
         thr = None if self.stochastic else self.threshold
-        return fxp.ternarize(x, threshold=thr, stochastic=self.stochastic, seed=seed).astype(x.dtype, copy=False)
+        return fxp.ternarize(x, threshold=thr, stochastic=self.stochastic, seed=seed, offset=offset,
+                             stats=stats).astype(x.dtype, copy=False)
 
     def grad_mask(self, x):
         return None
@@ -140,7 +133,7 @@ class Pow2Quantizer:
 
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
         rounding = "stochastic" if self.stochastic else "nearest"
-        out = fxp.pow2(x, self.min_exp, self.max_exp, rounding=rounding, seed=_seed_for(seed, offset))
+        out = fxp.pow2(x, self.min_exp, self.max_exp, rounding=rounding, seed=seed, offset=offset, stats=stats)
         return out.astype(x.dtype, copy=False)
 
     def grad_mask(self, x):

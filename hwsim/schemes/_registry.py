@@ -5,7 +5,6 @@ Names usable as ``--scheme NAME`` (optionally ``NAME:key=value,key=value``, see 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 from ._base import Scheme
 from ._binaryconnect import BinaryConnect
@@ -82,3 +81,13 @@ def parse_scheme(text: str) -> Scheme:
         default = defaults.get(key, fields[key].default) if key in fields else None
         params[key] = _convert(value.strip(), default, key, name)
     return get_scheme(name, **params)
+
+
+def build_scheme_model(spec: str, scheme: str | None, input_shape: tuple, num_classes: int | None, *,
+                       seed: int = 0):
+    """``hwsim.build_model(spec, ...)``, or the model of ``parse_scheme(scheme)`` when ``scheme`` is set
+    (what ``hwsim train --scheme`` builds and ``hwsim eval``/``quantize`` rebuild)."""
+    if scheme:
+        return parse_scheme(scheme).build_model(spec, input_shape, num_classes, seed=seed)
+    from .._model import build_model
+    return build_model(spec, input_shape, num_classes, seed=seed)

@@ -49,3 +49,14 @@ def test_outputs_markdown_csv_png(tmp_path):
     d = json.loads(json.dumps(est.to_dict()))
     assert d["profile"] == "jetson-orin-nano" and len(d["rows"]) == 3
     assert set(d["rows"][0]) >= {"name", "latency_s", "energy_j", "bound", "utilisation", "part"}
+
+
+@pytest.mark.parametrize("shape,dtype", [(1, "float32"), ((3, 5), "float64"), ((2, 7), "complex64"), (0, "float32")])
+def test_aligned_buffers(shape, dtype):
+    import numpy as np
+
+    a = devices.aligned_empty(shape, dtype)
+    assert (a.size == 0 or a.ctypes.data % 64 == 0) and a.flags.c_contiguous and a.dtype == np.dtype(dtype)
+    assert a.shape == ((shape,) if isinstance(shape, int) else shape)
+    f = devices.aligned_full(shape, 2.5, dtype)
+    assert np.all(f == 2.5)

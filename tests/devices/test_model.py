@@ -87,13 +87,13 @@ def test_energy_anchors_and_scaling_rules():
 
 def test_roofline_bound_switches_at_the_ridge_point():
     prof = devices.load("titan-x-maxwell")
-    peak = 6605e9 * prof.data["efficiency"]["transform"]
+    peak = 6605e9 * prof.data["efficiency"]["acdc"]
     bw = 336.5e9
     ridge = peak / bw
     below = [n for n in (2 ** i for i in range(2, 40)) if (4 + 5 * math.log2(n)) / 8 < ridge]
     above = [n for n in (2 ** i for i in range(2, 40)) if (4 + 5 * math.log2(n)) / 8 > ridge]
     for n, bound in ((below[-1], "memory"), (above[0], "compute")):
-        row = one(Transform("acdc", kind="acdc", n=n, bits=32, level="gddr5"), prof)
+        row = one(Transform("acdc", kind="acdc", n=n, count=8192, bits=32, level="gddr5"), prof)
         assert row.bound == bound
         assert row.intensity == pytest.approx((4 + 5 * math.log2(n)) / 8)
         expected = max(row.ops / peak, row.bytes / bw)
@@ -103,7 +103,7 @@ def test_roofline_bound_switches_at_the_ridge_point():
 def test_acdc_memory_bound_on_titan_x_for_thesis_sizes():
     prof = devices.load("titan-x-maxwell")
     for lg in range(7, 15):
-        row = one(Transform("a", kind="acdc", n=2 ** lg, level="gddr5"), prof)
+        row = one(Transform("a", kind="acdc", n=2 ** lg, count=8192, level="gddr5"), prof)
         assert row.bound == "memory" and row.intensity == pytest.approx((4 + 5 * lg) / 8)
 
 
@@ -147,6 +147,8 @@ def test_weights_level_puts_weights_in_flash():
     flash = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int", weights_level="flash"), prof)
     assert flash.levels == "sram+flash" and ram.levels == "sram"
     assert flash.memory_s == pytest.approx((256 * 8 + 256 * 32) / 8 / 3.2e9 + 256 * 256 / 0.4e9)
+    assert one(Memory("m", level="dram", read_bytes=64), prof).levels == "sram"   # alias of main memory
+    assert one(Memory("m", level="main", read_bytes=64), "h100-sxm").levels == "hbm3"
     with pytest.raises(ValueError, match="no memory level 'tape'"):
         one(Memory("m", level="tape", read_bytes=1), prof)
 

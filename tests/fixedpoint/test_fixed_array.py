@@ -68,6 +68,11 @@ def test_views_share_memory():
     assert len(a) == 3 and a.ndim == 2 and a.size == 12
 
 
+def test_repr_values_or_raw():
+    assert repr(FixedArray([1, -3], Fixed(8, 1))) == "FixedArray([ 0.5, -1.5], fmt=s8.1)"
+    assert repr(FixedArray([2**60], Fixed(62, 0))) == f"FixedArray(raw=[{2**60}], fmt=s62.0)"
+
+
 @given(fixed_arrays(max_word=53))
 def test_float_round_trip(a):
     back = FixedArray.from_float(a.to_float(), a.fmt)
@@ -147,6 +152,20 @@ def test_scalars_convert_exactly_or_raise():
         a + np.ones(2)
     with pytest.raises(TypeError, match="from_float"):
         np.ones(2) * a
+
+
+def test_62_bit_results_are_exact():
+    f31, f61 = Fixed(31, 0), Fixed(61, 0)
+    a = FixedArray([f31.raw_min, f31.raw_max, f31.raw_min], f31)
+    b = FixedArray([f31.raw_min, f31.raw_min, f31.raw_max], f31)
+    assert (a * b).fmt == Fixed(62, 0) and (a * b).raw.tolist() == [2**60, -(2**30 - 1) * 2**30,
+                                                                     -(2**30 - 1) * 2**30]
+    c = FixedArray([f61.raw_min, f61.raw_max], f61)
+    assert (c + c).fmt == Fixed(62, 0) and (c + c).raw.tolist() == [-(2**61), 2**61 - 2]
+    assert (c - c[::-1]).raw.tolist() == [-(2**61) + 1, 2**61 - 1]
+    u = FixedArray([2**60 - 1, 2**60 - 1], Fixed(60, 0, False))
+    dot = u @ FixedArray([[1], [1]], Fixed(1, 0, False))
+    assert dot.fmt == Fixed(62, 0, False) and dot.raw.tolist() == [2**61 - 2]
 
 
 def test_width_limit_raises():
@@ -260,6 +279,41 @@ def test_cast_equals_quantize_of_the_values(a, fmt, seed):
         got = a.cast(fmt, rounding, "saturate", seed)
         want = fxp.to_raw(a.to_float(), fmt, rounding, "saturate", seed=seed, backend="numpy")
         assert got.raw.tolist() == np.asarray(want).tolist(), rounding
+
+
+@given(fixed_arrays(max_word=40, shape=(8,)), formats(max_word=40, min_frac=-8, max_frac=40),
+       st.sampled_from(DETERMINISTIC), st.sampled_from(["saturate", "wrap"]))
+def test_cast_stats(a, fmt, rounding, overflow):
+    stats = fxp.QuantStats()
+    got = a.cast(fmt, rounding, overflow, stats=stats)
+    rounded = [round_exact(v * Fraction(2) ** fmt.frac, rounding) for v in values(a)]
+    outside = [not fmt.raw_min <= r <= fmt.raw_max for r in rounded]
+    errors = [abs(value(o, fmt) - v) for o, v in zip(got.raw.tolist(), values(a))]
+    assert (stats.n, stats.nan) == (8, 0)
+    assert (stats.saturated, stats.wrapped) == ((sum(outside), 0) if overflow == "saturate"
+                                                else (0, sum(outside)))
+    assert stats.flushed_to_zero == sum(r != 0 and o == 0 and not out for r, o, out
+                                        in zip(a.raw.tolist(), got.raw.tolist(), outside))
+    assert stats.max_abs_error == pytest.approx(float(max(errors)), rel=1e-12)
+    assert stats.sum_abs_error == pytest.approx(float(sum(errors)), rel=1e-12)
+    assert stats.seed is None
+
+
+def test_cast_stats_records_drawn_seed():
+    a = FixedArray(np.arange(-50, 50), Fixed(8, 3))
+    stats = fxp.QuantStats()
+    y = a.cast(Fixed(8, 0), "stochastic", stats=stats)
+    assert stats.seed is not None and stats.n == 100
+    assert np.array_equal(a.cast(Fixed(8, 0), "stochastic", seed=stats.seed).raw, y.raw)
+
+
+def test_cast_auto_backend_large_array():
+    rng = np.random.default_rng(4)
+    a = FixedArray(rng.integers(-2**20, 2**20, 70_000), Fixed(24, 12))
+    for rounding in DETERMINISTIC + ("stochastic",):
+        auto = a.cast(Fixed(8, 2), rounding, "wrap", seed=1)  # above the Numba threshold
+        assert np.array_equal(auto.raw, a.cast(Fixed(8, 2), rounding, "wrap", seed=1,
+                                               backend="numpy").raw)
 
 
 def test_cast_bad_arguments():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixedpoint import Fixed, FixedArray, matmul
+from fixedpoint import Fixed, FixedArray, QuantStats, matmul
 from fixedpoint._counter_rng import random_ints
 from fixedpoint._matmul import dot_mod64
 from fixedpoint.testing import fixed_arrays, formats, round_fraction
@@ -22,11 +22,11 @@ def draw(seed: int, counter: int, k: int = 53) -> int:
     return int(random_ints(seed, counter, 1, k)[0])
 
 
-def round_to(x: Fraction, rounding: str, seed: int, counter: int) -> int:
+def round_to(x: Fraction, rounding: str, seed: int, counter: int, k: int = 53) -> int:
     if rounding != "stochastic":
         return round_fraction(x, rounding)
     f = math.floor(x)
-    return f + (draw(seed, counter) < math.floor((x - f) * 2**53))
+    return f + (draw(seed, counter, k) < math.floor((x - f) * 2**k))
 
 
 def fit(v: int, fmt: Fixed, overflow: str) -> int:
@@ -37,7 +37,7 @@ def fit(v: int, fmt: Fixed, overflow: str) -> int:
 
 
 def reference(a: FixedArray, b: FixedArray, acc: Fixed, out: Fixed, rounding: str, overflow: str,
-              acc_overflow: str, seed: int = 0) -> list[list[int]]:
+              acc_overflow: str, seed: int = 0, k: int = 53) -> list[list[int]]:
     """Nested loops over Python ints: the MAC array of the matmul docstring, one product at a time."""
     M, K = a.shape
     N = b.shape[1]
@@ -47,14 +47,14 @@ def reference(a: FixedArray, b: FixedArray, acc: Fixed, out: Fixed, rounding: st
         row = []
         for n in range(N):
             total = 0
-            for k in range(K):
-                product = int(a.raw[m, k]) * int(b.raw[k, n])
-                total += round_to(product * scale, rounding, seed, (m * N + n) * K + k)
+            for i in range(K):
+                product = int(a.raw[m, i]) * int(b.raw[i, n])
+                total += round_to(product * scale, rounding, seed, (m * N + n) * K + i, k)
                 if acc_overflow == "saturate":
                     total = fit(total, acc, "saturate")
             total = fit(total, acc, "wrap")  # no-op after saturation
             cast = round_to(total * Fraction(2) ** (out.frac - acc.frac), rounding, seed,
-                            M * N * K + m * N + n)
+                            M * N * K + m * N + n, k)
             row.append(fit(cast, out, overflow))
         result.append(row)
     return result
@@ -196,3 +196,27 @@ def test_stochastic_replay():
     assert not np.array_equal(matmul(a, b, acc, Fixed(12, 1), "stochastic", seed=4).raw, first.raw)
     shifted = matmul(a, b, acc, Fixed(12, 1), "stochastic", seed=3, offset=1)
     assert not np.array_equal(shifted.raw, first.raw)
+
+
+def test_stats_record_output_cast_and_seed():
+    a = FixedArray([[100, 100], [1, -1]], Fixed(8, 0))
+    b = FixedArray([[1], [1]], Fixed(8, 0))
+    stats = QuantStats()
+    got = matmul(a, b, Fixed(16, 0), Fixed(8, 1), "stochastic", stats=stats)  # 200 -> saturates
+    assert got.raw.tolist() == [[127], [0]]
+    assert (stats.n, stats.saturated, stats.wrapped, stats.flushed_to_zero) == (2, 1, 0, 0)
+    assert stats.max_abs_error == 200 - 63.5 and stats.seed is not None
+    again = matmul(a, b, Fixed(16, 0), Fixed(8, 1), "stochastic", seed=stats.seed)
+    assert np.array_equal(again.raw, got.raw)
+
+
+@pytest.mark.parametrize("acc_frac", [6, 2, -3])  # products have 8 fraction bits: shift 2, 6, 11
+def test_stochastic_with_few_random_bits(acc_frac):
+    rng = np.random.default_rng(5)
+    a = FixedArray(rng.integers(-128, 128, (3, 7)), Fixed(8, 4))
+    b = FixedArray(rng.integers(-128, 128, (7, 2)), Fixed(8, 4))
+    acc, out = Fixed(24, acc_frac), Fixed(12, acc_frac - 2)
+    for acc_overflow in ("wrap", "saturate"):
+        got = matmul(a, b, acc, out, "stochastic", acc_overflow=acc_overflow, seed=2, sr_bits=4)
+        assert got.raw.tolist() == reference(a, b, acc, out, "stochastic", "saturate", acc_overflow,
+                                             2, k=4)

@@ -143,3 +143,15 @@ def test_divergence_names_layer_and_role(capsys, tmp_path):
     with pytest.warns(RuntimeWarning):
         rc, _, err = _run(capsys, "train", *TINY, "--lr", "1e30", "--out", str(tmp_path / "div"))
     assert rc == 1 and "diverged" in err and "layer 'dense" in err and "role" in err
+
+
+def test_readme_preset_table_matches_presets():
+    from pathlib import Path
+
+    from hwsim._precision import PRESETS, ROLES
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, roles in PRESETS.items():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+        cells = [c.strip() for c in row.strip("|").split("|")][1:]
+        assert cells == [roles.get(r) or "–" for r in ROLES], name

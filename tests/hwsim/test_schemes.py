@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 
 import numpy as np
@@ -150,6 +151,8 @@ def test_quantizers_keep_dtype_and_reproduce() -> None:
     for q in (BinaryQuantizer(stochastic=True), TernaryQuantizer(stochastic=True), Pow2Quantizer(-6, 0, True)):
         a, b = q(x, seed=11, offset=0), q(x, seed=11, offset=0)
         assert a.dtype == np.float32 and np.array_equal(a, b)
+        # chunked calls with offsets draw the same bits as one call
+        np.testing.assert_array_equal(np.concatenate([q(x[:20], seed=11, offset=0), q(x[20:], seed=11, offset=20)]), a)
     np.testing.assert_array_equal(BinaryQuantizer(ste_clip=True).grad_mask(x), np.abs(x) <= 1)
 
 
@@ -168,8 +171,6 @@ def test_bad_names_and_parameters_list_valid_ones() -> None:
         parse_scheme("binaryconnect:stochastic=maybe")
     with pytest.raises(ValueError, match="valid parameters"):
         parse_scheme("bnn:clip=1")
-    with pytest.raises(ValueError, match="offset"):
-        BinaryQuantizer()(np.ones(3, np.float32), seed=0, offset=5)
     with pytest.raises(ValueError, match="bad quantizer name"):
         parse_quantizer("pow2[0]")
 
@@ -182,3 +183,18 @@ def test_parse_scheme_and_presets() -> None:
     assert p16.update.rounding == "stochastic" and p16.weight.bits == 16
     assert get_scheme("fixed8-sr").precision().weight.bits == 8
     assert parse_scheme("fixed8-sr:update=s12.10:stochastic").precision().update.bits == 12
+
+
+def test_cli_train_with_scheme_then_eval_and_quantize(tmp_path, capsys) -> None:
+    from hwsim.cli import main
+
+    run = str(tmp_path / "bc")
+    assert main(["train", "--scheme", "binaryconnect:stochastic=true", "--model", "mlp:64-32-10", "--epochs", "1",
+                 "--lr", "1e-2", "--out", run, "--quiet"]) == 0
+    assert main(["eval", run, "--json"]) == 0
+    assert main(["quantize", run, "--bits", "8", "6", "--json"]) == 0
+    rows = json.loads((tmp_path / "bc" / "quantize.json").read_text())["rows"]
+    assert [r["bits"] for r in rows] == ["trained", 8, 6]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+    assert main(["train", "--scheme", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "valid schemes are" in capsys.readouterr().err

@@ -1,0 +1,217 @@
+"""Fixed-point quantization speed: our Numba kernels against numpy, a streaming copy and anchors.
+
+    python benchmarks/bench_numerics.py --n 10000000 --repeats 7
+
+``--n`` float32 values (normal, sigma 64, so about 5% saturate in s16.8) quantized to s16.8, all
+cases timed side by side in one process, round robin (each repeat runs every case once, after a
+short pause, so load changes hit all cases alike), median of ``--repeats`` (min also shown):
+
+* ``np.clip(np.round(x*256), -32768, 32767)/256`` (numpy, the baseline expression);
+* a parallel streaming copy of the same array (Numba ``prange``; the memory-bound floor);
+* ``fxp.quantize`` with the Numba backend: nearest_even and stochastic, saturate; nearest_away and
+  nearest_even with wrap; the numpy oracle backend for reference;
+* anchors, when installed (benchmark environment only, never dependencies): pychop ``Chopf(8, 8)``
+  (s16.8, round to nearest even, saturating), APyTypes ``APyFixedArray.from_float`` (ties away,
+  wrap: compared with our nearest_away/wrap) and ``from_float`` at 60 fraction bits then
+  ``cast(TIES_EVEN, SAT)``, fxpmath ``Fxp(..., rounding="around", overflow="saturate")``.
+
+Before timing, every result is compared with ours for the matching mode and the report says
+whether all values are equal. The exact matmul section of ``bench_matmul.py`` is appended.
+Writes ``reports/benchmarks/numerics.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+import fixedpoint as fxp
+
+ROOT = Path(__file__).resolve().parents[1]
+FMT = fxp.Fixed(16, 8)
+SETTLE_S = 0.05
+TARGETS = {"numpy": 8.0, "copy": 1.5, "stochastic": 3.0, "pychop": 20.0}
+
+
+@njit(parallel=True, cache=True)
+def _parallel_copy(x, out):
+    for i in prange(x.size):
+        out[i] = x[i]
+
+
+def _anchors(x: np.ndarray) -> tuple[dict, dict]:
+    """Anchor cases ``{name: fn}`` and ``{name: (our_mode, our_overflow)}`` for those installed."""
+    cases, modes = {}, {}
+    try:
+        from pychop import Chopf
+
+        chop = Chopf(8, 8)  # 8 integer bits including the sign + 8 fraction bits = s16.8
+        cases["pychop Chopf(8, 8)"] = lambda: np.asarray(chop(x))
+        modes["pychop Chopf(8, 8)"] = ("nearest_even", "saturate")
+    except ImportError:
+        pass
+    try:
+        import apytypes as apy
+
+        cases["APyTypes from_float (ties away, wrap)"] = lambda: apy.APyFixedArray.from_float(
+            x, int_bits=8, frac_bits=8).to_numpy()
+        modes["APyTypes from_float (ties away, wrap)"] = ("nearest_away", "wrap")
+        cases["APyTypes from_float + cast(TIES_EVEN, SAT)"] = lambda: apy.APyFixedArray.from_float(
+            x, int_bits=10, frac_bits=60).cast(int_bits=8, frac_bits=8,
+                                               quantization=apy.QuantizationMode.TIES_EVEN,
+                                               overflow=apy.OverflowMode.SAT).to_numpy()
+        modes["APyTypes from_float + cast(TIES_EVEN, SAT)"] = ("nearest_even", "saturate")
+    except ImportError:
+        pass
+    try:
+        from fxpmath import Fxp
+
+        cases["fxpmath Fxp(around, saturate)"] = lambda: Fxp(
+            x, signed=True, n_word=16, n_frac=8, rounding="around", overflow="saturate").get_val()
+        modes["fxpmath Fxp(around, saturate)"] = ("nearest_even", "saturate")
+    except ImportError:
+        pass
+    return cases, modes
+
+
+def _cases(x: np.ndarray) -> tuple[dict, dict]:
+    out = np.empty_like(x)
+    ours = {
+        "numpy clip(round(x*256))/256": lambda: np.clip(np.round(x * 256), -32768, 32767) / 256,
+        "parallel streaming copy (Numba)": lambda: _parallel_copy(x, out),
+        "fxp nearest_even, saturate (numba)": lambda: fxp.quantize(x, FMT, backend="numba"),
+        "fxp stochastic, saturate (numba)": lambda: fxp.quantize(x, FMT, "stochastic", seed=1,
+                                                                 backend="numba"),
+        "fxp nearest_away, wrap (numba)": lambda: fxp.quantize(x, FMT, "nearest_away", "wrap",
+                                                               backend="numba"),
+        "fxp nearest_even, saturate (numpy oracle)": lambda: fxp.quantize(x, FMT, backend="numpy"),
+    }
+    anchors, modes = _anchors(x)
+    modes["numpy clip(round(x*256))/256"] = ("nearest_even", "saturate")
+    return {**ours, **anchors}, modes
+
+
+def _check(cases: dict, modes: dict, x: np.ndarray) -> list[str]:
+    """One line per case with a mode: do its values equal ours for that mode?"""
+    lines = []
+    for name, (rounding, overflow) in modes.items():
+        ours = fxp.quantize(x, FMT, rounding, overflow, backend="numba").astype(np.float64)
+        theirs = np.asarray(cases[name]()).astype(np.float64).reshape(x.shape)
+        differ = np.flatnonzero(theirs != ours)
+        if differ.size == 0:
+            lines.append(f"- {name}: all {x.size} values equal ours ({rounding}, {overflow}).")
+        else:
+            i = differ[0]
+            lines.append(f"- {name}: **{differ.size} values differ** from ours ({rounding}, "
+                         f"{overflow}); first at {i}: x={x[i]!r}, theirs={theirs[i]!r}, ours={ours[i]!r}.")
+    return lines
+
+
+def _time(cases: dict, repeats: int) -> dict:
+    for fn in cases.values():  # warm up: compile, allocate
+        fn()
+    times = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            time.sleep(SETTLE_S)
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(ts), min(ts)) for name, ts in times.items()}
+
+
+def _verdict(ratio: float, target: float, at_least: bool) -> str:
+    met = ratio >= target if at_least else ratio <= target
+    return f"target {'>=' if at_least else '<='} {target:g}x: {'met' if met else 'NOT met'}"
+
+
+def run(n: int, repeats: int, command: str) -> str:
+    """The markdown report (without the matmul section)."""
+    x = np.random.default_rng(0).normal(0.0, 64.0, n).astype(np.float32)
+    cases, modes = _cases(x)
+    checks = _check(cases, modes, x)
+    load_before = _load()
+    t = _time(cases, repeats)
+    ne = t["fxp nearest_even, saturate (numba)"][0]
+    rows = [f"| {name} | {med * 1e3:.1f} | {med / ne:.2f} | {mn * 1e3:.1f} |"
+            for name, (med, mn) in t.items()]
+    r_numpy = t["numpy clip(round(x*256))/256"][0] / ne
+    r_copy = ne / t["parallel streaming copy (Numba)"][0]
+    r_sr = t["fxp stochastic, saturate (numba)"][0] / ne
+    lines = [
+        "# Fixed-point quantization benchmark",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"{n} float32 values (normal, sigma 64) to s16.8; median of {repeats} round-robin runs "
+        f"(min also shown); numpy {np.__version__}, numba {numba.__version__}, {os.cpu_count()} "
+        f"CPUs, {numba.get_num_threads()} Numba threads; load average before timing: "
+        f"{load_before}, after: {_load()}. The machine is shared with other jobs, so absolute "
+        "times are noisy; ratios come from the same round-robin run.",
+        "",
+        "| case | median ms | time / ours (nearest_even, numba) | min ms |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+        "Targets (medians):",
+        "",
+        f"- numpy expression / ours nearest_even: **{r_numpy:.2f}x** "
+        f"({_verdict(r_numpy, TARGETS['numpy'], True)}).",
+        f"- ours nearest_even / parallel streaming copy: **{r_copy:.2f}x** "
+        f"({_verdict(r_copy, TARGETS['copy'], False)}).",
+        f"- ours stochastic / ours nearest_even: **{r_sr:.2f}x** "
+        f"({_verdict(r_sr, TARGETS['stochastic'], False)}).",
+    ]
+    if "pychop Chopf(8, 8)" in t:
+        r_chop = t["pychop Chopf(8, 8)"][0] / ne
+        lines.append(f"- pychop Chopf(8, 8) / ours nearest_even: **{r_chop:.2f}x** "
+                     f"({_verdict(r_chop, TARGETS['pychop'], True)}).")
+    lines += ["", "Equality with our results for the matching modes (checked before timing):", "",
+              *checks, ""]
+    return "\n".join(lines)
+
+
+def _matmul_section() -> str:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        bench_matmul = importlib.import_module("bench_matmul")
+    except ImportError as err:
+        return f"## Exact fixed-point matmul\n\nNot run: bench_matmul could not be imported ({err}).\n"
+    return bench_matmul.main()
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "numerics.md")
+    parser.add_argument("--no-matmul", action="store_true", help="skip the matmul section")
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    report = run(args.n, args.repeats, " ".join(["python benchmarks/bench_numerics.py", *argv]))
+    if not args.no_matmul:
+        report += "\n" + _matmul_section()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
