@@ -66,35 +66,33 @@ def round_scaled(v, mode, r, kpow):
     ``r`` is the k-bit random integer and ``kpow = 2**k`` (stochastic only). Works on ``|v|``
     so that every step is exact: ``g = |v| - trunc(|v|)`` is the exact fractional part.
     Stochastic rounds up (toward +inf) iff ``r < floor(f * 2**k)`` with ``f = v - floor(v)``.
+    Written with ``&``/``|`` rather than data-dependent branches (mispredicted on a CPU, and
+    divergent on a GPU); only the per-call ``mode`` branches.
     """
     a = abs(v)
-    if a >= TWO52:
-        return v
-    t = np.float64(np.int64(a))
-    g = a - t
+    big = a >= TWO52  # already an integer (or inf)
+    t = np.float64(np.int64(min(a, TWO52)))
+    g = 0.0 if big else a - t
     neg = v < 0.0
     up = False  # add one to the magnitude
-    if g == 0.0:
-        up = False
-    elif mode == NEAREST_EVEN:
-        up = g > 0.5 or (g == 0.5 and (np.int64(t) & 1) == 1)
+    if mode == NEAREST_EVEN:
+        up = (g > 0.5) | ((g == 0.5) & ((np.int64(t) & 1) == 1))
     elif mode == NEAREST_AWAY:
         up = g >= 0.5
     elif mode == FLOOR:
-        up = neg
+        up = neg & (g != 0.0)
     elif mode == CEIL:
-        up = not neg
+        up = (v > 0.0) & (g != 0.0)
     elif mode == STOCHASTIC:
         gk = g * np.float64(kpow)  # exact: scaling by a power of two
-        if neg:  # f = 1 - g, floor(f * 2**k) = 2**k - ceil(g * 2**k)
-            c = np.int64(gk)
-            if np.float64(c) < gk:
-                c += 1
-            up = not (r < kpow - c)  # rounding toward +inf shrinks a negative magnitude
-        else:
-            up = r < np.int64(gk)
-    m = t + 1.0 if up else t
-    return -m if neg else m
+        floor_gk = np.int64(gk)
+        ceil_gk = floor_gk + (np.float64(floor_gk) < gk)
+        # threshold floor(f * 2**k): f = g for v >= 0; f = 1 - g (or 0 when g = 0) for v < 0
+        threshold = (kpow - ceil_gk) if neg else floor_gk
+        toward_plus_inf = r < threshold
+        up = (g != 0.0) & (toward_plus_inf != neg)
+    m = t + np.float64(up)
+    return v if big else math.copysign(m, v)
 
 
 def scale_input(xv, wrap, scale, modulus, inv_modulus):

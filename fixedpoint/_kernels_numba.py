@@ -8,10 +8,11 @@ Two block loops give the same bits:
 
 - ``_general_block`` runs the shared scalar functions of ``_fixed_scalar`` element by element
   (the CUDA kernel runs the same ones); it handles everything: wrap, NaN, ``word > 52``.
-- ``_fast_block`` is the same rule for saturation written with selects instead of branches, one
-  loop per rounding mode, so that LLVM vectorises it (SIMD rounding, 64-bit multiplies for the
-  hash). It needs ``word <= 52`` (every raw is exact in float64) and a block without NaN: a block
-  where it meets one is redone by ``_general_block``.
+- ``_fast_block`` is the same rule as two simple passes per block that LLVM vectorises (SIMD
+  rounding, 64-bit multiplies for the hash): round (one loop per mode) into a scratch block,
+  then saturate or wrap. It needs ``word <= 52`` (every raw is exact in float64) and a block
+  without NaN (and, with wrap, without ``|x * 2**frac| >= 2**52``): a block where it meets one
+  is redone by ``_general_block``.
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from . import _counter_rng
 from . import _fixed_scalar as fs
 from ._stats import BLOCK
 
-_scale_input = njit(cache=True, inline="always")(fs.scale_input)
-_round_scaled = njit(cache=True, inline="always")(fs.round_scaled)
-_apply_overflow = njit(cache=True, inline="always")(fs.apply_overflow)
+_scale_input = njit(cache=True)(fs.scale_input)
+_round_scaled = njit(cache=True)(fs.round_scaled)
+_apply_overflow = njit(cache=True)(fs.apply_overflow)
 _scalar_bits = njit(cache=True)(_counter_rng.scalar_bits)
 
 _N_SLOTS = 5  # status bit 2**j is counted in slot j: saturated, wrapped, flushed, nan, inf-wrap
@@ -107,13 +108,6 @@ def _directed_in(xv, scale):
 
 
 @njit(cache=True)
-def _saturate_out(out, i, xv, rv, lo, top, step):
-    """Store the clamped ``rv``; returns the (nan, saturated, flushed) increments."""
-    _store_rounded(out, i, min(max(rv, lo), top), step)
-    return rv != rv, (rv > top) | (rv < lo), (rv == 0.0) & (xv != 0.0)
-
-
-@njit(cache=True)
 def _away(v):
     t = np.trunc(v)
     d = v - t  # exact, in (-1, 1)
@@ -134,61 +128,76 @@ def _stochastic(v, bits, shift, kf):
 
 
 @njit(cache=True)
-def _fast_block(x, out, start, mode, scale, lo, top, step, key, counter0, shift, kpow, counts):
-    """Saturating loops, one per mode, that LLVM vectorises (``word <= 52``) over the block views
-    ``x``, ``out`` (flat index ``start + i``: ``range(x.size)`` spares Numba's negative-index
-    checks). Returns False (``counts`` untouched) when the block holds NaN and must be redone by
-    ``_general_block``."""
-    n_nan = n_sat = n_flush = 0
+def _round_block(x, rounded, start, mode, scale, key, counter0, shift, kpow):
+    """``rounded[i]`` = ``x[i] * 2**frac`` rounded, one simple loop per mode (vectorised)."""
     if mode == fs.NEAREST_EVEN:
         for i in range(x.size):
-            xv = np.float64(x[i])
-            a, b, c = _saturate_out(out, i, xv, np.rint(xv * scale), lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
+            rounded[i] = np.rint(np.float64(x[i]) * scale)  # IEEE ties to even: exact
     elif mode == fs.TOWARD_ZERO:
         for i in range(x.size):
-            xv = np.float64(x[i])
-            a, b, c = _saturate_out(out, i, xv, np.trunc(xv * scale), lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
+            rounded[i] = np.trunc(np.float64(x[i]) * scale)
     elif mode == fs.NEAREST_AWAY:
         for i in range(x.size):
-            xv = np.float64(x[i])
-            a, b, c = _saturate_out(out, i, xv, _away(xv * scale), lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
+            rounded[i] = _away(np.float64(x[i]) * scale)
     elif mode == fs.FLOOR:
         for i in range(x.size):
-            xv = np.float64(x[i])
-            a, b, c = _saturate_out(out, i, xv, np.floor(_directed_in(xv, scale)), lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
+            rounded[i] = np.floor(_directed_in(np.float64(x[i]), scale))
     elif mode == fs.CEIL:
         for i in range(x.size):
-            xv = np.float64(x[i])
-            a, b, c = _saturate_out(out, i, xv, np.ceil(_directed_in(xv, scale)), lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
+            rounded[i] = np.ceil(_directed_in(np.float64(x[i]), scale))
     else:
-        kf = np.float64(kpow)
         c0 = counter0 + np.uint64(start)
+        kf = np.float64(kpow)
         for i in range(x.size):
-            xv = np.float64(x[i])
-            rv = _stochastic(_directed_in(xv, scale), _scalar_bits(key, c0 + np.uint64(i)), shift, kf)
-            a, b, c = _saturate_out(out, i, xv, rv, lo, top, step)
-            n_nan += a
-            n_sat += b
-            n_flush += c
-    if n_nan:
+            bits = _scalar_bits(key, c0 + np.uint64(i))
+            rounded[i] = _stochastic(_directed_in(np.float64(x[i]), scale), bits, shift, kf)
+
+
+@njit(cache=True)
+def _saturate_block(x, rounded, out, lo, top, step):
+    """Clamp and store; returns the (special: NaN, saturated, flushed) counts."""
+    n_special = n_outside = n_flush = 0
+    for i in range(x.size):
+        rv = rounded[i]
+        _store_rounded(out, i, min(max(rv, lo), top), step)
+        n_special += rv != rv
+        n_outside += (rv > top) | (rv < lo)
+        n_flush += (rv == 0.0) & (x[i] != 0.0)
+    return n_special, n_outside, n_flush
+
+
+@njit(cache=True)
+def _wrap_block(x, rounded, out, lo, top, wrap_size, inv_wrap_size, step):
+    """Reduce modulo ``2**word`` (exact for ``|rv| < 2**52``) and store; returns the (special:
+    NaN or ``|rv| >= 2**52``, inf included, wrapped, flushed) counts."""
+    n_special = n_outside = n_flush = 0
+    for i in range(x.size):
+        rv = rounded[i]
+        _store_rounded(out, i, rv - np.floor((rv - lo) * inv_wrap_size) * wrap_size, step)
+        n_special += (rv != rv) | (abs(rv) >= fs.TWO52)
+        n_outside += (rv > top) | (rv < lo)
+        n_flush += (rv == 0.0) & (x[i] != 0.0)
+    return n_special, n_outside, n_flush
+
+
+@njit(cache=True)
+def _fast_block(x, out, start, mode, wrap, scale, lo, top, wrap_size, inv_wrap_size, step, key,
+                counter0, shift, kpow, counts):
+    """Two vectorised passes over the block views ``x``, ``out`` (flat index ``start + i``;
+    ``range(x.size)`` spares Numba's negative-index checks): round, then overflow. Needs
+    ``word <= 52``. Returns False (``counts`` untouched) when the block holds a special value,
+    to be redone by ``_general_block``."""
+    rounded = np.empty(x.size)
+    _round_block(x, rounded, start, mode, scale, key, counter0, shift, kpow)
+    if wrap:
+        special, outside, flushed = _wrap_block(x, rounded, out, lo, top, wrap_size,
+                                                inv_wrap_size, step)
+    else:
+        special, outside, flushed = _saturate_block(x, rounded, out, lo, top, step)
+    if special:
         return False
-    counts[0] += n_sat
-    counts[2] += n_flush
+    counts[1 if wrap else 0] += outside
+    counts[2] += flushed
     return True
 
 
@@ -210,12 +219,14 @@ def _quantize_blocks(x, out, fast, want_errors, unit, mode, wrap, scale, modulus
                      err_sum):
     shift = np.uint64(64 - k)
     top = np.float64(raw_max)
+    wrap_size = np.float64(mask) + 1.0
+    inv_wrap_size = 1.0 / wrap_size
     for b in prange(counts.shape[0]):
         start = b * BLOCK
         xb = x[start:start + BLOCK]
         ob = out[start:start + BLOCK]
-        if fast and _fast_block(xb, ob, start, mode, scale, lo, top, step, key, counter0, shift,
-                                kpow, counts[b]):
+        if fast and _fast_block(xb, ob, start, mode, wrap, scale, lo, top, wrap_size,
+                                inv_wrap_size, step, key, counter0, shift, kpow, counts[b]):
             if want_errors:
                 err_max[b], err_sum[b] = _fast_block_errors(xb, ob, unit)
         else:
@@ -234,7 +245,7 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     counts = np.zeros((nblocks, _N_SLOTS), dtype=np.int64)
     err_max = np.zeros(nblocks)
     err_sum = np.zeros(nblocks)
-    fast = not p.wrap and p.mask < (1 << 52)  # then every step of the fast loop is exact
+    fast = p.mask < (1 << 52)  # word <= 52: every step of the fast loops is exact
     unit = 1.0 if out.dtype.kind == "f" else p.step
     _quantize_blocks(xk, out, fast, want_errors, unit, p.mode, p.wrap, p.scale, p.modulus,
                      p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key,

@@ -84,6 +84,11 @@ def dot_mod64(a: np.ndarray, b: np.ndarray, mod_bits: int = 64, fmts: tuple | No
     ``mod_bits`` (the bits the caller keeps) lets limb products that only reach higher bits be
     skipped. ``fmts`` (the operands' Fixed formats) bound the magnitudes without reading the data.
     """
+    return _dot(a, b, mod_bits, fmts).astype(np.int64, copy=False)
+
+
+def _dot(a: np.ndarray, b: np.ndarray, mod_bits: int, fmts: tuple | None) -> np.ndarray:
+    """:func:`dot_mod64`, left as float64 (exact integers) when one BLAS product suffices."""
     K = a.shape[1]
     kbits = _growth_bits(K)
     if fmts is not None and sum(f.word - f.signed for f in fmts) + kbits <= EXACT_BITS:
@@ -91,7 +96,7 @@ def dot_mod64(a: np.ndarray, b: np.ndarray, mod_bits: int = 64, fmts: tuple | No
     else:
         ma, mb = _max_abs(a).bit_length(), _max_abs(b).bit_length()
     if ma + mb + kbits <= EXACT_BITS:
-        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+        return a.astype(np.float64) @ b.astype(np.float64)
     chunk_bits = min(kbits, MAX_CHUNK_BITS)
     na, la, nb, lb = _split_plan(ma, mb, EXACT_BITS - chunk_bits)
     total = np.zeros((a.shape[0], b.shape[1]), dtype=np.uint64)
@@ -189,7 +194,7 @@ def _accumulate(a: np.ndarray, fa: Fixed, b: np.ndarray, fb: Fixed, acc: Fixed, 
                          "the exact products must stay within 2**62 (int64)")
     shift = fa.frac + fb.frac - acc.frac
     if shift <= 0 and (acc_overflow == "wrap" or _cannot_saturate(a, b, -shift, acc)):
-        return dot_mod64(a, b, acc.word + shift, (fa, fb)), -shift  # acc keeps bits < word - left
+        return _dot(a, b, acc.word + shift, (fa, fb)), -shift  # acc keeps bits < word - left
     return _mac(a, b, shift, acc, rounding, acc_overflow, seed, offset, sr_bits), 0
 
 
@@ -202,19 +207,22 @@ def _finish_kernel(sums, left, acc_lo, acc_hi, shift, mode, key, offset, k, lo, 
     """
     if left == 0 and 0 < shift <= 62 and mode != STOCHASTIC:
         for i in range(sums.size):
-            acc = fit_word_scalar(sums[i], acc_lo, acc_hi, True)
+            acc = fit_word_scalar(np.int64(sums[i]), acc_lo, acc_hi, True)
             out[i] = fit_word_scalar((acc + round_bias(acc, shift, mode)) >> shift, lo, hi, wrap)
         return
     for i in range(sums.size):
-        acc = rescale_scalar(sums[i], -left, mode, key, offset, k, acc_lo, acc_hi, True)
+        acc = rescale_scalar(np.int64(sums[i]), -left, mode, key, offset, k, acc_lo, acc_hi, True)
         out[i] = rescale_scalar(acc, shift, mode, key, offset + np.uint64(i + 1), k, lo, hi, wrap)
 
 
 def _finish(sums: np.ndarray, left: int, acc: Fixed, out: Fixed, rounding: str, overflow: str,
             seed: int, offset: int, sr_bits: int | None) -> np.ndarray:
-    """Raw ``out`` values: the accumulator ``sums * 2**left`` (wrapped into acc) cast to ``out``."""
+    """Raw ``out`` values: the accumulator ``sums * 2**left`` (wrapped into acc) cast to ``out``.
+
+    ``sums``: int64, or float64 holding exact integers (straight from BLAS, converted in the pass).
+    """
     mode, key, off, k, lo, hi, wrap = kernel_args(rounding, overflow, seed, offset, sr_bits, out)
-    result = np.empty_like(sums)
+    result = np.empty(sums.shape, dtype=np.int64)
     _finish_kernel(sums.reshape(-1), np.int64(left), np.int64(acc.raw_min), np.int64(acc.raw_max),
                    np.int64(acc.frac - out.frac), mode, key, off, k, lo, hi, wrap,
                    result.reshape(-1))

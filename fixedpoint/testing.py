@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from ._fixed_array import FixedArray
 from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
-from ._validate import check_overflow, check_rounding
+from ._validate import check_int, check_overflow, check_rounding
 
 #: Deterministic rounding modes (``reference_quantize`` has no random source).
 DETERMINISTIC_MODES = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil")
@@ -89,10 +89,14 @@ def formats(max_word: int = MAX_WORD, signed: Optional[bool] = None, min_frac: i
 
     ``signed=None`` draws both kinds. Small words and frac near ``[0, word]`` come up often.
     """
+    check_int(max_word, "max_word", 1, MAX_WORD)
+    check_int(min_frac, "min_frac", MIN_FRAC, MAX_FRAC)
+    check_int(max_frac, "max_frac", min_frac, MAX_FRAC)
     sign = st.booleans() if signed is None else st.just(bool(signed))
     word = st.integers(1, max_word)
-    frac = st.one_of(st.integers(max(min_frac, -2), min(max_frac, 2 * max_word)),
-                     st.integers(min_frac, max_frac))
+    near_lo = max(min_frac, -2)
+    near = st.integers(near_lo, max(near_lo, min(max_frac, 2 * max_word)))
+    frac = st.one_of(near, st.integers(min_frac, max_frac))
     return st.builds(Fixed, word=word, frac=frac, signed=sign)
 
 

@@ -12,12 +12,20 @@ For two packed rows of true length ``K`` the dot product of the ±1 vectors is
 (XNOR counts agreements: ``agree - disagree = K - 2 * disagree``), computed with integer
 arithmetic only. It equals the float32 matmul of the ±1 values exactly when ``K < 2**24``
 (every partial sum is an integer a float32 holds exactly, in any summation order).
+
+Backends of `xnor_popcount_matmul`: ``"numpy"`` (the oracle: ``np.bitwise_xor`` and
+``np.bitwise_count`` on chunks) and ``"numba"`` (a parallel loop over rows calling LLVM's
+``ctpop`` on each 64-bit word, compiled once and cached); ``"auto"`` is numba. Both return
+the same integers (tested).
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _WORD = 64
+BACKENDS = ("auto", "numpy", "numba")
 _CHUNK_ELEMS = 1 << 22   # bound on the (rows x cols x words) temporary of one chunk
 
 
@@ -36,11 +44,32 @@ def pack_signs(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(packed).view("<u8").reshape(x.shape[:-1] + (n_words,))
 
 
-def xnor_popcount_matmul(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+@intrinsic
+def _popcount64(typingctx, x):
+    """LLVM ``ctpop`` on a uint64 (one POPCNT instruction on x86-64)."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return types.uint64(types.uint64), codegen
+
+
+@njit(parallel=True, cache=True)
+def _xnor_popcount_numba(a, b, k, out):
+    for i in prange(a.shape[0]):
+        for j in range(b.shape[0]):
+            c = 0
+            for w in range(a.shape[1]):
+                c += _popcount64(a[i, w] ^ b[j, w])
+            out[i, j] = k - 2 * np.int64(c)
+
+
+def xnor_popcount_matmul(a: np.ndarray, b: np.ndarray, k: int, backend: str = "auto") -> np.ndarray:
     """Integer dot products of packed ±1 rows: ``a`` (M, words) x ``b`` (N, words) -> int64 (M, N).
 
-    ``k`` is the true vector length (the number of meaningful bits per row).
+    ``k`` is the true vector length (the number of meaningful bits per row); ``backend`` one of
+    `BACKENDS`.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     a = np.asarray(a)
     b = np.asarray(b)
     if a.dtype != np.uint64 or b.dtype != np.uint64 or a.ndim != 2 or b.ndim != 2:
@@ -48,6 +77,9 @@ def xnor_popcount_matmul(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     if a.shape[1] != b.shape[1] or not (a.shape[1] - 1) * _WORD < k <= a.shape[1] * _WORD:
         raise ValueError(f"k={k} does not match {a.shape[1]} packed words per row in a and {b.shape[1]} in b")
     out = np.empty((a.shape[0], b.shape[0]), dtype=np.int64)
+    if backend != "numpy":
+        _xnor_popcount_numba(np.ascontiguousarray(a), np.ascontiguousarray(b), np.int64(k), out)
+        return out
     rows = max(1, _CHUNK_ELEMS // max(1, b.shape[0] * b.shape[1]))
     for s in range(0, a.shape[0], rows):
         x = np.bitwise_xor(a[s:s + rows, None, :], b[None, :, :])

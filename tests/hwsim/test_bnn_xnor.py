@@ -21,9 +21,10 @@ def test_xnor_popcount_equals_float_matmul(m: int, n: int, k: int, data) -> None
     a = data.draw(arrays(np.float32, (m, k), elements=elems))
     b = data.draw(arrays(np.float32, (k, n), elements=elems))
     ref = _signs(a) @ _signs(b)
-    got = xnor_popcount_matmul(pack_signs(a), pack_signs(b.T), k)
-    assert got.dtype == np.int64
-    np.testing.assert_array_equal(got, ref)
+    for backend in ("numpy", "numba"):
+        got = xnor_popcount_matmul(pack_signs(a), pack_signs(b.T), k, backend=backend)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, ref)
 
 
 def test_word_boundaries_and_zero_sign() -> None:
@@ -32,8 +33,9 @@ def test_word_boundaries_and_zero_sign() -> None:
         a[1, ::3] = -0.0                          # -0.0 >= 0 too: +1
         b = np.full((3, k), -1.0, np.float32)
         b[1] = 1.0
-        got = xnor_popcount_matmul(pack_signs(a), pack_signs(b), k)
-        np.testing.assert_array_equal(got, _signs(a) @ _signs(b).T)
+        for backend in ("numpy", "numba"):
+            got = xnor_popcount_matmul(pack_signs(a), pack_signs(b), k, backend=backend)
+            np.testing.assert_array_equal(got, _signs(a) @ _signs(b).T)
         assert got[0, 0] == -k and got[0, 1] == k
 
 
@@ -52,6 +54,8 @@ def test_bad_inputs() -> None:
         xnor_popcount_matmul(pack_signs(np.ones((1, 100))), pack_signs(np.ones((1, 100))), 10)
     with pytest.raises(TypeError):
         xnor_popcount_matmul(np.ones((1, 2)), np.ones((1, 2)), 100)
+    with pytest.raises(ValueError, match="backend"):
+        xnor_popcount_matmul(pack_signs(np.ones((1, 8))), pack_signs(np.ones((1, 8))), 8, backend="cuda")
 
 
 # ---------------------------------------------------------------- whole trained BNN

@@ -213,8 +213,9 @@ def test_stored_model_round_trip_and_exact_size(coding: str, tmp_path) -> None:
 import dataclasses  # noqa: E402
 
 import hwsim  # noqa: E402
-from hwsim.compression import (GroupLasso, Pruning, WeightSharing, deep_compress, distill,  # noqa: E402
-                               minmax_format, post_training_quantize, remove_dead_neurons)
+from hwsim.compression import (GroupLasso, Pruning, WeightSharing, compressed_workload,  # noqa: E402
+                               deep_compress, distill, minmax_format, post_training_quantize,
+                               remove_dead_neurons)
 
 
 @dataclasses.dataclass
@@ -273,6 +274,14 @@ def test_deep_compress_stores_and_decodes(data: _Data) -> None:
     assert res["accuracy"]["stored"] == res["accuracy"]["shared"]       # decoding is lossless
     assert res["report"][-1]["stored_bytes"] == len(res["stored"].to_bytes())
     assert res["compression"] > 4
+    wl = compressed_workload(model, res["stored"])
+    mm = [op for op in wl if op.name.startswith("dense") and op.name.endswith("/fwd")]
+    rows = {r["layer"]: r for r in res["report"]}
+    assert len(mm) == 3
+    for op in mm:
+        r = rows[op.name.split("/")[0]]
+        assert op.b_bits == -(-8 * r["stored_bytes"] // r["weights"]) and op.b_bits < 32
+        assert op.sparsity == pytest.approx(1 - r["nonzero_pct"] / 100)
 
 
 def test_minmax_format_and_ptq(data: _Data) -> None:
