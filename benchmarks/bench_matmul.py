@@ -3,9 +3,9 @@
     python benchmarks/bench_matmul.py --size 512 --repeats 7
 
 ``size``^3 product, s16.8 x s16.8 operands drawn uniformly over their whole raw range, accumulator
-s40.16, output s16.8 (nearest_even, saturate). Timed side by side in one process, round robin (each
-repeat runs every case once, so load changes hit all cases alike; each timed call after a 50 ms pause
-that lets the previous case's spinning thread pools go idle), median of ``--repeats``:
+s40.16, output s16.8 (nearest_even, saturate). Timed side by side in one process, round robin
+(each repeat runs every case once, so load changes hit all cases alike; each timed call follows a
+0.25 s pause that lets the previous case's spinning thread pools go idle), median of ``--repeats``:
 
 * numpy float64 ``x @ y`` on the same values (the baseline);
 * ``fxp.matmul(..., acc_overflow="wrap")``: the float64-BLAS path (exact: max|a|*max|b|*K < 2**53);
@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FMT, ACC, OUT = fxp.Fixed(16, 8), fxp.Fixed(40, 16), fxp.Fixed(16, 8)
 #: Target from the issue: the exact wrap matmul within 2x numpy float64 matmul time.
 TARGET_RATIO = 2.0
-#: Pause before each timed call: the previous case's thread pools (OpenBLAS, Numba's OpenMP) spin
-#: for a while after returning, and on 2 cores that would slow the next case's threads.
-SETTLE_S = 0.05
+#: Pause before each timed call: after returning, OpenBLAS worker threads spin for ~0.1-0.2 s
+#: (measured here: a parallel Numba kernel started 50 ms after a BLAS call ran 2x slower on the
+#: 2 cores), so each case gets idle cores, as an isolated call would.
+SETTLE_S = 0.25
 
 
 def _cases(size: int, seed: int = 0) -> dict:

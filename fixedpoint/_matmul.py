@@ -32,8 +32,8 @@ from numba import njit, prange
 from ._fixed_array import FixedArray, _growth_bits, _result_format, product_format
 from ._format import Fixed
 from ._fixed_scalar import STOCHASTIC
-from ._shift_round import (_scalar_bits, fit_word_scalar, kernel_args, rescale, rescale_scalar,
-                           round_bias)
+from ._shift_round import (_scalar_bits, bias_terms, fit_word_scalar, kernel_args, rescale,
+                           rescale_scalar, round_biased)
 from ._stats import QuantStats
 from ._validate import OVERFLOW_MODES, check_choice, check_overflow, check_rounding, resolve_seed
 
@@ -132,6 +132,8 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
     """
     M, K = a.shape
     N = b.shape[1]
+    deterministic = 0 < shift <= 62 and mode != STOCHASTIC
+    c, e, g = bias_terms(shift if deterministic else 1, mode)
     for block in prange((M + ROWS - 1) // ROWS):
         m0 = block * ROWS
         m1 = min(m0 + ROWS, M)
@@ -143,11 +145,10 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
                 if shift == 0:
                     for n in range(N):
                         row[n] = _accumulate_one(row[n], av * b[kk, n], lo, hi, wrap)
-                elif 0 < shift <= 62 and mode != STOCHASTIC:
+                elif deterministic:
                     for n in range(N):
-                        p = av * b[kk, n]
-                        row[n] = _accumulate_one(row[n], (p + round_bias(p, shift, mode)) >> shift,
-                                                 lo, hi, wrap)
+                        p = round_biased(av * b[kk, n], shift, c, e, g)
+                        row[n] = _accumulate_one(row[n], p, lo, hi, wrap)
                 elif 0 < shift <= k:  # stochastic: counters advance by K along n
                     base = offset + np.uint64(m * N * K + kk + 1)
                     for n in range(N):
@@ -206,9 +207,10 @@ def _finish_kernel(sums, left, acc_lo, acc_hi, shift, mode, key, offset, k, lo, 
     than it saves when the cores are busy with BLAS threads. The common case vectorizes.
     """
     if left == 0 and 0 < shift <= 62 and mode != STOCHASTIC:
+        c, e, g = bias_terms(shift, mode)
         for i in range(sums.size):
             acc = fit_word_scalar(np.int64(sums[i]), acc_lo, acc_hi, True)
-            out[i] = fit_word_scalar((acc + round_bias(acc, shift, mode)) >> shift, lo, hi, wrap)
+            out[i] = fit_word_scalar(round_biased(acc, shift, c, e, g), lo, hi, wrap)
         return
     for i in range(sums.size):
         acc = rescale_scalar(np.int64(sums[i]), -left, mode, key, offset, k, acc_lo, acc_hi, True)

@@ -153,9 +153,8 @@ def round_shift_scalar(x, shift, mode, key, counter, k):
     """Scalar :func:`shift_round` of int64 ``x`` (``|x| <= 2**62``) by ``shift >= 0`` bits.
 
     ``mode`` is the rounding code; ``key`` (uint64) and ``counter`` (uint64, ``offset + i + 1``)
-    feed the stochastic draw. Deterministic modes add a bias and shift, branch-free so that loops
-    over it vectorize: ``floor((x + bias) / 2**s)`` with bias ``2**(s-1) - 1 + (q & 1)`` (ties to
-    even), ``2**(s-1) - (x < 0)`` (ties away), ``2**s - 1`` (ceil, and toward zero for x < 0).
+    feed the stochastic draw. Deterministic modes add a bias and shift (:func:`round_biased`),
+    branch-free so that loops over it vectorize.
     """
     if shift == 0:
         return x
@@ -173,20 +172,34 @@ def round_shift_scalar(x, shift, mode, key, counter, k):
     elif shift == 63:  # halve x keeping a sticky low bit: the same quotient, tie and inexactness
         s = 62
         x = (x >> 1) | (x & 1)
-    return (x + round_bias(x, s, mode)) >> s
+    c, e, g = bias_terms(s, mode)
+    return round_biased(x, s, c, e, g)
 
 
 @njit(cache=True, inline="always")
-def round_bias(x, s, mode):
-    """The bias of a deterministic ``mode`` for ``(x + bias) >> s``, ``1 <= s <= 62``."""
+def bias_terms(s, mode):
+    """``(c, e, g)`` of a deterministic ``mode`` for :func:`round_biased`, ``1 <= s <= 62``.
+
+    The bias is ``c + (q & e) + (sign & g)`` with ``q = x >> s`` and ``sign = x >> 63`` (0 or -1):
+    ties to even ``2**(s-1) - 1 + (q & 1)``; ties away ``2**(s-1) - (x < 0)``; ceil ``2**s - 1``;
+    toward zero ``2**s - 1`` for x < 0; floor 0.
+    """
     half = np.int64(1) << (s - 1)
     if mode == NEAREST_EVEN:
-        return half - 1 + ((x >> s) & 1)
+        return half - 1, np.int64(1), np.int64(0)
     if mode == NEAREST_AWAY:
-        return half - (1 if x < 0 else 0)
-    if mode == CEIL or (mode == TOWARD_ZERO and x < 0):
-        return (np.int64(1) << s) - 1
-    return np.int64(0)  # floor, and toward zero for x >= 0
+        return half, np.int64(0), np.int64(-1)
+    if mode == CEIL:
+        return 2 * half - 1, np.int64(0), np.int64(0)
+    if mode == TOWARD_ZERO:
+        return np.int64(0), np.int64(0), 2 * half - 1
+    return np.int64(0), np.int64(0), np.int64(0)  # floor
+
+
+@njit(cache=True, inline="always")
+def round_biased(x, s, c, e, g):
+    """``floor((x + bias) / 2**s)``: ``x`` rounded by ``s`` bits, branch-free (see bias_terms)."""
+    return (x + c + ((x >> s) & e) + ((x >> 63) & g)) >> s
 
 
 @njit(cache=True)
