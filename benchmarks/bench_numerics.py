@@ -40,6 +40,7 @@ from bench_matmul import _time  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FMT = fxp.Fixed(16, 8)
+CALLS = 200  # calls per timed run of the small-array section
 TARGETS = {"numpy": 8.0, "copy": 1.5, "stochastic": 3.0, "pychop": 20.0}
 
 
@@ -175,6 +176,24 @@ def run(n: int, repeats: int, command: str) -> str:
     return "\n".join(lines)
 
 
+def _small_sizes(repeats: int) -> str:
+    """Per-call time of small arrays (the ``backend="auto"`` choice): oracle against Numba."""
+    rows = []
+    for n in (1, 16, 1024, 16384, 65536):
+        x = np.random.default_rng(1).normal(0.0, 64.0, n).astype(np.float32)
+        cases = {b: (lambda b=b: [fxp.quantize(x, FMT, backend=b) for _ in range(CALLS)])
+                 for b in ("numpy", "numba")}
+        t = _time(cases, repeats)
+        rows.append(f"| {n} | {t['numpy'][0] / CALLS * 1e6:.1f} | "
+                    f"{t['numba'][0] / CALLS * 1e6:.1f} |")
+    return "\n".join([
+        "## Small arrays (per call, nearest_even + saturate, s16.8, float32)", "",
+        f"Median of {repeats} round-robin runs of {CALLS} calls each; the whole call (validation, "
+        "allocation, kernel). `backend=\"auto\"` picks Numba from "
+        f"{fxp._quantize.FIXED_NUMBA_THRESHOLD} element(s) for Fixed formats.", "",
+        "| elements | numpy oracle (us) | numba (us) |", "|---:|---:|---:|", *rows, ""])
+
+
 def _matmul_section() -> str:
     try:
         return bench_matmul.main()
@@ -198,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     report = run(args.n, args.repeats, " ".join(["python benchmarks/bench_numerics.py", *argv]))
+    report += "\n" + _small_sizes(args.repeats)
     if not args.no_matmul:
         report += "\n" + _matmul_section()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ applies, per element: :func:`scale_input`, the random draw (stochastic only),
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -52,12 +53,18 @@ class Params(NamedTuple):
 def make_params(fmt: Fixed, mode: int, wrap: bool, seed: int, offset: int, k: int) -> Params:
     """The kernel scalars for ``fmt`` and one call's rounding/overflow/seed/offset/sr_bits."""
     return Params(
-        mode, wrap, 2.0**fmt.frac, 2.0 ** (fmt.word - fmt.frac), 2.0 ** (fmt.frac - fmt.word),
-        float(fmt.raw_min),
-        float(fmt.raw_max + 1), fmt.raw_min, fmt.raw_max, (1 << fmt.word) - 1, fmt.step,
+        mode, wrap, *_format_scalars(fmt),
         np.uint64(_counter_rng.seed_key(seed)), np.uint64((offset + 1) & _counter_rng.MASK64),
         k, 1 << k,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _format_scalars(fmt: Fixed) -> tuple:
+    """The fields ``scale`` .. ``step`` of `Params` (they depend on the format only)."""
+    return (2.0**fmt.frac, 2.0 ** (fmt.word - fmt.frac), 2.0 ** (fmt.frac - fmt.word),
+            float(fmt.raw_min), float(fmt.raw_max + 1), fmt.raw_min, fmt.raw_max,
+            (1 << fmt.word) - 1, fmt.step)
 
 
 def round_scaled(v, mode, r, kpow):

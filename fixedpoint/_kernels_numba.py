@@ -1,4 +1,4 @@
-"""The Numba CPU backend: one fused parallel pass per call, compiled once per dtype and cached.
+"""The Numba CPU backend: one fused pass per call, compiled once per dtype and cached.
 
 Work is split into blocks of ``_stats.BLOCK`` elements (``prange`` over blocks); each block keeps
 its own counts, maximum error and sequential error sum, so the statistics equal the numpy
@@ -7,16 +7,21 @@ oracle's bit for bit whatever the thread count.
 Two block loops give the same bits:
 
 - ``_general_block`` runs the shared scalar functions of ``_fixed_scalar`` element by element
-  (the CUDA kernel runs the same ones); it handles everything: wrap, NaN, ``word > 52``.
-- ``_fast_block`` is the same rule as two simple passes per block that LLVM vectorises (SIMD
-  rounding, 64-bit multiplies for the hash): round (one loop per mode) into a scratch block,
-  then saturate or wrap. It needs ``word <= 52`` (every raw is exact in float64) and a block
-  without NaN (and, with wrap, without ``|x * 2**frac| >= 2**52``): a block where it meets one
-  is redone by ``_general_block``.
+  (the CUDA kernel runs the same ones); it handles everything: wrap, NaN, ``word > 52``, and
+  the counts and errors of ``stats``.
+- ``_fused_block`` is the same rule as one branch-free loop per rounding mode and overflow that
+  LLVM vectorises (SIMD rounding, 64-bit multiplies for the hash): load, scale, round, saturate
+  or wrap, store. It computes in float64 (needs ``word <= 52``: every raw is exact), or in
+  float32 for float32 input with ``frac >= 0``, ``word <= 24`` and saturate (see
+  ``_fused_constants``). It keeps no counts, so it serves calls without ``stats``; a block where
+  it meets NaN (or, with wrap, ``|x * 2**frac| >= 2**52``) is redone by ``_general_block``.
+
+Arrays of up to ``SERIAL_MAX`` elements run the blocks on the calling thread (no thread-pool
+launch), larger ones in parallel (``prange`` over blocks).
 """
 from __future__ import annotations
 
-import math
+import functools
 
 import numpy as np
 from numba import njit, prange, types
@@ -51,7 +56,7 @@ def _store_raw_impl(out, i, raw, step):
 
 
 def _store_rounded(out, i, r, step):
-    """``out[i]`` from the integer-valued float64 ``r`` (exact: ``|r| < 2**53``)."""
+    """``out[i]`` from the integer-valued float ``r`` (exact: ``|r| < 2**53``, not ``-0.0``)."""
 
 
 @overload(_store_rounded)
@@ -62,7 +67,7 @@ def _store_rounded_impl(out, i, r, step):
         return store_int
 
     def store_float(out, i, r, step):
-        out[i] = (r + 0.0) * step  # + 0.0 turns -0.0 into +0.0
+        out[i] = r * step
     return store_float
 
 
@@ -100,139 +105,221 @@ def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_m
 
 
 @njit(cache=True)
-def _directed_in(xv, scale):
-    """``x * 2**frac``; an underflowed nonzero product becomes ``+-TINY`` (keeps its sign)."""
+def _directed_in(xv, scale, tiny):
+    """``x * 2**frac``; an underflowed nonzero product becomes ``+-tiny`` (keeps its sign).
+
+    ``tiny = 0`` (the float32 loops, where ``frac >= 0`` so nothing underflows) disables it."""
     v = xv * scale
-    signed_tiny = math.copysign(fs.TINY, xv)
-    return signed_tiny if (abs(v) < fs.TINY) & (xv != 0.0) else v
+    return np.copysign(tiny, v) if (abs(v) < tiny) & (xv != 0) else v
 
 
 @njit(cache=True)
-def _away(v):
+def _away(v, half, one, zero):
     t = np.trunc(v)
     d = v - t  # exact, in (-1, 1)
-    return t + np.float64(d >= 0.5) - np.float64(d <= -0.5)
+    return t + (one if d >= half else zero) - (one if d <= -half else zero)
 
 
 @njit(cache=True)
-def _stochastic(v, bits, shift, kf):
+def _stochastic(v, bits, shift, kf, one, zero):
     """``floor(v) + (r < floor(f * 2**k))``, ``f = v - floor(v)``, as ``fs.round_scaled``.
 
     ``floor(f * 2**k) = floor(v * 2**k) - floor(v) * 2**k`` exactly: both terms are exact
-    (power-of-two scaling) and their exact difference, in ``[0, 2**k)``, is a float64. For
-    ``|v| >= 2**52`` it is 0, and NaN (never up) where ``v * 2**k`` overflows.
+    (power-of-two scaling) and their exact difference, in ``[0, 2**k)``, has no more significant
+    bits than ``v`` (so it is exact in ``v``'s type too). For an integer ``v`` it is 0, and NaN
+    (never up) where ``v * 2**k`` overflows.
     """
     low = np.floor(v)
     threshold = np.floor(v * kf) - low * kf
-    return low + np.float64(np.float64(bits >> shift) < threshold)
+    return low + (one if np.float64(bits >> shift) < np.float64(threshold) else zero)
 
 
 @njit(cache=True)
-def _round_block(x, rounded, start, mode, scale, key, counter0, shift, kpow):
-    """``rounded[i]`` = ``x[i] * 2**frac`` rounded, one simple loop per mode (vectorised)."""
-    if mode == fs.NEAREST_EVEN:
+def _saturate(out, i, rv, lo, top, step):
+    """Store the clamped ``rv``; True where ``rv`` is NaN (``lo - lo`` = +0.0 turns -0.0 into
+    +0.0, as the raw integer 0 gives)."""
+    _store_rounded(out, i, min(max(rv, lo), top) + (lo - lo), step)
+    return rv != rv
+
+
+@njit(cache=True)
+def _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step):
+    """Store ``rv`` reduced modulo ``2**word`` (exact for ``|rv| < big = 2**52``); True where
+    ``rv`` is NaN or ``|rv| >= big``."""
+    _store_rounded(out, i, rv - np.floor((rv - lo) * inv_wrap_size) * wrap_size + (lo - lo), step)
+    return (rv != rv) | (abs(rv) >= big)
+
+
+@njit(cache=True)
+def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
+    """One pass over the block views ``x``, ``out`` (flat index ``start + i``): scale, round,
+    saturate or wrap, store, computed in ``c``'s dtype, ``c`` = (scale, lo, top, step,
+    wrap_size, 1/wrap_size, 2**52, tiny, 2**k). One loop per mode and overflow, each free of
+    branches so that LLVM vectorises it (``range(x.size)`` spares Numba's negative-index
+    checks), and no counts (a reduction would halve the speed): the caller takes
+    ``_general_block`` when it wants statistics. Returns False when the block holds a special
+    value (NaN; with wrap also ``|rv| >= 2**52``), to be redone by ``_general_block``."""
+    scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny, kf = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+    one = step / step
+    zero = one - one
+    half = one / (one + one)
+    c0 = counter0 + np.uint64(start)
+    sp = False
+    if mode == fs.NEAREST_EVEN and wrap:
         for i in range(x.size):
-            rounded[i] = np.rint(np.float64(x[i]) * scale)  # IEEE ties to even: exact
+            sp |= _wrap(out, i, np.rint(x[i] * scale), lo, wrap_size, inv_wrap_size, big, step)
+    elif mode == fs.NEAREST_EVEN:  # IEEE ties to even: exact
+        for i in range(x.size):
+            sp |= _saturate(out, i, np.rint(x[i] * scale), lo, top, step)
+    elif mode == fs.TOWARD_ZERO and wrap:
+        for i in range(x.size):
+            sp |= _wrap(out, i, np.trunc(x[i] * scale), lo, wrap_size, inv_wrap_size, big, step)
     elif mode == fs.TOWARD_ZERO:
         for i in range(x.size):
-            rounded[i] = np.trunc(np.float64(x[i]) * scale)
+            sp |= _saturate(out, i, np.trunc(x[i] * scale), lo, top, step)
+    elif mode == fs.NEAREST_AWAY and wrap:
+        for i in range(x.size):
+            rv = _away(x[i] * scale, half, one, zero)
+            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
     elif mode == fs.NEAREST_AWAY:
         for i in range(x.size):
-            rounded[i] = _away(np.float64(x[i]) * scale)
+            sp |= _saturate(out, i, _away(x[i] * scale, half, one, zero), lo, top, step)
+    elif mode == fs.FLOOR and wrap:
+        for i in range(x.size):
+            rv = np.floor(_directed_in(x[i], scale, tiny))
+            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
     elif mode == fs.FLOOR:
         for i in range(x.size):
-            rounded[i] = np.floor(_directed_in(np.float64(x[i]), scale))
+            sp |= _saturate(out, i, np.floor(_directed_in(x[i], scale, tiny)), lo, top, step)
+    elif mode == fs.CEIL and wrap:
+        for i in range(x.size):
+            rv = np.ceil(_directed_in(x[i], scale, tiny))
+            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
     elif mode == fs.CEIL:
         for i in range(x.size):
-            rounded[i] = np.ceil(_directed_in(np.float64(x[i]), scale))
-    else:
-        c0 = counter0 + np.uint64(start)
-        kf = np.float64(kpow)
+            sp |= _saturate(out, i, np.ceil(_directed_in(x[i], scale, tiny)), lo, top, step)
+    elif wrap:  # stochastic
         for i in range(x.size):
-            bits = _scalar_bits(key, c0 + np.uint64(i))
-            rounded[i] = _stochastic(_directed_in(np.float64(x[i]), scale), bits, shift, kf)
-
-
-@njit(cache=True)
-def _saturate_block(x, rounded, out, lo, top, step):
-    """Clamp and store; returns the (special: NaN, saturated, flushed) counts."""
-    n_special = n_outside = n_flush = 0
-    for i in range(x.size):
-        rv = rounded[i]
-        _store_rounded(out, i, min(max(rv, lo), top), step)
-        n_special += rv != rv
-        n_outside += (rv > top) | (rv < lo)
-        n_flush += (rv == 0.0) & (x[i] != 0.0)
-    return n_special, n_outside, n_flush
-
-
-@njit(cache=True)
-def _wrap_block(x, rounded, out, lo, top, wrap_size, inv_wrap_size, step):
-    """Reduce modulo ``2**word`` (exact for ``|rv| < 2**52``) and store; returns the (special:
-    NaN or ``|rv| >= 2**52``, inf included, wrapped, flushed) counts."""
-    n_special = n_outside = n_flush = 0
-    for i in range(x.size):
-        rv = rounded[i]
-        _store_rounded(out, i, rv - np.floor((rv - lo) * inv_wrap_size) * wrap_size, step)
-        n_special += (rv != rv) | (abs(rv) >= fs.TWO52)
-        n_outside += (rv > top) | (rv < lo)
-        n_flush += (rv == 0.0) & (x[i] != 0.0)
-    return n_special, n_outside, n_flush
-
-
-@njit(cache=True)
-def _fast_block(x, out, start, mode, wrap, scale, lo, top, wrap_size, inv_wrap_size, step, key,
-                counter0, shift, kpow, counts):
-    """Two vectorised passes over the block views ``x``, ``out`` (flat index ``start + i``;
-    ``range(x.size)`` spares Numba's negative-index checks): round, then overflow. Needs
-    ``word <= 52``. Returns False (``counts`` untouched) when the block holds a special value,
-    to be redone by ``_general_block``."""
-    rounded = np.empty(x.size)
-    _round_block(x, rounded, start, mode, scale, key, counter0, shift, kpow)
-    if wrap:
-        special, outside, flushed = _wrap_block(x, rounded, out, lo, top, wrap_size,
-                                                inv_wrap_size, step)
+            rv = _stochastic(_directed_in(x[i], scale, tiny), _scalar_bits(key, c0 + np.uint64(i)),
+                             shift, kf, one, zero)
+            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
     else:
-        special, outside, flushed = _saturate_block(x, rounded, out, lo, top, step)
-    if special:
-        return False
-    counts[1 if wrap else 0] += outside
-    counts[2] += flushed
-    return True
+        for i in range(x.size):
+            rv = _stochastic(_directed_in(x[i], scale, tiny), _scalar_bits(key, c0 + np.uint64(i)),
+                             shift, kf, one, zero)
+            sp |= _saturate(out, i, rv, lo, top, step)
+    return not sp
 
 
 @njit(cache=True)
-def _fast_block_errors(x, out, unit):
-    """(max, sequential sum) of ``|out * unit - x|`` over a block (``unit``: 1, or step for raw)."""
+def _count_block(x, rounded, out, wrap, c, unit, counts):
+    """Saturate or wrap the unclamped rounded values ``rounded`` of the block ``x`` into ``out``,
+    counting as ``_general_block`` does; returns (ok, max error, sequential error sum), ok False
+    (``counts`` untouched) for a special value (NaN, or with wrap ``|rv| >= 2**52``)."""
+    lo, top, step, wrap_size, inv_wrap_size, big = c[1], c[2], c[3], c[4], c[5], c[6]
+    n_special = n_outside = n_flush = 0
+    for i in range(x.size):
+        rv = rounded[i]
+        if wrap:
+            n_special += _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
+        else:
+            n_special += _saturate(out, i, rv, lo, top, step)
+        n_outside += (rv > top) | (rv < lo)
+        n_flush += (rv == 0) & (x[i] != 0)
+    if n_special:
+        return False, 0.0, 0.0
+    counts[1 if wrap else 0] += n_outside
+    counts[2] += n_flush
     e_max = 0.0
     e_sum = 0.0
     for i in range(x.size):
         e = abs(np.float64(out[i]) * unit - np.float64(x[i]))
         e_sum += e
         e_max = max(e_max, e)
-    return e_max, e_sum
+    return True, e_max, e_sum
+
+
+@njit(cache=True)
+def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
+               inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
+               counts, err_max, err_sum):
+    """Block ``b``: the fused loop when ``fast`` and it meets no special value, else
+    ``_general_block``. With statistics the fused loop rounds into a scratch block (``c_round``:
+    no clamp, step 1) and ``_count_block`` saturates or wraps, counts and sums the errors."""
+    start = b * BLOCK
+    xb = x[start:start + BLOCK]
+    ob = out[start:start + BLOCK]
+    if fast and not want_errors:
+        if _fused_block(xb, ob, start, mode, wrap, c, key, counter0, shift):
+            return
+    elif fast:
+        rounded = np.empty(xb.size, c.dtype)
+        if _fused_block(xb, rounded, start, mode, False, c_round, key, counter0, shift):
+            ok, err_max[b], err_sum[b] = _count_block(xb, rounded, ob, wrap, c, unit, counts[b])
+            if ok:
+                return
+    err_max[b], err_sum[b] = _general_block(
+        xb, ob, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
+        raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
 
 
 @njit(parallel=True, cache=True)
-def _quantize_blocks(x, out, fast, want_errors, unit, mode, wrap, scale, modulus, inv_modulus, lo,
-                     hi, raw_min, raw_max, mask, step, key, counter0, k, kpow, counts, err_max,
-                     err_sum):
+def _blocks_parallel(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
+                     inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
+                     counts, err_max, err_sum):
     shift = np.uint64(64 - k)
-    top = np.float64(raw_max)
-    wrap_size = np.float64(mask) + 1.0
-    inv_wrap_size = 1.0 / wrap_size
     for b in prange(counts.shape[0]):
-        start = b * BLOCK
-        xb = x[start:start + BLOCK]
-        ob = out[start:start + BLOCK]
-        if fast and _fast_block(xb, ob, start, mode, wrap, scale, lo, top, wrap_size,
-                                inv_wrap_size, step, key, counter0, shift, kpow, counts[b]):
-            if want_errors:
-                err_max[b], err_sum[b] = _fast_block_errors(xb, ob, unit)
-        else:
-            err_max[b], err_sum[b] = _general_block(
-                xb, ob, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
-                raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
+        _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
+                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
+                   counts, err_max, err_sum)
+
+
+@njit(cache=True)
+def _blocks_serial(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
+                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
+                   counts, err_max, err_sum):
+    shift = np.uint64(64 - k)
+    for b in range(counts.shape[0]):
+        _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
+                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
+                   counts, err_max, err_sum)
+
+
+#: Arrays of at most this many elements run single-threaded (no thread-pool launch).
+SERIAL_MAX = 1 << 16
+
+
+def _fused_constants(x: np.ndarray, out: np.ndarray, p: fs.Params):
+    """``(c, c_round)``: the constants of ``_fused_block`` in the dtype it computes in (``c_round``
+    for the rounding pass of a call with statistics: no clamp, step 1), or None (no fused loop).
+
+    float64 needs ``word <= 52`` (every raw, and every step of the loop, exact). float32 input
+    with ``frac >= 0``, ``word <= 24`` and saturate runs in float32 (twice the SIMD width):
+    ``x * 2**frac`` is then exact or overflows to +-inf (which saturates), the rounded value
+    and the clamp bounds are exact float32 integers, and so is ``raw * 2**-frac`` (float32 out).
+    """
+    if p.mask >= (1 << 52):
+        return None
+    f32 = (x.dtype == np.float32 and out.dtype in (np.float32, np.int64) and not p.wrap
+           and p.scale >= 1.0 and p.mask < (1 << 24))
+    return _constants(f32, p.scale, p.lo, p.raw_max, p.step, p.mask, p.kpow)
+
+
+@functools.lru_cache(maxsize=256)
+def _constants(f32: bool, scale: float, lo: float, raw_max: int, step: float, mask: int,
+               kpow: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_fused_constants`` for one format (cached: the arrays are never written)."""
+    dtype = np.float32 if f32 else np.float64
+    tiny = 0.0 if scale >= 1.0 else fs.TINY  # frac >= 0: x * 2**frac never underflows
+    c = np.array([scale, lo, raw_max, step, mask + 1.0, 1.0 / (mask + 1.0), fs.TWO52, tiny, kpow],
+                 dtype=dtype)
+    c_round = c.copy()
+    c_round[1:4] = -np.finfo(dtype).max, np.finfo(dtype).max, 1.0
+    return c, c_round
+
+
+_NO_CONSTANTS = (np.zeros(9), np.zeros(9))
 
 
 def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
@@ -245,11 +332,14 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     counts = np.zeros((nblocks, _N_SLOTS), dtype=np.int64)
     err_max = np.zeros(nblocks)
     err_sum = np.zeros(nblocks)
-    fast = p.mask < (1 << 52)  # word <= 52: every step of the fast loops is exact
+    constants = _fused_constants(xk, out, p)
+    fast = constants is not None
+    c, c_round = constants if fast else _NO_CONSTANTS
     unit = 1.0 if out.dtype.kind == "f" else p.step
-    _quantize_blocks(xk, out, fast, want_errors, unit, p.mode, p.wrap, p.scale, p.modulus,
-                     p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key,
-                     p.counter0, p.k, p.kpow, counts, err_max, err_sum)
+    run = _blocks_serial if x.size <= SERIAL_MAX else _blocks_parallel
+    run(xk, out, fast, want_errors, p.mode, p.wrap, c, c_round, unit, p.scale, p.modulus,
+        p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k,
+        p.kpow, counts, err_max, err_sum)
     out = out.astype(out_dtype, copy=False)
     if not want_errors:
         return out, counts.sum(axis=0), 0.0, None

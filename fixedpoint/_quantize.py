@@ -20,6 +20,10 @@ from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choi
 BACKENDS = ("auto", "numpy", "numba", "cuda")
 #: ``backend="auto"`` uses Numba for numpy arrays with at least this many elements.
 NUMBA_THRESHOLD = 1 << 16
+#: The same for Fixed formats in ``quantize``/``to_raw``, whose Numba kernel runs arrays of up to
+#: ``_kernels_numba.SERIAL_MAX`` elements on the calling thread: 16 us against the oracle's 37 us
+#: at 16 elements, 16 us against 62 us at 1024 (reports/benchmarks/numerics.md, small arrays).
+FIXED_NUMBA_THRESHOLD = 1
 
 
 def quantize(x: Any, fmt: Any, rounding: str = "nearest_even", overflow: str = "saturate", *,
@@ -82,7 +86,7 @@ def from_raw(raw: Any, fmt: Fixed, dtype: Any = np.float64) -> Any:
     return out[()] if out.ndim == 0 else out
 
 
-def _choose_backend(backend: str, x: Any) -> str:
+def _choose_backend(backend: str, x: Any, threshold: int = NUMBA_THRESHOLD) -> str:
     check_choice(backend, "backend", BACKENDS)
     if is_cupy_array(x):
         if backend in ("numpy", "numba"):
@@ -90,7 +94,7 @@ def _choose_backend(backend: str, x: Any) -> str:
                              "(use backend='cuda' or 'auto')")
         return "cuda"
     if backend == "auto":
-        return "numba" if x.size >= NUMBA_THRESHOLD else "numpy"
+        return "numba" if x.size >= threshold else "numpy"
     return backend
 
 
@@ -109,7 +113,7 @@ def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, 
         seed = resolve_seed(seed)
     x = as_float_array(x, "x")
     out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, x.dtype)
-    which = _choose_backend(backend, x)
+    which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
     params = make_params(fmt, mode, wrap, seed if stochastic else 0, offset, k)
     flat = x.reshape(-1)
     if which == "numpy":

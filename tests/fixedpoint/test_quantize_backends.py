@@ -89,6 +89,66 @@ def test_numba_equals_numpy_for_wide_raw_output(fmt) -> None:
             assert np.array_equal(*raws)
 
 
+def _assert_same_without_stats(x, fmt, rounding, overflow, seed, offset) -> None:
+    """Without ``stats`` the Numba backend takes its fused loops (float32 ones included)."""
+    for f in (fxp.quantize, fxp.to_raw):
+        a, b = (f(x, fmt, rounding, overflow, seed=seed, offset=offset, nan="zero", backend=bk)
+                for bk in ("numpy", "numba"))
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (f.__name__, fmt, rounding)
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+@pytest.mark.parametrize("rounding", fxp.ROUNDING_MODES)
+@given(fmt=formats(max_word=53), data=st.data(), seed=st.integers(0, 2**64 - 1),
+       offset=st.integers(0, 2**64 - 1))
+@settings(max_examples=25)
+def test_numba_fused_loops_equal_numpy(rounding, overflow, fmt, data, seed, offset) -> None:
+    fits32 = fmt.word <= 24 and -fmt.frac >= -149 and fmt.word - fmt.frac <= 127
+    width = 32 if fits32 and data.draw(st.booleans()) else 64
+    # NaN is drawn rarely: a block holding one leaves the fused loop for the general one
+    strategy = values(fmt, allow_nan=data.draw(st.integers(0, 4)) == 0,
+                      allow_infinity=overflow == "saturate", width=width)
+    x = np.array(data.draw(st.lists(strategy, max_size=40)), dtype=f"float{width}")
+    _assert_same_without_stats(x, fmt, rounding, overflow, seed, offset)
+
+
+_EDGES32 = [0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 1e-30, -1e-30,
+            np.finfo(np.float32).max, -np.finfo(np.float32).max, np.inf, -np.inf, 1e30, -1e30]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fmt", [fxp.Fixed(16, 8), fxp.Fixed(8, 7), fxp.Fixed(24, 0),
+                                 fxp.Fixed(24, 30, False), fxp.Fixed(1, 0), fxp.Fixed(12, -3)])
+def test_numba_fused_loops_edge_cases(fmt, dtype) -> None:
+    """Ties (every half step, at 0 and next to +-max), +-max, +-min, -0.0, subnormals, huge
+    values and +-inf, in a NaN-free block (fused loops) and in one with a NaN (general loop)."""
+    raws = np.arange(fmt.raw_min - 3, fmt.raw_max + 4)
+    raws = raws if raws.size < 5000 else np.concatenate([raws[:2000], raws[-2000:],
+                                                         np.arange(-1000, 1000)])
+    grid = raws * fmt.step
+    x = np.concatenate([grid, grid + fmt.step / 2, grid - fmt.step / 4, grid + fmt.step / 4,
+                        np.nextafter(grid + fmt.step / 2, np.inf),
+                        np.nextafter(grid + fmt.step / 2, -np.inf), _EDGES32]).astype(dtype)
+    with_nan = np.concatenate([x, [np.nan]]).astype(dtype)
+    for rounding in fxp.ROUNDING_MODES:
+        for overflow in ("saturate", "wrap"):
+            for arr in (x, with_nan):
+                arr = arr[~np.isinf(arr)] if overflow == "wrap" else arr
+                _assert_same_without_stats(arr, fmt, rounding, overflow, 7, 3)
+
+
+def test_numba_fused_loops_serial_and_parallel() -> None:
+    """Both sides of ``SERIAL_MAX`` (one thread, and ``prange`` over blocks) give the oracle's bits."""
+    from fixedpoint._kernels_numba import SERIAL_MAX
+
+    fmt = fxp.Fixed(16, 8)
+    x = _sample(fmt, SERIAL_MAX + BLOCK + 3, np.float32, seed=2)
+    x[np.isnan(x)] = 0
+    for n in (SERIAL_MAX, x.size):
+        for rounding in ("nearest_even", "stochastic"):
+            _assert_same_without_stats(x[:n], fmt, rounding, "saturate", 5, 1)
+
+
 def test_numba_float16_and_nan_error() -> None:
     x = np.linspace(-9, 9, 301).astype(np.float16)
     fmt = fxp.Fixed(8, 3)
@@ -106,6 +166,9 @@ def test_auto_backend_choice() -> None:
     assert _quantize._choose_backend("auto", small) == "numpy"
     assert _quantize._choose_backend("auto", large) == "numba"
     assert _quantize._choose_backend("numpy", large) == "numpy"
+    fixed = _quantize.FIXED_NUMBA_THRESHOLD
+    assert _quantize._choose_backend("auto", np.zeros(fixed), fixed) == "numba"
+    assert _quantize._choose_backend("auto", np.zeros(fixed - 1), fixed) == "numpy"
 
 
 _CUDASIM_SCRIPT = textwrap.dedent("""
