@@ -13,7 +13,8 @@ Two block loops give the same bits:
   LLVM vectorises (SIMD rounding, 64-bit multiplies for the hash): load, scale, round, saturate
   or wrap, store. It computes in float64 (needs ``word <= 52``: every raw is exact), or in
   float32 for float32 input with ``frac >= 0``, ``word <= 24`` and saturate (see
-  ``_fused_constants``). It keeps no counts, so it serves calls without ``stats``; a block where
+  ``_fused_constants``). It keeps no counts: with ``stats`` it rounds into a scratch block
+  (no clamp) and ``_count_block`` saturates or wraps, counts and sums the errors. A block where
   it meets NaN (or, with wrap, ``|x * 2**frac| >= 2**52``) is redone by ``_general_block``.
 
 Arrays of up to ``SERIAL_MAX`` elements run the blocks on the calling thread (no thread-pool
@@ -156,9 +157,10 @@ def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
     saturate or wrap, store, computed in ``c``'s dtype, ``c`` = (scale, lo, top, step,
     wrap_size, 1/wrap_size, 2**52, tiny, 2**k). One loop per mode and overflow, each free of
     branches so that LLVM vectorises it (``range(x.size)`` spares Numba's negative-index
-    checks), and no counts (a reduction would halve the speed): the caller takes
-    ``_general_block`` when it wants statistics. Returns False when the block holds a special
-    value (NaN; with wrap also ``|rv| >= 2**52``), to be redone by ``_general_block``."""
+    checks), and no counts (an integer reduction would halve the speed; with statistics the
+    caller rounds into a scratch block and ``_count_block`` counts). Returns False when the block
+    holds a special value (NaN; with wrap also ``|rv| >= 2**52``), to be redone by
+    ``_general_block``."""
     scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny, kf = (
         c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
     one = step / step

@@ -81,9 +81,11 @@ class _Roles:
         a, b = self.bits(a_role), self.bits(b_role)
         if ka == kb == "binary":
             return "binary", 1, 1
-        if kb in _MULT_FREE and ka != "float":
+        # A binary / ternary / power-of-two operand turns the multiply into a sign flip or a shift
+        # (BinaryConnect: "MACs become additions"), also when the other operand is a float.
+        if kb in _MULT_FREE:
             return "shift", a, b
-        if ka in _MULT_FREE and kb != "float":
+        if ka in _MULT_FREE:
             return "shift", b, a
         if "float" in (ka, kb):
             return "float", a, b

@@ -71,7 +71,7 @@ class _Q:  # a scheme-style quantizer: only name/bits/kind matter to the workloa
 
 @pytest.mark.parametrize("w, a, kind, bits", [
     (_Q("binary", 1, "binary"), _Q("binary", 1, "binary"), "binary", (1, 1)),
-    (_Q("binary", 1, "binary"), None, "float", (32, 1)),
+    (_Q("binary", 1, "binary"), None, "shift", (32, 1)),
     (_Q("pow2", 4, "pow2"), _Q("s8.4", 8, "fixed"), "shift", (8, 4)),
     (_Q("ternary", 2, "ternary"), _Q("s8.4", 8, "fixed"), "shift", (8, 2)),
 ])
