@@ -12,8 +12,10 @@ import devices
 
 from hwsim._cli_common import cost_input_shape, precision_from_args
 from hwsim._model import build_model
+from hwsim._precision import ROLES
 from hwsim._report import format_si, md_table
 from hwsim._workload import layer_of, workload
+from hwsim.schemes import parse_scheme
 
 __all__ = ["cost_by_device", "cmd_cost", "cmd_devices", "cmd_calibrate"]
 
@@ -43,9 +45,17 @@ def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    precision = precision_from_args(args)
     shape = cost_input_shape(args.model, args.input_shape)
-    model = build_model(args.model, input_shape=shape, num_classes=None)
+    if args.scheme:
+        if args.precision != "fp32" or any(getattr(args, r, None) is not None for r in ROLES):
+            raise ValueError("--scheme sets the precision policy: drop --precision and the per-role flags")
+        scheme = parse_scheme(args.scheme)
+        model = scheme.build_model(args.model, shape, None)
+        # BNN costs binary activations too; other schemes cost the policy they train with
+        precision = getattr(scheme, "workload_precision", scheme.precision)()
+    else:
+        precision = precision_from_args(args)
+        model = build_model(args.model, input_shape=shape, num_classes=None)
     wl = workload(model, precision, batch=args.batch, training=args.training)
     names = args.device or devices.list_profiles()
     per_device = cost_by_device(wl, names)

@@ -36,7 +36,8 @@ _EXAMPLES = {
   hwsim cost --model mlp:784-256-256-10 --precision fp32 --device h100-sxm --json
   hwsim cost --model mlp:784-256-256-10 --weight s8.7 --activation s8.4 --layers
   hwsim cost --model cnn:lenet5 --input-shape 1x28x28 --device stm32h743 --device optical4f
-  hwsim cost --model mlp:64-64-10 --training --batch 64 --csv cost.csv""",
+  hwsim cost --model mlp:64-64-10 --training --batch 64 --csv cost.csv
+  hwsim cost --model mlp:784-1024-1024-10 --scheme bnn --device stm32h743   # a seed paper's scheme""",
     "devices": """examples:
   hwsim devices               # list every profile (shipped and from $HWSIM_DEVICES)
   hwsim devices h100-sxm      # show one profile""",
@@ -81,6 +82,13 @@ def _add_model_flags(p: argparse.ArgumentParser, default_model: str) -> None:
                         "fixedpoint.matmul at the acc format (default fast)")
 
 
+def _add_scheme_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheme", default=None, metavar="NAME[:KEY=VALUE,...]",
+                   help="a seed paper's training scheme (sets the precision policy and adapts the model): "
+                        "binaryconnect, ternaryconnect, twn, quantized-backprop, bnn, fixed, fixed16-sr, "
+                        "fixed8-sr, fp32; e.g. binaryconnect:stochastic=true")
+
+
 def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--data", default=default,
                    help="data spec: digits (embedded 8x8), mnist:DIR (IDX files), npz:PATH (arrays X, y)"
@@ -118,10 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "and a checkpoint every epoch")
     _add_model_flags(p, "mlp:64-64-10")
     _add_data_flags(p, "digits")
-    p.add_argument("--scheme", default=None, metavar="NAME[:KEY=VALUE,...]",
-                   help="a seed paper's training scheme (sets the precision policy and adapts the model): "
-                        "binaryconnect, ternaryconnect, twn, quantized-backprop, bnn, fixed, fixed16-sr, "
-                        "fixed8-sr, fp32; e.g. binaryconnect:stochastic=true")
+    _add_scheme_flag(p)
     p.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
     p.add_argument("--batch", type=_positive_int, default=64, help="minibatch size (default 64)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default adam")
@@ -143,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "cost", "latency and energy per inference (or training step) on device profiles")
     _add_model_flags(p, "mlp:784-256-256-10")
+    _add_scheme_flag(p)
     p.add_argument("--device", action="append", default=None, metavar="NAME|PATH.toml",
                    help="profile name or TOML file; repeatable (default: every shipped profile)")
     p.add_argument("--input-shape", default=None, metavar="CxHxW",

@@ -16,6 +16,7 @@ stochastic binarization probabilities clip((w + 1)/2, 0, 1) span their whole ran
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import re
 
@@ -31,7 +32,7 @@ def _base_name(layer: Layer) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
-class Scheme:
+class Scheme(abc.ABC):
     """Base class: subclasses set ``name``, ``paper`` and implement `precision`."""
 
     name = "scheme"
@@ -39,8 +40,9 @@ class Scheme:
     batchnorm: bool = False
     unit_init: bool = False
 
+    @abc.abstractmethod
     def precision(self, seed: int = 0) -> Precision:
-        raise NotImplementedError
+        """The policy ``hwsim.train`` runs this scheme with (rounding seeds derived from ``seed``)."""
 
     def adapt_layers(self, layers: list[Layer]) -> list[Layer]:
         """Hook for schemes that change layers (BNN: sign activations); default unchanged."""

@@ -105,6 +105,20 @@ def test_cost_table_csv_and_all_devices(capsys, tmp_path):
     assert rc == 0 and "training step" in out
 
 
+def test_cost_with_a_scheme_uses_its_policy_and_model(capsys):
+    def cost(*flags):
+        rc, out, _ = _run(capsys, "cost", "--model", "mlp:784-256-10", "--device", "stm32h743", "--json", *flags)
+        assert rc == 0
+        return json.loads(out)
+
+    fp32, bnn = cost(), cost("--scheme", "bnn")
+    assert bnn["precision"]["weight"] != fp32["precision"]["weight"]
+    assert "batchnorm1" in [layer["name"] for layer in bnn["devices"]["stm32h743"]["layers"]]
+    assert bnn["devices"]["stm32h743"]["energy_j"] < fp32["devices"]["stm32h743"]["energy_j"]
+    rc, _, err = _run(capsys, "cost", "--model", "mlp:784-256-10", "--scheme", "bnn", "--weight", "s8.4")
+    assert rc == 2 and "--scheme" in err
+
+
 def test_devices_and_calibrate(capsys, tmp_path):
     rc, out, _ = _run(capsys, "devices")
     assert rc == 0 and "h100-sxm" in out and "optical4f" in out
