@@ -35,12 +35,14 @@ def _layer_totals(est: Any) -> list[dict]:
 
 
 def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
-    """``{device: {"latency_s", "energy_j", "layers": [{name, latency_s, energy_j, bound}]}}``."""
+    """``{device: {"latency_s", "energy_j", "dynamic_energy_j", "layers": [{name, latency_s, energy_j,
+    bound}]}}``; ``dynamic_energy_j`` is the arithmetic and memory-traffic energy without static power."""
     out = {}
     for name in names:
         est = devices.estimate(wl, devices.load(name))
+        dynamic = sum(float(r.compute_j) + float(r.memory_j) for r in est.rows)
         out[name] = {"latency_s": float(est.latency_s), "energy_j": float(est.energy_j),
-                     "layers": _layer_totals(est)}
+                     "dynamic_energy_j": dynamic, "layers": _layer_totals(est)}
     return out
 
 

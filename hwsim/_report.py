@@ -115,7 +115,8 @@ def write_demo_report(out: str | Path, results: list[dict], costs: dict[str, dic
 
     ``results``: one dict per policy with ``label``, ``bits`` (weight/activation width, 32 for fp32),
     ``test_accuracy`` (fraction), ``epoch_seconds`` (list) and ``precision`` (policy dict).
-    ``costs[device][label]``: ``latency_s`` and ``energy_j`` of one inference (batch 1).
+    ``costs[device][label]``: ``latency_s``, ``energy_j`` and ``dynamic_energy_j`` of one inference
+    (batch 1).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,10 +137,11 @@ def write_demo_report(out: str | Path, results: list[dict], costs: dict[str, dic
     width = 0.8 / max(1, len(labels))
     for j, label in enumerate(labels):
         xs = [i + (j - (len(labels) - 1) / 2) * width for i in range(len(devices_))]
-        ax.bar(xs, [costs[d][label]["energy_j"] for d in devices_], width, label=label)
+        ax.bar(xs, [costs[d][label]["dynamic_energy_j"] for d in devices_], width, label=label)
     ax.set_yscale("log")
     ax.set_xticks(range(len(devices_)), devices_, rotation=20, ha="right")
-    ax.set(ylabel="energy per inference (J)", title="energy per inference, batch 1")
+    ax.set(ylabel="dynamic energy per inference (J)",
+           title="energy per inference without static power, batch 1")
     ax.legend(fontsize=8)
     _save(fig, out / "energy_per_device.png")
 
@@ -158,7 +160,10 @@ def write_demo_report(out: str | Path, results: list[dict], costs: dict[str, dic
         "energy, so bit width changes little there; devices that pay per operation (the "
         "microcontroller) show the effect of narrower formats. `hwsim cost --layers` gives the bound "
         "of every layer.", "",
-        "![energy per inference per device](energy_per_device.png)", "",
+        "## Dynamic energy of one inference (arithmetic + memory traffic, without static power)", "",
+        md_table(["device"] + labels, [[d] + [format_si(costs[d][l]["dynamic_energy_j"], "J") for l in labels]
+                                       for d in devices_]), "",
+        "![dynamic energy per inference per device](energy_per_device.png)", "",
     ])
     path = out / "report.md"
     atomic_write(path, lambda f: f.write(text.encode()))

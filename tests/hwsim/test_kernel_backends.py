@@ -22,7 +22,7 @@ def test_training_with_numba_kernels_equals_numpy_oracle(flags, monkeypatch) -> 
     weights = {}
     for backend in ("numpy", "numba"):
         monkeypatch.setattr(fixedpoint, "quantize",
-                            lambda *a, backend=backend, **k: original(*a, **{**k, "backend": backend}))
+                            lambda *a, _forced=backend, **k: original(*a, **{**k, "backend": _forced}))
         roles = {r: t for r, t in flags.items() if r != "precision"}
         precision = Precision.from_flags(flags.get("precision", "fp32"), seed=5, **roles)
         model = build_model("mlp:10-16-3", (10,), 3, seed=1)
