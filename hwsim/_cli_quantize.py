@@ -11,28 +11,19 @@ import argparse
 import json
 from pathlib import Path
 
-from hwsim._checkpoint import load as load_checkpoint, write_json
-from hwsim._cli_common import load_data_for_model
-from hwsim._cli_run import read_run
+from hwsim._checkpoint import write_json
+from hwsim._cli_run import load_trained_run
 from hwsim._precision import Precision
 from hwsim._report import md_table
 from hwsim._train import evaluate
 from hwsim.compression import post_training_quantize
-from hwsim.schemes import build_scheme_model
 
 __all__ = ["cmd_quantize"]
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    run = read_run(run_dir)
-    data_spec = args.data if args.data is not None else run["data"]
-    split = args.split if args.split is not None or args.data is not None else run["split"]
-    data = load_data_for_model(run["model"], data_spec, split, run["seed"])
-    model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
-                               seed=run["seed"])
-    state, _, _ = load_checkpoint(run_dir)
-    model.load_state_dict(state)
+    run, data_spec, data, model = load_trained_run(args)
     model.set_precision(Precision.from_dict(run["precision"]))
     rows = [{"bits": "trained", "formats": {}, **evaluate(model, data.X_test, data.y_test)}]
     for bits in args.bits:

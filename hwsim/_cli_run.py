@@ -13,12 +13,14 @@ from pathlib import Path
 
 from hwsim._checkpoint import load as load_checkpoint, write_json
 from hwsim._cli_common import load_data_for_model, precision_from_args
+from hwsim._data import Dataset
+from hwsim._model import Sequential
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
 from hwsim._train import evaluate, train
 from hwsim.schemes import build_scheme_model, parse_scheme
 
-__all__ = ["cmd_train", "cmd_eval", "cmd_report", "RUN_FILE"]
+__all__ = ["cmd_train", "cmd_eval", "cmd_report", "load_trained_run", "RUN_FILE"]
 
 RUN_FILE = "run.json"
 _SAME_ON_RESUME = ("model", "data", "split", "seed", "scheme")
@@ -63,7 +65,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def load_trained_run(args: argparse.Namespace) -> tuple[dict, str, Dataset, Sequential]:
+    """``(run, data_spec, data, model)`` of ``args.run_dir``: the run's model (with its scheme) with the
+    checkpoint's weights, and the run's data (or ``--data``/``--split``)."""
     run_dir = Path(args.run_dir)
     run = read_run(run_dir)
     data_spec = args.data if args.data is not None else run["data"]
@@ -71,9 +75,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = load_data_for_model(run["model"], data_spec, split, run["seed"])
     model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
                                seed=run["seed"])
-    precision = Precision.from_dict(run["precision"])
     state, _, _ = load_checkpoint(run_dir)
     model.load_state_dict(state)
+    return run, data_spec, data, model
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    run, data_spec, data, model = load_trained_run(args)
+    precision = Precision.from_dict(run["precision"])
     result = evaluate(model, data.X_test, data.y_test, precision)
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}

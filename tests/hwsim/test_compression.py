@@ -210,40 +210,27 @@ def test_stored_model_round_trip_and_exact_size(coding: str, tmp_path) -> None:
 
 
 # ---------------------------------------------------------------- on models
-import dataclasses  # noqa: E402
 
 import hwsim  # noqa: E402
+from hwsim import Dataset  # noqa: E402
+from tests.hwsim._synthetic import synthetic_dataset  # noqa: E402
 from hwsim.compression import (GroupLasso, Pruning, WeightSharing, compressed_workload,  # noqa: E402
                                deep_compress, distill, minmax_format, post_training_quantize,
                                remove_dead_neurons)
 
 
-@dataclasses.dataclass
-class _Data:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    input_shape: tuple = (10,)
-    num_classes: int = 3
-    name: str = "synthetic"
-
-
 @pytest.fixture(scope="module")
-def data() -> _Data:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 10)).astype(np.float32)
-    y = (X @ rng.normal(size=(10, 3))).argmax(axis=1)
-    return _Data(X[:320], y[:320], X[320:], y[320:])
+def data() -> Dataset:
+    return synthetic_dataset(10, 400, 320)
 
 
-def _fit(data: _Data, spec: str = "mlp:10-24-24-3", epochs: int = 3, **kw):
+def _fit(data: Dataset, spec: str = "mlp:10-24-24-3", epochs: int = 3, **kw):
     model = hwsim.build_model(spec, (10,), 3, seed=0)
     m = hwsim.train(model, data, hwsim.Precision(), epochs=epochs, batch=32, lr=1e-2, progress=False, **kw)
     return model, m
 
 
-def test_pruning_masks_hold_through_finetuning(data: _Data) -> None:
+def test_pruning_masks_hold_through_finetuning(data: Dataset) -> None:
     model, _ = _fit(data)
     hook = Pruning.by_magnitude(model, {0: 0.8, 2: 0.5})
     m = hwsim.train(model, data, hwsim.Precision(), epochs=2, batch=32, lr=1e-2, progress=False, scheme=hook)
@@ -254,7 +241,7 @@ def test_pruning_masks_hold_through_finetuning(data: _Data) -> None:
     assert (~hook.masks[0]).mean() == pytest.approx(0.8, abs=0.01)
 
 
-def test_weight_sharing_finetuning_keeps_the_codebook(data: _Data) -> None:
+def test_weight_sharing_finetuning_keeps_the_codebook(data: Dataset) -> None:
     model, _ = _fit(data)
     Pruning.by_magnitude(model, 0.5)
     hook = WeightSharing.by_kmeans(model, 3)
@@ -267,7 +254,7 @@ def test_weight_sharing_finetuning_keeps_the_codebook(data: _Data) -> None:
         assert not np.array_equal(sh.codebook, before[i])                # the centroids were tuned
 
 
-def test_deep_compress_stores_and_decodes(data: _Data) -> None:
+def test_deep_compress_stores_and_decodes(data: Dataset) -> None:
     model, _ = _fit(data, "mlp:10-64-64-3")
     res = deep_compress(model, data, sparsity=0.8, bits=4, index_bits=4, prune_rounds=2, batch=32, lr=3e-3)
     assert set(res["accuracy"]) == {"baseline", "pruned", "shared", "stored"}
@@ -284,7 +271,7 @@ def test_deep_compress_stores_and_decodes(data: _Data) -> None:
         assert op.sparsity == pytest.approx(1 - r["nonzero_pct"] / 100)
 
 
-def test_minmax_format_and_ptq(data: _Data) -> None:
+def test_minmax_format_and_ptq(data: Dataset) -> None:
     fmt = minmax_format(np.array([-0.7, 0.3]), 8)
     assert (fmt.word, fmt.frac) == (8, 7) and fmt.min <= -0.7
     assert minmax_format(np.array([0.0, 1.0]), 8).frac == 6              # 1.0 > s8.7's max
@@ -301,7 +288,7 @@ def test_minmax_format_and_ptq(data: _Data) -> None:
         post_training_quantize(model, 1)
 
 
-def test_group_lasso_removes_neurons_without_changing_outputs(data: _Data) -> None:
+def test_group_lasso_removes_neurons_without_changing_outputs(data: Dataset) -> None:
     model, _ = _fit(data, epochs=1)
     hook = GroupLasso(lam=0.05, prox_lr=0.2)
     p0 = hook.penalty(model)
@@ -314,7 +301,7 @@ def test_group_lasso_removes_neurons_without_changing_outputs(data: _Data) -> No
         remove_dead_neurons(hwsim.build_model("cnn:lenet5", (1, 8, 8), 10))
 
 
-def test_distillation_trains_a_student(data: _Data) -> None:
+def test_distillation_trains_a_student(data: Dataset) -> None:
     teacher, _ = _fit(data, "mlp:10-64-3")
     student = hwsim.build_model("mlp:10-8-3", (10,), 3, seed=4)
     m = distill(student, teacher, data, epochs=3, batch=32, lr=1e-2, temperature=3.0)

@@ -1,7 +1,6 @@
 """Training schemes: each trains on a tiny task, its quantized values lie in its set, names/params validate."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -9,32 +8,19 @@ import numpy as np
 import pytest
 
 import hwsim
-from hwsim import Precision
+from hwsim import Dataset, Precision
 from hwsim._precision import parse_quantizer
+from tests.hwsim._synthetic import synthetic_dataset
 from hwsim.schemes import (BinaryQuantizer, Pow2Quantizer, QuantizedBackprop, TernaryQuantizer, get_scheme,
                            parse_scheme, scheme_names)
 
 
-@dataclasses.dataclass
-class _Data:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    input_shape: tuple = (12,)
-    num_classes: int = 3
-    name: str = "synthetic"
-
-
 @pytest.fixture(scope="module")
-def data() -> _Data:
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(320, 12)).astype(np.float32)
-    y = (X @ rng.normal(size=(12, 3))).argmax(axis=1)
-    return _Data(X[:256], y[:256], X[256:], y[256:])
+def data() -> Dataset:
+    return synthetic_dataset(12, 320, 256)
 
 
-def _train(name: str, data: _Data, **params):
+def _train(name: str, data: Dataset, **params):
     scheme = get_scheme(name, **params)
     model = scheme.build_model("mlp:12-16-3", (12,), 3, seed=1)
     m = hwsim.train(model, data, scheme.precision(seed=2), epochs=4, batch=32, lr=1e-2, progress=False)
@@ -46,7 +32,7 @@ def _weight_values(model) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("name", scheme_names())
-def test_every_scheme_trains(name: str, data: _Data) -> None:
+def test_every_scheme_trains(name: str, data: Dataset) -> None:
     scheme, model, m = _train(name, data)
     assert m["train_loss"][-1] < m["train_loss"][0], m["train_loss"]
     assert m["precision"] == scheme.precision(seed=2).to_dict()
@@ -56,7 +42,7 @@ def test_every_scheme_trains(name: str, data: _Data) -> None:
 
 
 @pytest.mark.parametrize("name,stochastic", [("binaryconnect", False), ("binaryconnect", True), ("bnn", False)])
-def test_binary_weights_and_clip(name: str, stochastic: bool, data: _Data) -> None:
+def test_binary_weights_and_clip(name: str, stochastic: bool, data: Dataset) -> None:
     _, model, _ = _train(name, data, **({"stochastic": stochastic} if name == "binaryconnect" else {}))
     for w in _weight_values(model):
         assert set(np.unique(w)) <= {-1.0, 1.0}
@@ -67,7 +53,7 @@ def test_binary_weights_and_clip(name: str, stochastic: bool, data: _Data) -> No
             assert layer.precision.is_float          # batch norm stays float32, unclipped
 
 
-def test_bnn_activations_are_binary(data: _Data) -> None:
+def test_bnn_activations_are_binary(data: Dataset) -> None:
     _, model, _ = _train("bnn", data)
     h = data.X_test
     for layer in model.layers[:-2]:
@@ -82,7 +68,7 @@ def test_bnn_activations_are_binary(data: _Data) -> None:
 
 
 @pytest.mark.parametrize("name", ["ternaryconnect", "twn"])
-def test_ternary_values(name: str, data: _Data) -> None:
+def test_ternary_values(name: str, data: Dataset) -> None:
     _, model, _ = _train(name, data)
     for w in _weight_values(model):
         vals = np.unique(np.abs(w))
@@ -111,7 +97,7 @@ class _Recording(Pow2Quantizer):
         return y
 
 
-def test_quantized_backprop_errors_are_powers_of_two(data: _Data) -> None:
+def test_quantized_backprop_errors_are_powers_of_two(data: Dataset) -> None:
     scheme = QuantizedBackprop(min_exp=-10, max_exp=0)
     model = scheme.build_model("mlp:12-16-3", (12,), 3, seed=1)
     rec = _Recording(-10, 0)
