@@ -343,6 +343,7 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
         p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k,
         p.kpow, counts, err_max, err_sum)
     out = out.astype(out_dtype, copy=False)
+    total = counts[0] if nblocks == 1 else counts.sum(axis=0)
     if not want_errors:
-        return out, counts.sum(axis=0), 0.0, None
-    return out, counts.sum(axis=0), float(err_max.max(initial=0.0)), err_sum
+        return out, total, 0.0, None
+    return out, total, float(err_max.max(initial=0.0)), err_sum

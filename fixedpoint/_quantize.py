@@ -4,6 +4,7 @@ All backends implement one rule (see ``_oracle.py``) and give identical bits and
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Optional
 
@@ -98,34 +99,65 @@ def _choose_backend(backend: str, x: Any, threshold: int = NUMBA_THRESHOLD) -> s
     return backend
 
 
-def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
-                    as_raw):
-    rounding = check_rounding(rounding)
-    wrap = check_overflow(overflow) == "wrap"
-    nan = check_nan_policy(nan)
-    k = check_sr_bits(sr_bits, rounding)
-    offset = check_offset(offset)
-    if stats is not None and not isinstance(stats, QuantStats):
-        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
-    mode = ROUNDING_MODES.index(rounding)
-    stochastic = mode == STOCHASTIC
-    if stochastic or seed is not None:
-        seed = resolve_seed(seed)
-    x = as_float_array(x, "x")
-    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, x.dtype)
-    which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
-    params = make_params(fmt, mode, wrap, seed if stochastic else 0, offset, k)
-    flat = x.reshape(-1)
+@functools.lru_cache(maxsize=None)
+def _backend_kernel(which: str):
+    """The ``quantize_flat`` of backend ``which`` (imported on first use)."""
     if which == "numpy":
         from ._oracle import quantize_flat
     elif which == "numba":
         from ._kernels_numba import quantize_flat
     else:
         from ._kernels_cuda import quantize_flat
-    out, counts, max_error, sums = quantize_flat(flat, params, seed if stochastic else 0, offset,
-                                                 out_dtype, stats is not None)
-    saturated, wrapped, flushed, nans, inf_wrap = (int(c) for c in counts[:N_COUNTS])
-    if nans and nan == "raise":
+    return quantize_flat
+
+
+@functools.lru_cache(maxsize=256)
+def _call_modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
+    """``(mode code, wrap, raise on NaN, sr_bits)`` of checked mode arguments (cached when the
+    arguments are plain str / int / None, see `_modes`; invalid ones raise and are not cached)."""
+    rounding = check_rounding(rounding)
+    wrap = check_overflow(overflow) == "wrap"
+    raise_nan = check_nan_policy(nan) == "raise"
+    return ROUNDING_MODES.index(rounding), wrap, raise_nan, check_sr_bits(sr_bits, rounding)
+
+
+def _modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
+    """`_call_modes`, through its cache only for exact ``str`` modes and an ``int``/None ``sr_bits``
+    (so that e.g. ``True`` or ``1.0`` never hit the entry of ``1``, and unhashable arguments get
+    the checks' own errors)."""
+    if (type(rounding) is str and type(overflow) is str and type(nan) is str
+            and (sr_bits is None or type(sr_bits) is int)):
+        return _call_modes(rounding, overflow, nan, sr_bits)
+    return _call_modes.__wrapped__(rounding, overflow, nan, sr_bits)
+
+
+@functools.lru_cache(maxsize=256)
+def _deterministic_params(fmt: Fixed, mode: int, wrap: bool, offset: int, k: int):
+    """`make_params` of a non-stochastic call (its seed is 0), cached: it depends on no seed."""
+    return make_params(fmt, mode, wrap, 0, offset, k)
+
+
+def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
+                    as_raw):
+    mode, wrap, raise_nan, k = _modes(rounding, overflow, nan, sr_bits)
+    offset = check_offset(offset)
+    if stats is not None and not isinstance(stats, QuantStats):
+        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+    stochastic = mode == STOCHASTIC
+    if stochastic or seed is not None:
+        seed = resolve_seed(seed)
+    x = as_float_array(x, "x")
+    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, x.dtype)
+    which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
+    if stochastic:
+        params = make_params(fmt, mode, wrap, seed, offset, k)
+    else:
+        params = _deterministic_params(fmt, mode, wrap, offset, k)
+    flat = x.reshape(-1)
+    out, counts, max_error, sums = _backend_kernel(which)(flat, params, seed if stochastic else 0,
+                                                          offset, out_dtype, stats is not None)
+    saturated, wrapped, flushed, nans, inf_wrap = counts[:N_COUNTS].tolist()
+    if nans and raise_nan:
         raise nan_error(x, "x")
     if inf_wrap:
         xp = array_module(x)

@@ -5,6 +5,7 @@ any kernel runs. Array helpers accept numpy arrays and CuPy arrays (``xp`` = the
 """
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -25,6 +26,8 @@ _U64 = 1 << 64
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
     """``value`` as an int in ``[lo, hi]``; TypeError for non-integers (bool included)."""
+    if type(value) is int and lo <= value <= hi:  # the common case, without the ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
     value = int(value)
@@ -57,7 +60,8 @@ def check_nan_policy(nan: Any) -> str:
 
 def is_cupy_array(x: Any) -> bool:
     """True for a CuPy ndarray (without importing CuPy)."""
-    return type(x).__module__.split(".")[0] == "cupy"
+    kind = type(x)
+    return kind is not np.ndarray and kind.__module__.split(".")[0] == "cupy"
 
 
 def array_module(x: Any) -> Any:
@@ -76,6 +80,8 @@ def as_float_array(x: Any, name: str = "x") -> Any:
     every value is exactly representable, else TypeError (likewise longdouble). Complex,
     object and string input raise TypeError.
     """
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize <= 8:
+        return x
     xp = array_module(x)
     arr = xp.asarray(x)
     kind = arr.dtype.kind
@@ -145,7 +151,12 @@ def check_result_dtype(fmt: Any, dtype: Any) -> np.dtype:
     Needs ``word <= mantissa bits + 1`` (24 for float32, 53 for float64), the step ``2**-frac``
     no finer than the smallest subnormal, and the largest magnitude below the overflow threshold.
     """
-    dtype = np.dtype(dtype)
+    return _checked_result_dtype(fmt, np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_result_dtype(fmt: Any, dtype: np.dtype) -> np.dtype:
+    """`check_result_dtype` for a numpy dtype (cached: formats are immutable; errors are not cached)."""
     if dtype.kind != "f" or dtype.itemsize > 8:
         raise ValueError(f"dtype must be float16, float32 or float64, got {dtype}")
     info = np.finfo(dtype)

@@ -26,6 +26,7 @@ one role in one layer (0 = W / the layer input, 1 = b / the weighted sums, 2 = t
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Protocol, runtime_checkable
@@ -102,15 +103,11 @@ class RoleFormat:
     def kind(self) -> str:
         return "fixed" if isinstance(self.fmt, fxp.Fixed) else "float"
 
-    def _needs_float64(self, dtype) -> bool:
-        return self.kind == "fixed" and self.fmt.word > _MANTISSA_BITS.get(np.dtype(dtype), 53)
-
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
-        kw = dict(rounding=self.rounding, overflow=self.overflow, seed=seed, offset=offset,
-                  stats=stats, backend="auto")
-        if self._needs_float64(x.dtype):
-            return fxp.quantize(x.astype(np.float64), self.fmt, **kw).astype(x.dtype)
-        return fxp.quantize(x, self.fmt, **kw)
+        wide = _needs_float64(self.fmt, x.dtype)
+        y = fxp.quantize(x.astype(np.float64) if wide else x, self.fmt, self.rounding, self.overflow,
+                         seed=seed, offset=offset, stats=stats, backend="auto")
+        return y.astype(x.dtype) if wide else y
 
     def grad_mask(self, x):
         if self.overflow != "saturate":
@@ -140,6 +137,12 @@ class RoleFormat:
         if overflow not in OVERFLOWS:
             raise ValueError(f"bad overflow token {overflow!r} in {text!r}: allowed {', '.join(OVERFLOWS)}")
         return cls(_parse_format(parts[0], text), rounding, overflow)
+
+
+@functools.lru_cache(maxsize=64)
+def _needs_float64(fmt, dtype) -> bool:
+    """True for a Fixed ``fmt`` wider than the mantissa of float ``dtype`` (cached per pair)."""
+    return isinstance(fmt, fxp.Fixed) and fmt.word > _MANTISSA_BITS.get(np.dtype(dtype), 53)
 
 
 def _parse_format(token: str, text: str):

@@ -31,6 +31,35 @@ def test_bad_arguments(kwargs, error, match) -> None:
             f(X, FMT, **kwargs)
 
 
+def test_cached_argument_checks_still_reject_lookalikes() -> None:
+    """The per-call checks are cached for valid plain arguments: values equal to a cached valid one
+    (``True``/``1.0`` == ``1``), str subclasses and unhashable values still get the checks' errors,
+    the same on a second call, and a valid call still works after them."""
+    sto = dict(rounding="stochastic", seed=3)
+    fxp.quantize(X, FMT, sr_bits=1, **sto)  # caches the valid combination with sr_bits=1
+    for f in (fxp.quantize, fxp.to_raw):
+        for _ in range(2):
+            with pytest.raises(TypeError, match="sr_bits must be an integer"):
+                f(X, FMT, sr_bits=True, **sto)
+            with pytest.raises(TypeError, match="sr_bits must be an integer"):
+                f(X, FMT, sr_bits=1.0, **sto)
+            with pytest.raises(ValueError, match="rounding must be one of"):
+                f(X, FMT, rounding=["nearest_even"])
+            with pytest.raises(ValueError, match="overflow must be one of"):
+                f(X, FMT, overflow={"saturate": 1})
+            with pytest.raises(ValueError, match="nan must be one of"):
+                f(X, FMT, nan="ignore")
+            with pytest.raises(ValueError, match="NaN"):
+                f(np.array([np.nan]), FMT)
+    class Mode(str):
+        pass
+    np.testing.assert_array_equal(fxp.quantize(X, FMT, Mode("floor"), sr_bits=None),
+                                  fxp.quantize(X, FMT, "floor"))
+    assert np.array_equal(fxp.quantize(np.array([np.nan]), FMT, nan="zero"), [0.0])
+    np.testing.assert_array_equal(fxp.quantize(X, FMT, sr_bits=np.int64(1), **sto),
+                                  fxp.quantize(X, FMT, sr_bits=1, **sto))
+
+
 def test_bad_format_argument() -> None:
     with pytest.raises(TypeError, match="fmt must be a Fixed or FloatFormat"):
         fxp.quantize(X, "s16.8")
