@@ -9,6 +9,7 @@ training collapses, so only the resulting weight is quantized.
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ from numba import njit
 from ._xp import get_array_module, to_numpy
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base: one slot per (layer, parameter name) of ``model.parameters()``."""
 
     def __init__(self, model, lr: float, weight_decay: float = 0.0):
@@ -45,9 +46,9 @@ class Optimizer:
     def _decayed(self, w, g):
         return g + self.weight_decay * w if self.weight_decay else g
 
+    @abc.abstractmethod
     def _update(self, w, g, state: dict) -> None:
         """Write the new value of ``w`` in place (gradient ``g`` without weight decay)."""
-        raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
         out = {"t": np.asarray(self.t), "lr": np.asarray(self.lr)}
