@@ -50,6 +50,14 @@ HAN = {"dense0": ("235K", "8%", 6, 5), "dense2": ("30K", "9%", 6, 5), "dense4": 
        "total": ("266K", "8%", 6, 5)}
 
 
+#: How the rows' device costs treat the schemes' products (printed under table 1).
+COST_NOTE = ("Costs: `hwsim.workload` counts a binary, ternary or power-of-two weight times a float32 "
+             "activation as a `shift` product (a sign flip or shift plus an accumulate: BinaryConnect's "
+             "\"MACs become additions\"), so BinaryConnect, TernaryConnect, TWN and quantized backprop save "
+             "the multiplications as well as the weight reads (1–2 bits instead of 32); BNN is costed with "
+             "binary weights and activations (XNOR-popcount op rates, first layer included).")
+
+
 def _cost(model, precision=None, wl=None) -> dict:
     """{device: (latency s, energy J)} of one inference (``wl`` or the model's workload);
     weights in flash on the MCU."""
@@ -135,11 +143,7 @@ def bench_schemes(data, args, out: list[str]) -> None:
     gap_s = errors["BinaryConnect stoch."] - errors["fp32 (+BN)"]
     out += ["", f"BinaryConnect − fp32: det. {gap:+.2f} points, stoch. {gap_s:+.2f} points "
             f"(goal: within 1.5 points; {'met' if max(gap, gap_s) <= 1.5 else 'MISSED'}).", "",
-            "Costs: `hwsim.workload` counts a binary/ternary weight times a float32 activation as a float32 "
-            "MAC (its rule: any float operand makes the product float), so for BinaryConnect, TernaryConnect, "
-            "TWN and quantized backprop the estimate saves only the weight reads (1–2 bits instead of 32), "
-            "not the multiplications; BNN is costed with binary weights and activations (XNOR-popcount op "
-            "rates, first layer included).", ""]
+            COST_NOTE, ""]
 
 
 def bench_ptq(base, data, out: list[str]) -> None:
