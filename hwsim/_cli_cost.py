@@ -74,13 +74,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
     rows = []
     for name, d in per_device.items():
         rows.append([name, "(total)" if args.layers else "", format_si(d["latency_s"], "s"),
-                     format_si(d["energy_j"], "J"), ""])
+                     format_si(d["energy_j"], "J"), format_si(d["dynamic_energy_j"], "J"), ""])
         if args.layers:
-            rows += [["", e["name"], format_si(e["latency_s"], "s"), format_si(e["energy_j"], "J"), e["bound"]]
-                     for e in d["layers"]]
-    headers = ["device", "layer", "latency", "energy", "bound"]
+            rows += [["", e["name"], format_si(e["latency_s"], "s"), format_si(e["energy_j"], "J"), "",
+                      e["bound"]] for e in d["layers"]]
+    headers = ["device", "layer", "latency", "energy", "dynamic energy", "bound"]
     if not args.layers:
-        headers, rows = ["device", "latency", "energy"], [[r[0], r[2], r[3]] for r in rows]
+        headers, rows = ["device", "latency", "energy", "dynamic energy"], [[r[0], r[2], r[3], r[4]] for r in rows]
     print(md_table(headers, rows))
     if args.csv:
         print(f"wrote {args.csv}")
