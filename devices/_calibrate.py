@@ -117,6 +117,11 @@ def cache_sizes() -> list[tuple[str, int]]:
     return sorted(found.items(), key=lambda kv: kv[1]) or list(_DEFAULT_CACHES)
 
 
+def _net(t: float, ovh: float) -> float:
+    """Call time less the per-call overhead, floored at 5 % of the call time."""
+    return max(t - ovh, t * 0.05)
+
+
 def _add_time(n: int, dtype, timer) -> float:
     a, b, c = aligned_full(n, 1, dtype), aligned_full(n, 1, dtype), aligned_empty(n, dtype)
     return timer(lambda: np.add(a, b, out=c))
@@ -130,7 +135,7 @@ def _bandwidth_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[fl
     while ws <= ws_max:
         n = ws // 12
         t = _add_time(n, np.float32, timer)
-        pts.append((float(12 * n), 12 * n / max(t - ovh, t * 0.05)))
+        pts.append((float(12 * n), 12 * n / _net(t, ovh)))
         ws *= step
     return pts
 
@@ -165,7 +170,7 @@ def _gemm_points(shapes, dtype, ovh, timer, caches) -> dict[str, list[tuple[floa
         a, b, c = aligned_full((m, k), 1, dtype), aligned_full((k, n), 1, dtype), aligned_empty((m, n), dtype)
         t = timer(lambda: np.matmul(a, b, out=c))
         ops, nbytes = 2.0 * m * k * n, float(size * (m * k + k * n + m * n))
-        groups.setdefault(_place(caches, nbytes), []).append((min(m, k, n), ops / max(t - ovh, t * 0.05)))
+        groups.setdefault(_place(caches, nbytes), []).append((min(m, k, n), ops / _net(t, ovh)))
     return groups
 
 
@@ -185,7 +190,7 @@ def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[flo
             x = aligned_full(shape, 1, dtype)
             ops = 2.5 * n * lg
             t = timer(lambda: scipy.fft.dct(x, axis=-1))
-        pts.append((ops, rows * ops / max(t - ovh, t * 0.05)))
+        pts.append((ops, rows * ops / _net(t, ovh)))
     return pts
 
 
@@ -223,7 +228,7 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     """Measure this machine and write a profile to ``out`` (atomically); return the loaded profile.
 
     ``quick=True`` uses small sizes and runs in seconds (for tests); the full setting takes about
-    a minute (43 s on a loaded 2-core VM) and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
+    a minute and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
     passed to :func:`time_call` (``cpu`` suits a shared machine with single-threaded BLAS).
     """
     import scipy.fft

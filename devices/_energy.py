@@ -44,17 +44,25 @@ class EnergyTable:
 
     def __init__(self, overrides: dict[str, float] | None = None) -> None:
         self.anchors = {**HOROWITZ_PJ, **(overrides or {})}
+        self._memo: dict[tuple[str, str], list[tuple[int, float]]] = {}
+
+    def _pts(self, number: str, op: str) -> list[tuple[int, float]]:
+        """The anchor series of ``number`` / ``op``, parsed from the keys once per table."""
+        key = (number, op)
+        if key not in self._memo:
+            self._memo[key] = _series(self.anchors, number, op)
+        return self._memo[key]
 
     def add(self, number: str, bits: float) -> float:
-        return _scaled(_series(self.anchors, number, "add"), bits, 1)
+        return _scaled(self._pts(number, "add"), bits, 1)
 
     def mul(self, number: str, a_bits: float, b_bits: float) -> float:
-        return _scaled(_series(self.anchors, number, "mul"), math.sqrt(a_bits * b_bits), 2)
+        return _scaled(self._pts(number, "mul"), math.sqrt(a_bits * b_bits), 2)
 
     def mac(self, number: str, a_bits: float, b_bits: float, acc_bits: float) -> float:
         """A multiply-accumulate: a ``<number><bits>_mac`` anchor series if the profile gives one,
         else mul(a, b) + add(acc)."""
-        pts = _series(self.anchors, number, "mac")
+        pts = self._pts(number, "mac")
         if pts:
             return _scaled(pts, math.sqrt(a_bits * b_bits), 2)
         return self.mul(number, a_bits, b_bits) + self.add(number, acc_bits)

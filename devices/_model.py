@@ -112,13 +112,14 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
     sub = _sub(op)
     traffic = op.traffic()
     working_set = sum(t.nbytes for t in traffic)
+    home = prof.place(working_set)
     memory_s = memory_pj = 0.0
     levels = []
     for t in traffic:
         if t.nbytes == 0:
             continue
         placed = t.level is None and op.family != "memory"
-        lv = prof.place(working_set) if placed else prof.level(t.level or prof.data["main_memory"])
+        lv = home if placed else prof.level(t.level or prof.data["main_memory"])
         memory_s += t.nbytes / prof.bandwidth(lv, working_set, placed)
         memory_pj += t.nbytes * lv["energy_pj_per_byte"]
         if lv["name"] not in levels:
@@ -126,7 +127,7 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
     cls, peak = prof.peak(op.family, op.op_class) if ops else (op.op_class, 0.0)
     if ops:
         if op.family in ("matmul", "conv"):
-            size, quals = min(op.gemm_dims), prof.cache_chain_from(prof.place(working_set)["name"])
+            size, quals = min(op.gemm_dims), prof.cache_chain_from(home["name"])
         elif op.family == "transform":
             size, quals = ops / op.count, ("batched",) if op.count > 1 else ()
         else:

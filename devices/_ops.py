@@ -6,6 +6,7 @@ bytes are bytes moved at a memory level. ``*_bits`` are the stored bit widths of
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 #: number kinds of a multiply: integer, floating point, XNOR-popcount (1-bit), power-of-two weights
@@ -378,8 +379,7 @@ class Workload:
         for i, op in enumerate(ops):
             if not isinstance(op, OP_TYPES):
                 raise TypeError(f"Workload: ops[{i}] must be a devices op, got {type(op).__name__}")
-        names = [op.name for op in ops]
-        dup = sorted({x for x in names if names.count(x) > 1})
+        dup = sorted(name for name, n in Counter(op.name for op in ops).items() if n > 1)
         if dup:
             raise ValueError(f"Workload: op names must be unique, repeated: {dup}")
         object.__setattr__(self, "ops", ops)

@@ -142,10 +142,11 @@ class OpticalSpec:
         bx, by = min(op.w, xmin - op.kw + 1), min(op.h, ymin - op.kh + 1)
         if bx < 1 or by < 1:
             return None
-        blocks = math.ceil(op.w / bx) * math.ceil(op.h / by)
+        nbx, nby = math.ceil(op.w / bx), math.ceil(op.h / by)
+        blocks = nbx * nby
         tx, ty = bx + op.kw - 1, by + op.kh - 1
         caps = [(int(d["pixels_x"]) // tx) * (int(d["pixels_y"]) // ty) for d in self._devices()]
-        out_px = math.ceil(op.h_out / math.ceil(op.h / by)) * math.ceil(op.w_out / math.ceil(op.w / bx))
+        out_px = math.ceil(op.h_out / nby) * math.ceil(op.w_out / nbx)
         return self._finish(op, op.batch * op.cin * op.cout * blocks, op.cin * op.cout,
                             min(caps), caps[1], bx * by, out_px)
 

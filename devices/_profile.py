@@ -19,7 +19,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +83,19 @@ class Profile:
     def exploits_sparsity(self) -> bool:
         return self.data["exploits_sparsity"]
 
-    @property
+    @cached_property
     def energy(self) -> EnergyTable:
+        """Built once per profile (the model asks for it on every op)."""
         return EnergyTable(self.data["energy_pj"])
 
-    @property
+    @cached_property
     def optical(self) -> OpticalSpec | None:
         return OpticalSpec(self.data["optical"]) if self.kind == "optical4f" else None
 
     @property
     def host(self) -> "Profile | None":
         """The profile that runs what a 4f system cannot (None for electronic profiles)."""
-        return load(self.data["optical"]["host"]) if self.kind == "optical4f" else None
+        return load(self.optical.host_name) if self.optical is not None else None
 
     @property
     def memory_levels(self) -> list[dict[str, Any]]:

@@ -44,7 +44,7 @@ def csv(est: "Estimate", path: str | Path) -> Path:
     return Path(path)
 
 
-def roofline(est: "Estimate", path: str | Path, title: str | None = None) -> Path:
+def roofline(est: "Estimate", path: str | Path) -> Path:
     """Roofline PNG: each electronic part's ceilings (peak of every class its ops used, main-memory
     bandwidth) and one point per op at (ops/byte, achieved ops/s). Returns the path."""
     import matplotlib
@@ -73,7 +73,7 @@ def roofline(est: "Estimate", path: str | Path, title: str | None = None) -> Pat
                     textcoords="offset points")
     ax.set_xlabel("arithmetic intensity (ops / byte)")
     ax.set_ylabel("ops / s")
-    ax.set_title(title or f"roofline: {est.profile}")
+    ax.set_title(f"roofline: {est.profile}")
     ax.grid(True, which="both", alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")

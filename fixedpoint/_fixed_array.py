@@ -32,7 +32,7 @@ import numpy as np
 from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
 from ._quantize import NUMBA_THRESHOLD, from_raw, to_raw
 from ._shift_round import rescale, rescale_numba
-from ._stats import QuantStats
+from ._stats import QuantStats, check_stats
 from ._validate import check_choice, resolve_seed
 
 
@@ -177,8 +177,7 @@ class FixedArray:
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a fixedpoint.Fixed, got {type(fmt).__name__}")
         check_choice(backend, "backend", ("auto", "numpy", "numba"))
-        if stats is not None and not isinstance(stats, QuantStats):
-            raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+        check_stats(stats)
         if rounding == "stochastic":
             seed = resolve_seed(seed)
         shift = self.fmt.frac - fmt.frac

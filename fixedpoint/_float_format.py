@@ -43,11 +43,12 @@ ALIASES = {
 }
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+def _check_int(name: str, value: object, lo: int, hi: int,
+               why: str = "(exact float64 emulation)") -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int in {lo}..{hi}, got {value!r}")
     if not lo <= int(value) <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi} (exact float64 emulation), got {value}")
+        raise ValueError(f"{name} must be in {lo}..{hi} {why}, got {value}")
     return int(value)
 
 
@@ -84,10 +85,8 @@ class FloatFormat:
         # Valid biases keep every value a float64: top binade <= 1023, smallest step >= 2^-1074.
         bias = default_bias if self.bias is None else self.bias
         lo, hi = top_code - 1023, 1075 - man
-        if isinstance(bias, (int, np.integer)) and not isinstance(bias, bool) and not lo <= bias <= hi:
-            raise ValueError(f"bias must be in {lo}..{hi} for exp={exp}, man={man}, "
-                             f"specials={self.specials!r} (every value must be a float64), got {bias}")
-        _check_int("bias", bias, lo, hi)
+        bias = _check_int("bias", bias, lo, hi, f"for exp={exp}, man={man}, "
+                          f"specials={self.specials!r} (every value must be a float64)")
         object.__setattr__(self, "exp", exp)
         object.__setattr__(self, "man", man)
         object.__setattr__(self, "bias", bias)

@@ -18,8 +18,12 @@ import numpy as np
 from numba import cuda, njit, prange
 
 from ._counter_rng import scalar_bits
-
-_NEAREST_EVEN, _NEAREST_AWAY, _TOWARD_ZERO, _FLOOR, _CEIL, _STOCHASTIC = range(6)
+from ._fixed_scalar import CEIL as _CEIL
+from ._fixed_scalar import FLOOR as _FLOOR
+from ._fixed_scalar import NEAREST_AWAY as _NEAREST_AWAY
+from ._fixed_scalar import NEAREST_EVEN as _NEAREST_EVEN
+from ._fixed_scalar import STOCHASTIC as _STOCHASTIC
+from ._fixed_scalar import TOWARD_ZERO as _TOWARD_ZERO
 
 
 def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos, over_neg,

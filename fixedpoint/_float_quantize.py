@@ -39,7 +39,7 @@ from . import _float_kernels
 from ._counter_rng import DEFAULT_SR_BITS, random_bits, seed_key
 from ._float_format import FloatFormat
 from ._quantize import _choose_backend
-from ._stats import QuantStats, block_sums
+from ._stats import QuantStats, block_sums, check_stats
 from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice, check_no_nan,
                         check_offset, check_rounding, check_sr_bits, is_cupy_array, resolve_seed)
 
@@ -190,8 +190,7 @@ def quantize_float(x, fmt: FloatFormat, *, rounding: str = "nearest_even",
     if rounding == "stochastic" or seed is not None:
         seed = resolve_seed(seed)
     seed = seed if rounding == "stochastic" else None
-    if stats is not None and not isinstance(stats, QuantStats):
-        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+    check_stats(stats)
     arr = as_float_array(x)
     dtype = check_float_result_dtype(fmt, arr.dtype)
     if nan == "raise":

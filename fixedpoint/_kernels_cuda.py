@@ -21,7 +21,6 @@ _round_scaled = cuda.jit(device=True)(fs.round_scaled)
 _apply_overflow = cuda.jit(device=True)(fs.apply_overflow)
 _scalar_bits = cuda.jit(device=True)(_counter_rng.scalar_bits)
 _THREADS = 256
-_N_SLOTS = 5  # status bit 2**j is counted in slot j
 
 
 @cuda.jit
@@ -86,12 +85,12 @@ def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_error
 
         xd = x.astype(cupy.float32) if x.dtype == np.float16 else x
         out = cupy.empty(x.size, dtype=kernel_dtype)
-        counts = cupy.zeros(_N_SLOTS, dtype=cupy.int64)
+        counts = cupy.zeros(fs.N_COUNTS, dtype=cupy.int64)
         errors = cupy.zeros(x.size if want_errors else 1, dtype=cupy.float64)
     else:
         xd = cuda.to_device(x.astype(np.float32) if x.dtype == np.float16 else x)
         out = cuda.device_array(x.size, dtype=kernel_dtype)
-        counts = cuda.to_device(np.zeros(_N_SLOTS, dtype=np.int64))
+        counts = cuda.to_device(np.zeros(fs.N_COUNTS, dtype=np.int64))
         errors = cuda.to_device(np.zeros(x.size if want_errors else 1))
     if x.size:
         _quantize_kernel[_grid(x.size), _THREADS](

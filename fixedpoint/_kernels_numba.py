@@ -37,8 +37,6 @@ _round_scaled = njit(cache=True)(fs.round_scaled)
 _apply_overflow = njit(cache=True)(fs.apply_overflow)
 _scalar_bits = njit(cache=True)(_counter_rng.scalar_bits)
 
-_N_SLOTS = 5  # status bit 2**j is counted in slot j: saturated, wrapped, flushed, nan, inf-wrap
-
 
 def _store_raw(out, i, raw, step):
     """``out[i]`` = the int64 ``raw`` (int output) or its value ``raw * step`` (float output)."""
@@ -331,7 +329,7 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     xk = x.astype(np.float32) if x.dtype == np.float16 else x
     out = np.empty(x.size, np.float32 if out_dtype == np.float16 else out_dtype)
     nblocks = -(-x.size // BLOCK)
-    counts = np.zeros((nblocks, _N_SLOTS), dtype=np.int64)
+    counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
     err_max = np.zeros(nblocks)
     err_sum = np.zeros(nblocks)
     constants = _fused_constants(xk, out, p)

@@ -34,7 +34,7 @@ from ._format import Fixed
 from ._fixed_scalar import STOCHASTIC
 from ._shift_round import (_scalar_bits, bias_terms, fit_word_scalar, kernel_args, rescale,
                            rescale_scalar, round_biased)
-from ._stats import QuantStats
+from ._stats import QuantStats, check_stats
 from ._validate import OVERFLOW_MODES, check_choice, check_overflow, check_rounding, resolve_seed
 
 #: float64 holds every integer of magnitude <= 2**53.
@@ -287,6 +287,7 @@ def matmul(a, b, acc: Fixed = Fixed(40, 16), out: Fixed = Fixed(16, 8),
     rounding = check_rounding(rounding)
     check_overflow(overflow)
     check_choice(acc_overflow, "acc_overflow", OVERFLOW_MODES)
+    check_stats(stats)
     seed = resolve_seed(seed) if rounding == "stochastic" else 0
     ra, rb, shape = _as_2d(fa, fb)
     sums, left = _accumulate(ra, fa.fmt, rb, fb.fmt, acc, rounding, acc_overflow, seed, offset,

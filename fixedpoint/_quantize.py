@@ -12,7 +12,7 @@ import numpy as np
 
 from ._fixed_scalar import N_COUNTS, STOCHASTIC, make_params
 from ._format import Fixed
-from ._stats import QuantStats
+from ._stats import QuantStats, check_stats
 from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice,
                         check_nan_policy, check_offset, check_overflow, check_result_dtype,
                         check_rounding, check_sr_bits, is_cupy_array, nan_error, resolve_seed)
@@ -141,8 +141,7 @@ def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, 
                     as_raw):
     mode, wrap, raise_nan, k = _modes(rounding, overflow, nan, sr_bits)
     offset = check_offset(offset)
-    if stats is not None and not isinstance(stats, QuantStats):
-        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+    check_stats(stats)
     stochastic = mode == STOCHASTIC
     if stochastic or seed is not None:
         seed = resolve_seed(seed)

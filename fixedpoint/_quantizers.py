@@ -18,7 +18,7 @@ from ._counter_rng import scalar_bits, seed_key, uniforms
 from ._float_kernels import _bits_cpu
 from ._float_quantize import record_stats
 from ._quantize import _choose_backend
-from ._stats import QuantStats
+from ._stats import QuantStats, check_stats
 from ._validate import (array_module, as_float_array, check_choice, check_int, check_no_nan,
                         check_offset, is_cupy_array, resolve_seed)
 
@@ -162,8 +162,7 @@ def _run(kind: int, x, p1: float, p2: float, stochastic: bool, seed, offset: int
     backend = _choose_backend(backend, arr)
     host_input = not is_cupy_array(arr)
     offset = check_offset(offset)
-    if stats is not None and not isinstance(stats, QuantStats):
-        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+    check_stats(stats)
     seed = resolve_seed(seed) if stochastic else None
     if backend == "cuda" and host_input:
         import cupy
@@ -236,9 +235,9 @@ def ternarize(x, threshold: float | None = None, stochastic: bool = False,
             raise ValueError("threshold: must be None with stochastic=True (P(nonzero) = min(|x|, 1))")
         threshold = 0.0
     elif threshold is None:
-        arr = as_float_array(x)
-        check_no_nan(arr)
-        threshold = 0.7 * float(np.mean(np.abs(arr), dtype=np.float64)) if arr.size else 0.0
+        x = as_float_array(x)  # converted once (`_run` passes a float array through)
+        check_no_nan(x)
+        threshold = 0.7 * float(np.mean(np.abs(x), dtype=np.float64)) if x.size else 0.0
         if not math.isfinite(threshold):
             raise ValueError("x: the default threshold 0.7*mean|x| is not finite (x holds +-inf); "
                              "pass threshold")
@@ -264,7 +263,8 @@ def pow2(x, min_exp: int, max_exp: int, rounding: str = "nearest", seed: int | N
     (float64: -1074..1023, float32: -149..127, float16: -24..15).
     """
     rounding = check_choice(rounding, "rounding", POW2_ROUNDING)
-    dtype = as_float_array(x).dtype
+    x = as_float_array(x)  # converted once (`_run` passes a float array through)
+    dtype = x.dtype
     info = np.finfo(dtype)
     lo, hi = info.minexp - info.nmant, info.maxexp - 1
     min_exp = check_int(min_exp, "min_exp", lo, hi)

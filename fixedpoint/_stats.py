@@ -91,6 +91,12 @@ class QuantStats:
         )
 
 
+def check_stats(stats: object) -> None:
+    """TypeError unless ``stats`` is a :class:`QuantStats` or None (the ``stats=`` argument)."""
+    if stats is not None and not isinstance(stats, QuantStats):
+        raise TypeError(f"stats must be a QuantStats or None, got {type(stats).__name__}")
+
+
 def block_sums(errors: np.ndarray) -> np.ndarray:
     """Sequential sums of consecutive :data:`BLOCK`-element chunks of a flat float64 array.
 

@@ -118,9 +118,9 @@ def nan_error(x: Any, name: str = "x") -> ValueError:
     )
 
 
-def check_no_nan(x: Any, name: str = "x", nan: str = "raise") -> None:
-    """Raise :func:`nan_error` if ``x`` has NaN and ``nan == "raise"``."""
-    if check_nan_policy(nan) == "raise" and bool(array_module(x).isnan(x).any()):
+def check_no_nan(x: Any, name: str = "x") -> None:
+    """Raise :func:`nan_error` if ``x`` has NaN."""
+    if bool(array_module(x).isnan(x).any()):
         raise nan_error(x, name)
 
 

@@ -19,6 +19,12 @@ def precision_from_args(args: argparse.Namespace) -> Precision:
     return Precision.from_flags(args.precision, seed=getattr(args, "seed", 0), mode=args.mode, **roles)
 
 
+def check_scheme_flags(args: argparse.Namespace) -> None:
+    """``--scheme`` sets the whole policy: refuse it beside a non-float ``--precision`` or role flags."""
+    if getattr(args, "scheme", None) and not precision_from_args(args).is_float:
+        raise ValueError("--scheme sets the precision policy: drop --precision and the per-role flags")
+
+
 def mlp_input_features(model_spec: str) -> int | None:
     """The input width of an ``mlp:IN-...`` spec, or None for other specs / a malformed first token
     (left to ``build_model`` to report)."""

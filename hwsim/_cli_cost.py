@@ -10,9 +10,8 @@ from typing import Any
 
 import devices
 
-from hwsim._cli_common import cost_input_shape, precision_from_args
+from hwsim._cli_common import check_scheme_flags, cost_input_shape, precision_from_args
 from hwsim._model import build_model
-from hwsim._precision import ROLES
 from hwsim._report import format_si, md_table
 from hwsim._workload import layer_of, workload
 from hwsim.schemes import parse_scheme
@@ -48,9 +47,8 @@ def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     shape = cost_input_shape(args.model, args.input_shape)
+    check_scheme_flags(args)
     if args.scheme:
-        if args.precision != "fp32" or any(getattr(args, r, None) is not None for r in ROLES):
-            raise ValueError("--scheme sets the precision policy: drop --precision and the per-role flags")
         scheme = parse_scheme(args.scheme)
         model = scheme.build_model(args.model, shape, None)
         # BNN costs binary activations too; other schemes cost the policy they train with

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from hwsim._checkpoint import load as load_checkpoint, write_json
-from hwsim._cli_common import load_data_for_model, precision_from_args
+from hwsim._cli_common import check_scheme_flags, load_data_for_model, precision_from_args
 from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import Precision
@@ -46,11 +46,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--resume with a different {', '.join(changed)} than the run in {out} "
                              f"({', '.join(f'{k}={saved.get(k)!r}' for k in changed)})")
     data = load_data_for_model(args.model, args.data, args.split, args.seed)
-    precision = precision_from_args(args)
-    if spec["scheme"]:
-        if not precision.is_float:
-            raise ValueError("--scheme sets the precision policy: drop --precision and the per-role flags")
-        precision = parse_scheme(spec["scheme"]).precision(args.seed)
+    check_scheme_flags(args)
+    precision = parse_scheme(spec["scheme"]).precision(args.seed) if spec["scheme"] else precision_from_args(args)
     model = build_scheme_model(args.model, spec["scheme"], data.input_shape, data.num_classes, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, {**spec, "precision": precision.to_dict(), "dataset": data.to_dict()})

@@ -64,9 +64,10 @@ def distill(student, teacher, data, *, epochs: int, batch: int, lr: float = 1e-3
         total = 0.0
         for b in range(0, len(X), batch):
             idx = perm[b:b + batch]
-            teacher_logits = teacher.forward(X[idx], training=False)
+            xb = X[idx]
+            teacher_logits = teacher.forward(xb, training=False)
             student.set_step(step)
-            logits = student.forward(X[idx], training=True)
+            logits = student.forward(xb, training=True)
             loss, grad = distillation_loss(logits, teacher_logits, y[idx], temperature=temperature, alpha=alpha)
             student.backward(grad)
             opt.step()

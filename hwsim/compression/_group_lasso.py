@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layers import Dense
+
 
 def _check_lam(lam: float) -> float:
     if not float(lam) >= 0.0:
@@ -85,7 +87,7 @@ class GroupLasso:
 
     @staticmethod
     def _dense(model) -> list:
-        return [l for l in model.layers if type(l).__name__ == "Dense"]
+        return [l for l in model.layers if isinstance(l, Dense)]
 
     def penalty(self, model) -> float:
         return sum(group_lasso_penalty(l.W, l.b, self.lam) for l in self._dense(model))
@@ -95,8 +97,9 @@ class GroupLasso:
             return
         for layer in self._dense(model):
             gW, gb = group_lasso_grad(layer.W, layer.b, self.lam)
-            layer.grads()["W"][...] += gW
-            layer.grads()["b"][...] += gb
+            grads = layer.grads()
+            grads["W"][...] += gW
+            grads["b"][...] += gb
 
     def after_step(self, model, step: int) -> None:
         if self.prox_lr is None:
@@ -114,7 +117,7 @@ def remove_dead_neurons(model, tol: float = 1e-3):
     stay in the model, zeroed, so its input shape does not change.
     """
     from .._model import Sequential
-    from ..layers import Activation, Dense, Flatten
+    from ..layers import Activation, Flatten
 
     layers = list(model.layers)
     dense = [l for l in layers if isinstance(l, Dense)]

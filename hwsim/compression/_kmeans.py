@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._prune import weighted_layers
+
 
 @dataclass
 class SharedWeights:
@@ -100,7 +102,7 @@ class WeightSharing:
     def by_kmeans(cls, model, bits: int | dict[int, int], layers: list[int] | None = None) -> "WeightSharing":
         """Cluster the weights of ``layers`` (default every weighted layer) with `kmeans_share`;
         zeros (pruned weights) stay out of the clusters. The model's weights are replaced at once."""
-        chosen = [l for l in model.layers if "W" in l.params() and (layers is None or l.index in layers)]
+        chosen = [l for l in weighted_layers(model) if layers is None or l.index in layers]
         hook = cls({l.index: kmeans_share(l.W, bits if np.isscalar(bits) else bits[l.index], l.W != 0)
                     for l in chosen})
         for i, sh in hook.shared.items():

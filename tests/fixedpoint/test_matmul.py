@@ -208,6 +208,8 @@ def test_stats_record_output_cast_and_seed():
     assert stats.max_abs_error == 200 - 63.5 and stats.seed is not None
     again = matmul(a, b, Fixed(16, 0), Fixed(8, 1), "stochastic", seed=stats.seed)
     assert np.array_equal(again.raw, got.raw)
+    with pytest.raises(TypeError, match="stats must be a QuantStats"):
+        matmul(a, b, Fixed(16, 0), Fixed(8, 1), stats={})
 
 
 @pytest.mark.parametrize("acc_frac", [6, 2, -3])  # products have 8 fraction bits: shift 2, 6, 11
