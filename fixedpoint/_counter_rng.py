@@ -79,3 +79,11 @@ def scalar_bits(key, counter):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX_1)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX_2)
     return z ^ (z >> np.uint64(31))
+
+
+def scalar_mix64(z):
+    """The SplitMix64 finaliser of one uint64 scalar: ``scalar_bits(key, c)`` is
+    ``scalar_mix64(key + c * GOLDEN)`` (for loops that step ``z`` by GOLDEN instead of multiplying)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX_1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX_2)
+    return z ^ (z >> np.uint64(31))

@@ -2,7 +2,8 @@
 
 One thread per element runs the same scalar functions as the CPU kernels (``_fixed_scalar``),
 so the bits are identical. Status counts use atomic adds (order-free); per-element errors are
-summed by a second kernel, one thread per ``_stats.BLOCK`` block, sequentially, as on the CPU.
+summed by a second kernel, one thread per ``_stats.BLOCK`` block, in the lane order of
+``_stats.block_sums``, as on the CPU.
 numpy input is copied to the GPU and the result back (this also runs under the CUDA simulator,
 ``NUMBA_ENABLE_CUDASIM=1``, which the tests use).
 """
@@ -13,7 +14,7 @@ from numba import cuda
 
 from . import _counter_rng
 from . import _fixed_scalar as fs
-from ._stats import BLOCK
+from ._stats import BLOCK, LANES
 from ._validate import is_cupy_array
 
 _scale_input = cuda.jit(device=True)(fs.scale_input)
@@ -60,11 +61,15 @@ def _block_errors(errors, err_max, err_sum):
         return
     e_max = 0.0
     e_sum = 0.0
-    for i in range(b * BLOCK, min(errors.size, (b + 1) * BLOCK)):
-        e = errors[i]
-        e_sum += e
-        if e > e_max:
-            e_max = e
+    end = min(errors.size, (b + 1) * BLOCK)
+    for lane in range(LANES):
+        lane_sum = 0.0
+        for i in range(b * BLOCK + lane, end, LANES):
+            e = errors[i]
+            lane_sum += e
+            if e > e_max:
+                e_max = e
+        e_sum += lane_sum
     err_max[b] = e_max
     err_sum[b] = e_sum
 

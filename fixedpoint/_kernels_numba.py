@@ -1,8 +1,8 @@
 """The Numba CPU backend: one fused pass per call, compiled once per dtype and cached.
 
 Work is split into blocks of ``_stats.BLOCK`` elements (``prange`` over blocks); each block keeps
-its own counts, maximum error and sequential error sum, so the statistics equal the numpy
-oracle's bit for bit whatever the thread count.
+its own counts, maximum error and error sum (in the lane order of ``_stats.block_sums``), so the
+statistics equal the numpy oracle's bit for bit whatever the thread count.
 
 Two block loops give the same bits:
 
@@ -30,12 +30,13 @@ from numba.extending import overload
 
 from . import _counter_rng
 from . import _fixed_scalar as fs
-from ._stats import BLOCK
+from ._stats import BLOCK, LANES
 
 _scale_input = njit(cache=True)(fs.scale_input)
 _round_scaled = njit(cache=True)(fs.round_scaled)
 _apply_overflow = njit(cache=True)(fs.apply_overflow)
 _scalar_bits = njit(cache=True)(_counter_rng.scalar_bits)
+_mix64 = njit(cache=True)(_counter_rng.scalar_mix64)
 
 
 def _store_raw(out, i, raw, step):
@@ -74,9 +75,8 @@ def _store_rounded_impl(out, i, r, step):
 def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
                    raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts):
     """Element-by-element loop over the block views ``x``, ``out`` (flat index ``start + i``);
-    returns (max error, sequential error sum) of the block."""
-    e_max = 0.0
-    e_sum = 0.0
+    returns (max error, error sum) of the block."""
+    errors = _error_scratch(x.size if want_errors else 0)
     c0 = counter0 + np.uint64(start)
     for i in range(x.size):
         xv = np.float64(x[i])
@@ -89,18 +89,49 @@ def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_m
             rv = _round_scaled(v, mode, r, kpow)
             raw, status = _apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask)
         _store_raw(out, i, raw, step)
-        if want_errors and status != fs.ST_NAN:
-            e = abs(np.float64(raw) * step - xv)
-            e_sum += e
-            if e > e_max:
-                e_max = e
+        if want_errors:
+            errors[i] = 0.0 if status == fs.ST_NAN else abs(np.float64(raw) * step - xv)
         if status != 0:
             slot = 0
             while status > 1:
                 status >>= 1
                 slot += 1
             counts[slot] += 1
-    return e_max, e_sum
+    return _lane_reduce(errors)
+
+
+@njit(cache=True)
+def _error_scratch(n):
+    """Room for ``n`` per-element errors, padded with zeros to a multiple of ``LANES`` (the
+    padding adds ``+0.0`` to the lane sums, as the oracle's padding does)."""
+    errors = np.empty(-(-n // LANES) * LANES)
+    errors[n:] = 0.0
+    return errors
+
+
+@njit(cache=True)
+def _lane_reduce(errors):
+    """``(max, sum)`` of a block's errors (size a multiple of 8 = ``LANES``) in the order of
+    ``_stats.block_sums``: eight lane sums, element ``i`` in lane ``i mod 8``, then added in lane
+    order. Eight independent chains (and maxima) run at about three times the speed of one."""
+    rows = errors.reshape(-1, LANES)
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = 0.0
+    for r in range(rows.shape[0]):
+        e0, e1, e2, e3 = rows[r, 0], rows[r, 1], rows[r, 2], rows[r, 3]
+        e4, e5, e6, e7 = rows[r, 4], rows[r, 5], rows[r, 6], rows[r, 7]
+        s0 += e0
+        s1 += e1
+        s2 += e2
+        s3 += e3
+        s4 += e4
+        s5 += e5
+        s6 += e6
+        s7 += e7
+        m0, m1, m2, m3 = max(m0, e0), max(m1, e1), max(m2, e2), max(m3, e3)
+        m4, m5, m6, m7 = max(m4, e4), max(m5, e5), max(m6, e6), max(m7, e7)
+    return (max(m0, m1, m2, m3, m4, m5, m6, m7),
+            ((((((s0 + s1) + s2) + s3) + s4) + s5) + s6) + s7)
 
 
 @njit(cache=True)
@@ -147,6 +178,33 @@ def _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step):
     ``rv`` is NaN or ``|rv| >= big``."""
     _store_rounded(out, i, rv - np.floor((rv - lo) * inv_wrap_size) * wrap_size + (lo - lo), step)
     return (rv != rv) | (abs(rv) >= big)
+
+
+@njit(cache=True)
+def _stochastic_loop(x, out, wrap, c, key, c0, shift, underflow):
+    """The stochastic loops of `_fused_block` (True where a special value was met). ``underflow``
+    is a literal: False compiles the loops without `_directed_in`'s underflow test (for
+    ``frac >= 0``). The hash input ``key + counter * GOLDEN`` steps by GOLDEN (no multiply)."""
+    scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny, kf = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+    one = step / step
+    zero = one - one
+    golden = np.uint64(_counter_rng.GOLDEN)
+    z = key + c0 * golden
+    sp = False
+    if wrap:
+        for i in range(x.size):
+            v = _directed_in(x[i], scale, tiny) if underflow else x[i] * scale
+            rv = _stochastic(v, _mix64(z), shift, kf, one, zero)
+            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
+            z += golden
+    else:
+        for i in range(x.size):
+            v = _directed_in(x[i], scale, tiny) if underflow else x[i] * scale
+            rv = _stochastic(v, _mix64(z), shift, kf, one, zero)
+            sp |= _saturate(out, i, rv, lo, top, step)
+            z += golden
+    return sp
 
 
 @njit(cache=True)
@@ -199,26 +257,21 @@ def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
     elif mode == fs.CEIL:
         for i in range(x.size):
             sp |= _saturate(out, i, np.ceil(_directed_in(x[i], scale, tiny)), lo, top, step)
-    elif wrap:  # stochastic
-        for i in range(x.size):
-            rv = _stochastic(_directed_in(x[i], scale, tiny), _scalar_bits(key, c0 + np.uint64(i)),
-                             shift, kf, one, zero)
-            sp |= _wrap(out, i, rv, lo, wrap_size, inv_wrap_size, big, step)
+    elif tiny == zero:  # stochastic, frac >= 0 (every float32 loop): nothing underflows
+        sp = _stochastic_loop(x, out, wrap, c, key, c0, shift, False)
     else:
-        for i in range(x.size):
-            rv = _stochastic(_directed_in(x[i], scale, tiny), _scalar_bits(key, c0 + np.uint64(i)),
-                             shift, kf, one, zero)
-            sp |= _saturate(out, i, rv, lo, top, step)
+        sp = _stochastic_loop(x, out, wrap, c, key, c0, shift, True)
     return not sp
 
 
 @njit(cache=True)
 def _count_block(x, rounded, out, wrap, c, unit, counts):
     """Saturate or wrap the unclamped rounded values ``rounded`` of the block ``x`` into ``out``,
-    counting as ``_general_block`` does; returns (ok, max error, sequential error sum), ok False
+    counting as ``_general_block`` does; returns (ok, max error, error sum), ok False
     (``counts`` untouched) for a special value (NaN, or with wrap ``|rv| >= 2**52``)."""
     lo, top, step, wrap_size, inv_wrap_size, big = c[1], c[2], c[3], c[4], c[5], c[6]
     n_special = n_outside = n_flush = 0
+    errors = _error_scratch(x.size)
     for i in range(x.size):
         rv = rounded[i]
         if wrap:
@@ -227,16 +280,12 @@ def _count_block(x, rounded, out, wrap, c, unit, counts):
             n_special += _saturate(out, i, rv, lo, top, step)
         n_outside += (rv > top) | (rv < lo)
         n_flush += (rv == 0) & (x[i] != 0)
+        errors[i] = abs(np.float64(out[i]) * unit - np.float64(x[i]))
     if n_special:
         return False, 0.0, 0.0
     counts[1 if wrap else 0] += n_outside
     counts[2] += n_flush
-    e_max = 0.0
-    e_sum = 0.0
-    for i in range(x.size):
-        e = abs(np.float64(out[i]) * unit - np.float64(x[i]))
-        e_sum += e
-        e_max = max(e_max, e)
+    e_max, e_sum = _lane_reduce(errors)
     return True, e_max, e_sum
 
 

@@ -3,8 +3,11 @@
 Pass one object as ``stats=`` to any number of ``quantize``/``to_raw`` calls: the counts add up,
 the maximum error is the maximum over all calls, and ``seed`` is the last stochastic seed used
 (drawn for ``seed=None``), so a run can be replayed. Every backend fills it identically: counts and
-the maximum are order-free, and the error sum is summed sequentially inside fixed blocks of
-:data:`BLOCK` elements (flat C order), whose sums are then added exactly (``math.fsum``).
+the maximum are order-free, and the error sum has one fixed order (`block_sums`): fixed blocks of
+:data:`BLOCK` elements (flat C order), each summed in :data:`LANES` interleaved lanes (element
+``i`` of a block goes to lane ``i mod LANES``; each lane adds its elements in order; the lane sums
+are then added in lane order), and the block sums added exactly (``math.fsum``). The lanes let the
+CPU kernel keep eight independent additions in flight instead of one chain.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import numpy as np
 
 #: Elements per block of the deterministic error sum (shared by all backends).
 BLOCK = 8192
+#: Interleaved partial sums per block (element i of a block is added to lane i mod LANES).
+LANES = 8
 
 
 @dataclass
@@ -98,12 +103,14 @@ def check_stats(stats: object) -> None:
 
 
 def block_sums(errors: np.ndarray) -> np.ndarray:
-    """Sequential sums of consecutive :data:`BLOCK`-element chunks of a flat float64 array.
-
-    ``cumsum`` adds strictly left to right, as the Numba and CUDA block loops do.
+    """The sums of consecutive :data:`BLOCK`-element chunks of a flat float64 array, each in the
+    order that every backend follows: :data:`LANES` interleaved lane sums, each strictly left to
+    right, then added in lane order (``cumsum`` accumulates strictly in order; the zero padding
+    of the last block adds ``+0.0``, which changes no sum of non-negative errors).
     """
     nblocks = -(-errors.size // BLOCK)
     padded = np.zeros(nblocks * BLOCK)
     padded[: errors.size] = errors
-    with np.errstate(over="ignore"):  # errors near 1e308 sum to inf, as in the kernels
-        return padded.reshape(nblocks, BLOCK).cumsum(axis=1)[:, -1]
+    with np.errstate(over="ignore", invalid="ignore"):  # errors near 1e308 sum to inf, as in the kernels
+        lanes = padded.reshape(nblocks, BLOCK // LANES, LANES).cumsum(axis=1)[:, -1, :]
+        return lanes.cumsum(axis=1)[:, -1]

@@ -180,3 +180,42 @@ def test_stats_of_nothing() -> None:
     stats = fxp.QuantStats()
     fxp.quantize(np.zeros(0), fxp.Fixed(8, 4), stats=stats)
     assert stats.n == 0 and stats.fraction_saturated == 0.0 and math.isnan(stats.mean_abs_error)
+
+
+def _lane_order_sum(errors: list[float]) -> float:
+    """The documented order, written as plain Python: per BLOCK, LANES interleaved lane sums
+    added left to right, then the lanes in order; blocks added exactly."""
+    from fixedpoint._stats import BLOCK, LANES
+
+    totals = []
+    for start in range(0, len(errors), BLOCK):
+        block = errors[start:start + BLOCK]
+        lanes = [0.0] * LANES
+        for i, e in enumerate(block):
+            lanes[i % LANES] += e
+        total = 0.0
+        for lane in lanes:
+            total += lane
+        totals.append(total)
+    return math.fsum(totals)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_error_sum_follows_the_lane_order(backend: str) -> None:
+    """Errors of very different magnitudes make every summation order give other bits; the sum
+    must be the lane order of ``_stats.block_sums`` (the statistics path and the NaN path)."""
+    from fixedpoint._stats import BLOCK
+
+    rng = np.random.default_rng(5)
+    n = BLOCK + 77
+    x = rng.uniform(-1, 1, n) * 10.0 ** rng.integers(-9, 3, n)  # errors from ~1e-9 to saturation
+    fmt = fxp.Fixed(12, 6)
+    for with_nan in (False, True):
+        if with_nan:
+            x[3] = np.nan
+        stats = fxp.QuantStats()
+        y = fxp.quantize(x, fmt, "stochastic", seed=9, stats=stats, backend=backend, nan="zero")
+        errors = np.where(np.isnan(x), 0.0, np.abs(y - np.nan_to_num(x))).tolist()
+        assert stats.sum_abs_error == _lane_order_sum(errors)
+        sequential = math.fsum(sum(errors[s:s + BLOCK]) for s in range(0, n, BLOCK))
+        assert stats.sum_abs_error != sequential  # the data tell the orders apart
