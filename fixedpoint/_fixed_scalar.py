@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _counter_rng
 from ._format import Fixed
 
 # Rounding-mode codes (index in ``_validate.ROUNDING_MODES``).
@@ -50,17 +49,8 @@ class Params(NamedTuple):
     kpow: int         # 2**k
 
 
-def make_params(fmt: Fixed, mode: int, wrap: bool, seed: int, offset: int, k: int) -> Params:
-    """The kernel scalars for ``fmt`` and one call's rounding/overflow/seed/offset/sr_bits."""
-    return Params(
-        mode, wrap, *_format_scalars(fmt),
-        np.uint64(_counter_rng.seed_key(seed)), np.uint64((offset + 1) & _counter_rng.MASK64),
-        k, 1 << k,
-    )
-
-
 @functools.lru_cache(maxsize=256)
-def _format_scalars(fmt: Fixed) -> tuple:
+def format_scalars(fmt: Fixed) -> tuple:
     """The fields ``scale`` .. ``step`` of `Params` (they depend on the format only)."""
     return (2.0**fmt.frac, 2.0 ** (fmt.word - fmt.frac), 2.0 ** (fmt.frac - fmt.word),
             float(fmt.raw_min), float(fmt.raw_max + 1), fmt.raw_min, fmt.raw_max,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -292,10 +293,11 @@ def _count_block(x, rounded, out, wrap, c, unit, counts):
 @njit(cache=True)
 def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-               counts, err_max, err_sum):
+               counts, errs):
     """Block ``b``: the fused loop when ``fast`` and it meets no special value, else
     ``_general_block``. With statistics the fused loop rounds into a scratch block (``c_round``:
-    no clamp, step 1) and ``_count_block`` saturates or wraps, counts and sums the errors."""
+    no clamp, step 1) and ``_count_block`` saturates or wraps, counts and sums the errors
+    (``errs[b]`` = max error, error sum)."""
     start = b * BLOCK
     xb = x[start:start + BLOCK]
     ob = out[start:start + BLOCK]
@@ -305,10 +307,10 @@ def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale
     elif fast:
         rounded = np.empty(xb.size, c.dtype)
         if _fused_block(xb, rounded, start, mode, False, c_round, key, counter0, shift):
-            ok, err_max[b], err_sum[b] = _count_block(xb, rounded, ob, wrap, c, unit, counts[b])
+            ok, errs[b, 0], errs[b, 1] = _count_block(xb, rounded, ob, wrap, c, unit, counts[b])
             if ok:
                 return
-    err_max[b], err_sum[b] = _general_block(
+    errs[b, 0], errs[b, 1] = _general_block(
         xb, ob, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
         raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
 
@@ -316,23 +318,23 @@ def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale
 @njit(parallel=True, cache=True)
 def _blocks_parallel(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                      inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
-                     counts, err_max, err_sum):
+                     counts, errs):
     shift = np.uint64(64 - k)
     for b in prange(counts.shape[0]):
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-                   counts, err_max, err_sum)
+                   counts, errs)
 
 
 @njit(cache=True)
 def _blocks_serial(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
-                   counts, err_max, err_sum):
+                   counts, errs):
     shift = np.uint64(64 - k)
     for b in range(counts.shape[0]):
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-                   counts, err_max, err_sum)
+                   counts, errs)
 
 
 #: Arrays of at most this many elements run single-threaded (no thread-pool launch).
@@ -348,17 +350,19 @@ def _fused_constants(x: np.ndarray, out: np.ndarray, p: fs.Params):
     ``x * 2**frac`` is then exact or overflows to +-inf (which saturates), the rounded value
     and the clamp bounds are exact float32 integers, and so is ``raw * 2**-frac`` (float32 out).
     """
-    if p.mask >= (1 << 52):
-        return None
-    f32 = (x.dtype == np.float32 and out.dtype in (np.float32, np.int64) and not p.wrap
-           and p.scale >= 1.0 and p.mask < (1 << 24))
-    return _constants(f32, p.scale, p.lo, p.raw_max, p.step, p.mask, p.kpow)
+    return _constants(x.dtype.char, out.dtype.kind, out.dtype.itemsize, p.wrap, p.scale, p.lo,
+                      p.raw_max, p.step, p.mask, p.kpow)
 
 
 @functools.lru_cache(maxsize=256)
-def _constants(f32: bool, scale: float, lo: float, raw_max: int, step: float, mask: int,
-               kpow: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_fused_constants`` for one format (cached: the arrays are never written)."""
+def _constants(x_char: str, out_kind: str, out_size: int, wrap: bool, scale: float, lo: float,
+               raw_max: int, step: float, mask: int, kpow: int):
+    """`_fused_constants` from the dtype codes and the format scalars (cached: the arrays are
+    never written)."""
+    if mask >= (1 << 52):
+        return None
+    f32 = (x_char == "f" and (out_kind, out_size) in (("f", 4), ("i", 8)) and not wrap
+           and scale >= 1.0 and mask < (1 << 24))
     dtype = np.float32 if f32 else np.float64
     tiny = 0.0 if scale >= 1.0 else fs.TINY  # frac >= 0: x * 2**frac never underflows
     c = np.array([scale, lo, raw_max, step, mask + 1.0, 1.0 / (mask + 1.0), fs.TWO52, tiny, kpow],
@@ -372,25 +376,27 @@ _NO_CONSTANTS = (np.zeros(9), np.zeros(9))
 
 
 def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
-    """Backend entry point, as ``_oracle.quantize_flat`` (``seed``/``offset`` are in ``p``)."""
-    out_dtype = np.dtype(out_dtype)
+    """Backend entry point, as ``_oracle.quantize_flat`` (``seed``/``offset`` are in ``p``;
+    ``out_dtype`` is a numpy dtype)."""
     # float16 runs through float32 (exact both ways: the format fits float16)
-    xk = x.astype(np.float32) if x.dtype == np.float16 else x
-    out = np.empty(x.size, np.float32 if out_dtype == np.float16 else out_dtype)
+    xk = x.astype(np.float32) if x.dtype.char == "e" else x
+    out = np.empty(x.size, np.float32 if out_dtype.char == "e" else out_dtype)
     nblocks = -(-x.size // BLOCK)
     counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
-    err_max = np.zeros(nblocks)
-    err_sum = np.zeros(nblocks)
+    errs = np.zeros((nblocks, 2))  # per block: max error, error sum
     constants = _fused_constants(xk, out, p)
     fast = constants is not None
     c, c_round = constants if fast else _NO_CONSTANTS
     unit = 1.0 if out.dtype.kind == "f" else p.step
-    run = _blocks_serial if x.size <= SERIAL_MAX else _blocks_parallel
-    run(xk, out, fast, want_errors, p.mode, p.wrap, c, c_round, unit, p.scale, p.modulus,
+    # one Numba thread (NUMBA_NUM_THREADS=1): the serial loop spares the thread-pool launch
+    serial = x.size <= SERIAL_MAX or numba.get_num_threads() == 1
+    (_blocks_serial if serial else _blocks_parallel)(
+        xk, out, fast, want_errors, p.mode, p.wrap, c, c_round, unit, p.scale, p.modulus,
         p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k,
-        p.kpow, counts, err_max, err_sum)
-    out = out.astype(out_dtype, copy=False)
+        p.kpow, counts, errs)
+    if out_dtype.char == "e":
+        out = out.astype(out_dtype)
     total = counts[0] if nblocks == 1 else counts.sum(axis=0)
     if not want_errors:
         return out, total, 0.0, None
-    return out, total, float(err_max.max(initial=0.0)), err_sum
+    return out, total, float(errs[:, 0].max(initial=0.0)), errs[:, 1]

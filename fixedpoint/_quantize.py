@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
-from ._fixed_scalar import N_COUNTS, STOCHASTIC, make_params
+from ._counter_rng import MASK64, seed_key
+from ._fixed_scalar import STOCHASTIC, Params, format_scalars
 from ._format import Fixed
 from ._stats import QuantStats, check_stats
 from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice,
@@ -114,49 +115,68 @@ def _backend_kernel(which: str):
 @functools.lru_cache(maxsize=256)
 def _call_modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
     """``(mode code, wrap, raise on NaN, sr_bits)`` of checked mode arguments (cached when the
-    arguments are plain str / int / None, see `_modes`; invalid ones raise and are not cached)."""
+    arguments are plain str / int / None, see `_plan`; invalid ones raise and are not cached)."""
     rounding = check_rounding(rounding)
     wrap = check_overflow(overflow) == "wrap"
     raise_nan = check_nan_policy(nan) == "raise"
     return ROUNDING_MODES.index(rounding), wrap, raise_nan, check_sr_bits(sr_bits, rounding)
 
 
-def _modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
-    """`_call_modes`, through its cache only for exact ``str`` modes and an ``int``/None ``sr_bits``
-    (so that e.g. ``True`` or ``1.0`` never hit the entry of ``1``, and unhashable arguments get
-    the checks' own errors)."""
+class _Plan(NamedTuple):
+    """What a call needs besides ``x``, ``seed`` and ``offset``: the checked modes, the result
+    dtype and the seed-free fields of `Params` (``head``: mode .. step; ``k``, ``kpow``)."""
+
+    mode: int
+    wrap: bool
+    raise_nan: bool
+    k: int
+    out_dtype: np.dtype
+    head: tuple
+    kpow: int
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_plan(fmt: Fixed, rounding: str, overflow: str, nan: str, sr_bits: Optional[int],
+                 dtype: np.dtype, as_raw: bool) -> _Plan:
+    """`_plan` for hashable plain arguments (errors raise and are not cached)."""
+    mode, wrap, raise_nan, k = _call_modes.__wrapped__(rounding, overflow, nan, sr_bits)
+    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, dtype)
+    return _Plan(mode, wrap, raise_nan, k, out_dtype, (mode, wrap, *format_scalars(fmt)), 1 << k)
+
+
+def _plan(fmt: Fixed, rounding: Any, overflow: Any, nan: Any, sr_bits: Any, dtype: np.dtype,
+          as_raw: bool) -> _Plan:
+    """The checked `_Plan` of a call, through a cache only for exact ``str`` modes and an
+    ``int``/None ``sr_bits`` (so that e.g. ``True`` or ``1.0`` never hit the entry of ``1``, and
+    unhashable arguments get the checks' own errors)."""
     if (type(rounding) is str and type(overflow) is str and type(nan) is str
             and (sr_bits is None or type(sr_bits) is int)):
-        return _call_modes(rounding, overflow, nan, sr_bits)
-    return _call_modes.__wrapped__(rounding, overflow, nan, sr_bits)
+        return _cached_plan(fmt, rounding, overflow, nan, sr_bits, dtype, as_raw)
+    return _cached_plan.__wrapped__(fmt, rounding, overflow, nan, sr_bits, dtype, as_raw)
 
 
-@functools.lru_cache(maxsize=256)
-def _deterministic_params(fmt: Fixed, mode: int, wrap: bool, offset: int, k: int):
-    """`make_params` of a non-stochastic call (its seed is 0), cached: it depends on no seed."""
-    return make_params(fmt, mode, wrap, 0, offset, k)
+_COUNTER_OF_OFFSET_0 = np.uint64(1)
+_KEY_OF_SEED_0 = np.uint64(seed_key(0))
 
 
 def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
                     as_raw):
-    mode, wrap, raise_nan, k = _modes(rounding, overflow, nan, sr_bits)
+    x = as_float_array(x, "x")
+    plan = _plan(fmt, rounding, overflow, nan, sr_bits, x.dtype, as_raw)
     offset = check_offset(offset)
     check_stats(stats)
-    stochastic = mode == STOCHASTIC
+    stochastic = plan.mode == STOCHASTIC
     if stochastic or seed is not None:
         seed = resolve_seed(seed)
-    x = as_float_array(x, "x")
-    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, x.dtype)
     which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
-    if stochastic:
-        params = make_params(fmt, mode, wrap, seed, offset, k)
-    else:
-        params = _deterministic_params(fmt, mode, wrap, offset, k)
+    counter0 = _COUNTER_OF_OFFSET_0 if offset == 0 else np.uint64((offset + 1) & MASK64)
+    key = np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0
+    params = Params._make(plan.head + (key, counter0, plan.k, plan.kpow))
     flat = x.reshape(-1)
     out, counts, max_error, sums = _backend_kernel(which)(flat, params, seed if stochastic else 0,
-                                                          offset, out_dtype, stats is not None)
-    saturated, wrapped, flushed, nans, inf_wrap = counts[:N_COUNTS].tolist()
-    if nans and raise_nan:
+                                                          offset, plan.out_dtype, stats is not None)
+    saturated, wrapped, flushed, nans, inf_wrap = counts.tolist()
+    if nans and plan.raise_nan:
         raise nan_error(x, "x")
     if inf_wrap:
         xp = array_module(x)
@@ -166,5 +186,7 @@ def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, 
     if stats is not None:
         stats.add(flat.size, nans, saturated, wrapped, flushed, max_error,
                   math.fsum(np.asarray(sums).tolist()), seed if stochastic else None)
+    if x.ndim == 1:
+        return out
     out = out.reshape(x.shape)
     return out[()] if out.ndim == 0 else out

@@ -140,9 +140,10 @@ class RoleFormat:
 
 
 @functools.lru_cache(maxsize=64)
-def _needs_float64(fmt, dtype) -> bool:
-    """True for a Fixed ``fmt`` wider than the mantissa of float ``dtype`` (cached per pair)."""
-    return isinstance(fmt, fxp.Fixed) and fmt.word > _MANTISSA_BITS.get(np.dtype(dtype), 53)
+def _needs_float64(fmt, dtype: np.dtype) -> bool:
+    """True for a Fixed ``fmt`` wider than the 24-bit mantissa of a float32 ``dtype`` (or the
+    53 bits of float64; a float16 array never is: fixedpoint refuses formats it cannot hold)."""
+    return isinstance(fmt, fxp.Fixed) and fmt.word > (24 if dtype.char == "f" else 53)
 
 
 def _parse_format(token: str, text: str):
