@@ -13,7 +13,7 @@ Two block loops give the same bits:
   LLVM vectorises (SIMD rounding, 64-bit multiplies for the hash): load, scale, round, saturate
   or wrap, store. It computes in float64 (needs ``word <= 52``: every raw is exact), or in
   float32 for float32 input with ``frac >= 0``, ``word <= 24`` and saturate (see
-  ``_fused_constants``). It keeps no counts: with ``stats`` it rounds into a scratch block
+  ``_call_arrays``). It keeps no counts: with ``stats`` it rounds into a scratch block
   (no clamp) and ``_count_block`` saturates or wraps, counts and sums the errors. A block where
   it meets NaN (or, with wrap, ``|x * 2**frac| >= 2**52``) is redone by ``_general_block``.
 
@@ -315,11 +315,17 @@ def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale
         raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
 
 
+@njit(cache=True)
+def _unpack(fp, ip):
+    """The scalars packed by `_call_arrays`."""
+    return (fp[0], fp[1], fp[2], fp[3], fp[4], fp[5], fp[6], ip[0], ip[1] != 0, ip[2], ip[3],
+            ip[4], np.uint64(64 - ip[5]), ip[6])
+
+
 @njit(parallel=True, cache=True)
-def _blocks_parallel(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
-                     inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
-                     counts, errs):
-    shift = np.uint64(64 - k)
+def _blocks_parallel(x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs):
+    unit, scale, modulus, inv_modulus, lo, hi, step, mode, wrap, raw_min, raw_max, mask, shift, \
+        kpow = _unpack(fp, ip)
     for b in prange(counts.shape[0]):
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
@@ -327,10 +333,9 @@ def _blocks_parallel(x, out, fast, want_errors, mode, wrap, c, c_round, unit, sc
 
 
 @njit(cache=True)
-def _blocks_serial(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
-                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, k, kpow,
-                   counts, errs):
-    shift = np.uint64(64 - k)
+def _blocks_serial(x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs):
+    unit, scale, modulus, inv_modulus, lo, hi, step, mode, wrap, raw_min, raw_max, mask, shift, \
+        kpow = _unpack(fp, ip)
     for b in range(counts.shape[0]):
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
@@ -341,26 +346,26 @@ def _blocks_serial(x, out, fast, want_errors, mode, wrap, c, c_round, unit, scal
 SERIAL_MAX = 1 << 16
 
 
-def _fused_constants(x: np.ndarray, out: np.ndarray, p: fs.Params):
-    """``(c, c_round)``: the constants of ``_fused_block`` in the dtype it computes in (``c_round``
-    for the rounding pass of a call with statistics: no clamp, step 1), or None (no fused loop).
+@functools.lru_cache(maxsize=512)
+def _call_arrays(x_char: str, out_kind: str, out_size: int, head: tuple, k: int):
+    """``(fast, c, c_round, fp, ip)`` for one format, mode set and dtype pair (cached; the arrays
+    are never written): ``head`` is ``Params[:11]`` (mode .. step). ``c``/``c_round`` are the
+    constants of ``_fused_block`` in the dtype it computes in (``c_round`` for the rounding pass
+    of a call with statistics: no clamp, step 1); ``fast`` False: no fused loop. ``fp``/``ip``
+    pack the float and integer scalars of the block loops (fewer arguments per call).
 
     float64 needs ``word <= 52`` (every raw, and every step of the loop, exact). float32 input
     with ``frac >= 0``, ``word <= 24`` and saturate runs in float32 (twice the SIMD width):
     ``x * 2**frac`` is then exact or overflows to +-inf (which saturates), the rounded value
     and the clamp bounds are exact float32 integers, and so is ``raw * 2**-frac`` (float32 out).
     """
-    return _constants(x.dtype.char, out.dtype.kind, out.dtype.itemsize, p.wrap, p.scale, p.lo,
-                      p.raw_max, p.step, p.mask, p.kpow)
-
-
-@functools.lru_cache(maxsize=256)
-def _constants(x_char: str, out_kind: str, out_size: int, wrap: bool, scale: float, lo: float,
-               raw_max: int, step: float, mask: int, kpow: int):
-    """`_fused_constants` from the dtype codes and the format scalars (cached: the arrays are
-    never written)."""
+    mode, wrap, scale, modulus, inv_modulus, lo, hi, raw_min, raw_max, mask, step = head
+    kpow = 1 << k
+    unit = 1.0 if out_kind == "f" else step
+    fp = np.array([unit, scale, modulus, inv_modulus, lo, hi, step])
+    ip = np.array([mode, wrap, raw_min, raw_max, mask, k, kpow], dtype=np.int64)
     if mask >= (1 << 52):
-        return None
+        return False, _NO_CONSTANTS[0], _NO_CONSTANTS[1], fp, ip
     f32 = (x_char == "f" and (out_kind, out_size) in (("f", 4), ("i", 8)) and not wrap
            and scale >= 1.0 and mask < (1 << 24))
     dtype = np.float32 if f32 else np.float64
@@ -369,7 +374,7 @@ def _constants(x_char: str, out_kind: str, out_size: int, wrap: bool, scale: flo
                  dtype=dtype)
     c_round = c.copy()
     c_round[1:4] = -np.finfo(dtype).max, np.finfo(dtype).max, 1.0
-    return c, c_round
+    return True, c, c_round, fp, ip
 
 
 _NO_CONSTANTS = (np.zeros(9), np.zeros(9))
@@ -384,16 +389,12 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     nblocks = -(-x.size // BLOCK)
     counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
     errs = np.zeros((nblocks, 2))  # per block: max error, error sum
-    constants = _fused_constants(xk, out, p)
-    fast = constants is not None
-    c, c_round = constants if fast else _NO_CONSTANTS
-    unit = 1.0 if out.dtype.kind == "f" else p.step
+    fast, c, c_round, fp, ip = _call_arrays(xk.dtype.char, out.dtype.kind, out.dtype.itemsize,
+                                            p[:11], p.k)
     # one Numba thread (NUMBA_NUM_THREADS=1): the serial loop spares the thread-pool launch
     serial = x.size <= SERIAL_MAX or numba.get_num_threads() == 1
-    (_blocks_serial if serial else _blocks_parallel)(
-        xk, out, fast, want_errors, p.mode, p.wrap, c, c_round, unit, p.scale, p.modulus,
-        p.inv_modulus, p.lo, p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k,
-        p.kpow, counts, errs)
+    (_blocks_serial if serial else _blocks_parallel)(xk, out, fast, want_errors, c, c_round, fp, ip,
+                                                     p.key, p.counter0, counts, errs)
     if out_dtype.char == "e":
         out = out.astype(out_dtype)
     total = counts[0] if nblocks == 1 else counts.sum(axis=0)
