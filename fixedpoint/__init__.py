@@ -7,7 +7,7 @@ from ._float_format import (BF16, FP4_E2M1, FP6_E2M3, FP6_E3M2, FP8_E4M3, FP8_E5
 from ._fixed_array import FixedArray
 from ._format import Fixed
 from ._matmul import matmul
-from ._quantize import from_raw, quantize, to_raw
+from ._quantize import Quantizer, from_raw, quantize, to_raw
 from ._quantizers import binarize, pow2, ternarize
 from ._stats import QuantStats
 from ._validate import OVERFLOW_MODES, ROUNDING_MODES
@@ -29,6 +29,7 @@ __all__ = [
     "pow2",
     "QuantStats",
     "quantize",
+    "Quantizer",
     "to_raw",
     "from_raw",
     "ROUNDING_MODES",

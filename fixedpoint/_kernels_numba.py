@@ -347,12 +347,13 @@ SERIAL_MAX = 1 << 16
 
 
 @functools.lru_cache(maxsize=512)
-def _call_arrays(x_char: str, out_kind: str, out_size: int, head: tuple, k: int):
-    """``(fast, c, c_round, fp, ip)`` for one format, mode set and dtype pair (cached; the arrays
-    are never written): ``head`` is ``Params[:11]`` (mode .. step). ``c``/``c_round`` are the
-    constants of ``_fused_block`` in the dtype it computes in (``c_round`` for the rounding pass
-    of a call with statistics: no clamp, step 1); ``fast`` False: no fused loop. ``fp``/``ip``
-    pack the float and integer scalars of the block loops (fewer arguments per call).
+def call_arrays(x_char: str, out_dtype: np.dtype, head: tuple, k: int) -> tuple:
+    """``(fast, c, c_round, fp, ip)`` of a call on ``x_char`` input (a dtype code) with result
+    ``out_dtype``, for the format and modes of ``head`` = ``Params[:11]`` (mode .. step) and ``k``
+    random bits (cached; the arrays are never written). ``c``/``c_round`` are the constants of
+    ``_fused_block`` in the dtype it computes in (``c_round`` for the rounding pass of a call with
+    statistics: no clamp, step 1); ``fast`` False: no fused loop. ``fp``/``ip`` pack the float
+    and integer scalars of the block loops (fewer arguments per call).
 
     float64 needs ``word <= 52`` (every raw, and every step of the loop, exact). float32 input
     with ``frac >= 0``, ``word <= 24`` and saturate runs in float32 (twice the SIMD width):
@@ -361,13 +362,13 @@ def _call_arrays(x_char: str, out_kind: str, out_size: int, head: tuple, k: int)
     """
     mode, wrap, scale, modulus, inv_modulus, lo, hi, raw_min, raw_max, mask, step = head
     kpow = 1 << k
-    unit = 1.0 if out_kind == "f" else step
+    unit = 1.0 if out_dtype.kind == "f" else step
     fp = np.array([unit, scale, modulus, inv_modulus, lo, hi, step])
     ip = np.array([mode, wrap, raw_min, raw_max, mask, k, kpow], dtype=np.int64)
     if mask >= (1 << 52):
         return False, _NO_CONSTANTS[0], _NO_CONSTANTS[1], fp, ip
-    f32 = (x_char == "f" and (out_kind, out_size) in (("f", 4), ("i", 8)) and not wrap
-           and scale >= 1.0 and mask < (1 << 24))
+    f32 = (x_char == "f" and (out_dtype.kind, out_dtype.itemsize) in (("f", 4), ("i", 8))
+           and not wrap and scale >= 1.0 and mask < (1 << 24))
     dtype = np.float32 if f32 else np.float64
     tiny = 0.0 if scale >= 1.0 else fs.TINY  # frac >= 0: x * 2**frac never underflows
     c = np.array([scale, lo, raw_max, step, mask + 1.0, 1.0 / (mask + 1.0), fs.TWO52, tiny, kpow],
@@ -380,24 +381,34 @@ def _call_arrays(x_char: str, out_kind: str, out_size: int, head: tuple, k: int)
 _NO_CONSTANTS = (np.zeros(9), np.zeros(9))
 
 
+def run(x: np.ndarray, out: np.ndarray, arrays: tuple, key: np.uint64, counter0: np.uint64,
+        want_errors: bool) -> tuple:
+    """Quantize the flat float32/float64 array ``x`` into ``out`` with `call_arrays` ``arrays``
+    and the stream (``key``, ``counter0``); returns ``(counts[5], max error, block sums or
+    None)``."""
+    nblocks = -(-x.size // BLOCK)
+    counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
+    errs = np.zeros((nblocks, 2))  # per block: max error, error sum
+    fast, c, c_round, fp, ip = arrays
+    # one Numba thread (NUMBA_NUM_THREADS=1): the serial loop spares the thread-pool launch
+    serial = x.size <= SERIAL_MAX or numba.get_num_threads() == 1
+    (_blocks_serial if serial else _blocks_parallel)(x, out, fast, want_errors, c, c_round, fp, ip,
+                                                     key, counter0, counts, errs)
+    total = counts[0] if nblocks == 1 else counts.sum(axis=0)
+    if not want_errors:
+        return total, 0.0, None
+    return total, float(errs[:, 0].max(initial=0.0)), errs[:, 1]
+
+
 def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
     """Backend entry point, as ``_oracle.quantize_flat`` (``seed``/``offset`` are in ``p``;
     ``out_dtype`` is a numpy dtype)."""
     # float16 runs through float32 (exact both ways: the format fits float16)
     xk = x.astype(np.float32) if x.dtype.char == "e" else x
-    out = np.empty(x.size, np.float32 if out_dtype.char == "e" else out_dtype)
-    nblocks = -(-x.size // BLOCK)
-    counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
-    errs = np.zeros((nblocks, 2))  # per block: max error, error sum
-    fast, c, c_round, fp, ip = _call_arrays(xk.dtype.char, out.dtype.kind, out.dtype.itemsize,
-                                            p[:11], p.k)
-    # one Numba thread (NUMBA_NUM_THREADS=1): the serial loop spares the thread-pool launch
-    serial = x.size <= SERIAL_MAX or numba.get_num_threads() == 1
-    (_blocks_serial if serial else _blocks_parallel)(xk, out, fast, want_errors, c, c_round, fp, ip,
-                                                     p.key, p.counter0, counts, errs)
+    kernel_dtype = np.dtype(np.float32) if out_dtype.char == "e" else out_dtype
+    out = np.empty(x.size, kernel_dtype)
+    counts, max_error, sums = run(xk, out, call_arrays(xk.dtype.char, kernel_dtype, p[:11], p.k),
+                                  p.key, p.counter0, want_errors)
     if out_dtype.char == "e":
         out = out.astype(out_dtype)
-    total = counts[0] if nblocks == 1 else counts.sum(axis=0)
-    if not want_errors:
-        return out, total, 0.0, None
-    return out, total, float(errs[:, 0].max(initial=0.0)), errs[:, 1]
+    return out, counts, max_error, sums

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from . import _kernels_numba
 from ._counter_rng import MASK64, seed_key
 from ._fixed_scalar import STOCHASTIC, Params, format_scalars
 from ._format import Fixed
@@ -53,8 +54,8 @@ def quantize(x: Any, fmt: Any, rounding: str = "nearest_even", overflow: str = "
                                   offset=offset, sr_bits=sr_bits, backend=backend, stats=stats,
                                   nan=nan)
         raise TypeError(f"fmt must be a Fixed or FloatFormat, got {type(fmt).__name__}")
-    return _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
-                           as_raw=False)
+    return _bound(fmt, rounding, overflow, sr_bits, nan)(x, seed=seed, offset=offset,
+                                                         backend=backend, stats=stats)
 
 
 def to_raw(x: Any, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate", *,
@@ -63,8 +64,8 @@ def to_raw(x: Any, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "
     """The raw int64 integers of ``quantize(x, fmt, ...)`` (value = raw * 2**-frac), any word."""
     if not isinstance(fmt, Fixed):
         raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
-    return _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
-                           as_raw=True)
+    return _bound(fmt, rounding, overflow, sr_bits, nan).general(x, seed, offset, backend, stats,
+                                                                 as_raw=True)
 
 
 def from_raw(raw: Any, fmt: Fixed, dtype: Any = np.float64) -> Any:
@@ -115,78 +116,128 @@ def _backend_kernel(which: str):
 @functools.lru_cache(maxsize=256)
 def _call_modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
     """``(mode code, wrap, raise on NaN, sr_bits)`` of checked mode arguments (cached when the
-    arguments are plain str / int / None, see `_plan`; invalid ones raise and are not cached)."""
+    arguments are plain str / int / None, see `_bound`; invalid ones raise and are not cached)."""
     rounding = check_rounding(rounding)
     wrap = check_overflow(overflow) == "wrap"
     raise_nan = check_nan_policy(nan) == "raise"
     return ROUNDING_MODES.index(rounding), wrap, raise_nan, check_sr_bits(sr_bits, rounding)
 
 
-class _Plan(NamedTuple):
-    """What a call needs besides ``x``, ``seed`` and ``offset``: the checked modes, the result
-    dtype and the seed-free fields of `Params` (``head``: mode .. step; ``k``, ``kpow``)."""
-
-    mode: int
-    wrap: bool
-    raise_nan: bool
-    k: int
-    out_dtype: np.dtype
-    head: tuple
-    kpow: int
-
-
-@functools.lru_cache(maxsize=512)
-def _cached_plan(fmt: Fixed, rounding: str, overflow: str, nan: str, sr_bits: Optional[int],
-                 dtype: np.dtype, as_raw: bool) -> _Plan:
-    """`_plan` for hashable plain arguments (errors raise and are not cached)."""
-    mode, wrap, raise_nan, k = _call_modes.__wrapped__(rounding, overflow, nan, sr_bits)
-    out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(fmt, dtype)
-    return _Plan(mode, wrap, raise_nan, k, out_dtype, (mode, wrap, *format_scalars(fmt)), 1 << k)
-
-
-def _plan(fmt: Fixed, rounding: Any, overflow: Any, nan: Any, sr_bits: Any, dtype: np.dtype,
-          as_raw: bool) -> _Plan:
-    """The checked `_Plan` of a call, through a cache only for exact ``str`` modes and an
-    ``int``/None ``sr_bits`` (so that e.g. ``True`` or ``1.0`` never hit the entry of ``1``, and
-    unhashable arguments get the checks' own errors)."""
-    if (type(rounding) is str and type(overflow) is str and type(nan) is str
-            and (sr_bits is None or type(sr_bits) is int)):
-        return _cached_plan(fmt, rounding, overflow, nan, sr_bits, dtype, as_raw)
-    return _cached_plan.__wrapped__(fmt, rounding, overflow, nan, sr_bits, dtype, as_raw)
-
-
 _COUNTER_OF_OFFSET_0 = np.uint64(1)
 _KEY_OF_SEED_0 = np.uint64(seed_key(0))
 
 
-def _quantize_fixed(x, fmt, rounding, overflow, seed, offset, sr_bits, backend, stats, nan,
-                    as_raw):
-    x = as_float_array(x, "x")
-    plan = _plan(fmt, rounding, overflow, nan, sr_bits, x.dtype, as_raw)
-    offset = check_offset(offset)
-    check_stats(stats)
-    stochastic = plan.mode == STOCHASTIC
-    if stochastic or seed is not None:
-        seed = resolve_seed(seed)
-    which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
-    counter0 = _COUNTER_OF_OFFSET_0 if offset == 0 else np.uint64((offset + 1) & MASK64)
-    key = np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0
-    params = Params._make(plan.head + (key, counter0, plan.k, plan.kpow))
-    flat = x.reshape(-1)
-    out, counts, max_error, sums = _backend_kernel(which)(flat, params, seed if stochastic else 0,
-                                                          offset, plan.out_dtype, stats is not None)
-    saturated, wrapped, flushed, nans, inf_wrap = counts.tolist()
-    if nans and plan.raise_nan:
-        raise nan_error(x, "x")
-    if inf_wrap:
-        xp = array_module(x)
-        first = int(xp.flatnonzero(xp.isinf(flat))[0])
-        raise ValueError(f"x contains {inf_wrap} infinite value(s) (first at flat index {first}); "
-                         "overflow='wrap' cannot wrap infinity, use overflow='saturate'")
-    if stats is not None:
-        stats.add(flat.size, nans, saturated, wrapped, flushed, max_error,
-                  math.fsum(np.asarray(sums).tolist()), seed if stochastic else None)
-    if x.ndim == 1:
-        return out
-    out = out.reshape(x.shape)
-    return out[()] if out.ndim == 0 else out
+class Quantizer:
+    """A fixed-point format with its rounding, overflow, ``sr_bits`` and NaN policy, checked
+    once: ``Quantizer(fmt, rounding, ...)(x, seed=, offset=)`` is ``quantize(x, fmt, rounding,
+    ..., seed=, offset=)`` (the same bits, statistics and errors) with less work per call.
+
+    For a network, which quantizes a few tensors per layer and step (many of them small), the
+    per-call overhead is what costs: a call on a C-contiguous float32/float64 numpy array with
+    ``backend="auto"`` or ``"numba"`` takes a short path straight to the Numba kernels; any
+    other call (CuPy, float16, other backends, a seed or offset to check) takes ``quantize``'s.
+    """
+
+    __slots__ = ("fmt", "rounding", "overflow", "sr_bits", "nan", "_mode", "_raise_nan", "_k",
+                 "_head", "_out_dtypes", "_arrays")
+
+    def __init__(self, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate", *,
+                 sr_bits: Optional[int] = None, nan: str = "raise") -> None:
+        if not isinstance(fmt, Fixed):
+            raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
+        self._mode, wrap, self._raise_nan, self._k = _call_modes.__wrapped__(rounding, overflow,
+                                                                             nan, sr_bits)
+        self.fmt, self.rounding, self.overflow, self.sr_bits, self.nan = (fmt, rounding, overflow,
+                                                                          sr_bits, nan)
+        self._head = (self._mode, wrap, *format_scalars(fmt))
+        self._out_dtypes: dict = {}  # input dtype -> result dtype (checked)
+        self._arrays: dict = {}  # input dtype char -> (result dtype, Numba call arrays)
+
+    def __repr__(self) -> str:
+        tail = "" if self.sr_bits is None else f", sr_bits={self.sr_bits}"
+        return (f"Quantizer({self.fmt}, {self.rounding!r}, {self.overflow!r}{tail}, "
+                f"nan={self.nan!r})")
+
+    def __call__(self, x: Any, *, seed: Optional[int] = None, offset: int = 0,
+                 backend: str = "auto", stats: Optional[QuantStats] = None) -> Any:
+        """``x`` on the grid (same shape and float dtype); arguments as in `quantize`."""
+        if (type(x) is np.ndarray and (backend == "auto" or backend == "numba")
+                and type(offset) is int and 0 <= offset <= MASK64 and x.size
+                and (stats is None or type(stats) is QuantStats) and x.flags.c_contiguous):
+            stochastic = self._mode == STOCHASTIC
+            if type(seed) is int and 0 <= seed <= MASK64:
+                key = np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0
+            elif seed is None and not stochastic:
+                key = _KEY_OF_SEED_0
+            else:  # a seed to draw (stochastic, None) or to check
+                return self.general(x, seed, offset, backend, stats)
+            entry = self._arrays.get(x.dtype.char)
+            if entry is None:
+                if x.dtype.char not in "fd":
+                    return self.general(x, seed, offset, backend, stats)
+                out_dtype = check_result_dtype(self.fmt, x.dtype)
+                entry = self._arrays[x.dtype.char] = (
+                    out_dtype, _kernels_numba.call_arrays(x.dtype.char, out_dtype, self._head, self._k))
+            flat = x.reshape(-1)
+            out = np.empty(flat.size, entry[0])
+            counter0 = _COUNTER_OF_OFFSET_0 if offset == 0 else np.uint64((offset + 1) & MASK64)
+            counts, max_error, sums = _kernels_numba.run(flat, out, entry[1], key, counter0,
+                                                         stats is not None)
+            return self._finish(x, out, counts, max_error, sums, seed, stats)
+        return self.general(x, seed, offset, backend, stats)
+
+    def general(self, x: Any, seed: Any, offset: Any, backend: Any, stats: Any,
+                as_raw: bool = False) -> Any:
+        """Any call (checks every argument, picks the backend); ``as_raw``: `to_raw`."""
+        x = as_float_array(x, "x")
+        offset = check_offset(offset)
+        check_stats(stats)
+        stochastic = self._mode == STOCHASTIC
+        if stochastic or seed is not None:
+            seed = resolve_seed(seed)
+        out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(self.fmt, x.dtype)
+        which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
+        params = Params._make(self._head + (
+            np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0,
+            np.uint64((offset + 1) & MASK64), self._k, 1 << self._k))
+        out, counts, max_error, sums = _backend_kernel(which)(x.reshape(-1), params,
+                                                              seed if stochastic else 0, offset,
+                                                              out_dtype, stats is not None)
+        return self._finish(x, out, counts, max_error, sums, seed, stats)
+
+    def _finish(self, x, out, counts, max_error: float, sums, seed, stats):
+        """A backend's flat result for ``x``: raise for NaN (``nan="raise"``) or wrapped
+        infinities, add the statistics, give ``out`` the shape of ``x``."""
+        saturated, wrapped, flushed, nans, inf_wrap = counts.tolist()
+        if nans and self._raise_nan:
+            raise nan_error(x, "x")
+        if inf_wrap:
+            xp = array_module(x)
+            first = int(xp.flatnonzero(xp.isinf(x.reshape(-1)))[0])
+            raise ValueError(f"x contains {inf_wrap} infinite value(s) (first at flat index "
+                             f"{first}); overflow='wrap' cannot wrap infinity, use "
+                             "overflow='saturate'")
+        if stats is not None:
+            stats.add(x.size, nans, saturated, wrapped, flushed, max_error,
+                      math.fsum(np.asarray(sums).tolist()),
+                      seed if self._mode == STOCHASTIC else None)
+        if x.ndim == 1:
+            return out
+        out = out.reshape(x.shape)
+        return out[()] if out.ndim == 0 else out
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_bound(fmt: Fixed, rounding: str, overflow: str, sr_bits: Optional[int],
+                  nan: str) -> Quantizer:
+    return Quantizer(fmt, rounding, overflow, sr_bits=sr_bits, nan=nan)
+
+
+def _bound(fmt: Fixed, rounding: Any, overflow: Any, sr_bits: Any, nan: Any) -> Quantizer:
+    """The `Quantizer` of a `quantize` call, cached only for exact ``str`` modes and an
+    ``int``/None ``sr_bits`` (so that e.g. ``True`` or ``1.0`` never hit the entry of ``1``, and
+    unhashable arguments get the checks' own errors)."""
+    if (type(rounding) is str and type(overflow) is str and type(nan) is str
+            and (sr_bits is None or type(sr_bits) is int)):
+        return _cached_bound(fmt, rounding, overflow, sr_bits, nan)
+    return Quantizer(fmt, rounding, overflow, sr_bits=sr_bits, nan=nan)

@@ -1,0 +1,130 @@
+"""``fixedpoint.Quantizer``: the short per-call path gives the oracle's bits, statistics and errors,
+and every call it does not take falls back to ``quantize``'s own checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fixedpoint as fxp
+from fixedpoint.testing import formats, values
+
+
+def _oracle(x, fmt, rounding, overflow, **kw):
+    stats = fxp.QuantStats()
+    y = fxp.quantize(x, fmt, rounding, overflow, backend="numpy", stats=stats, nan="zero", **kw)
+    return y, stats
+
+
+def _bound(x, fmt, rounding, overflow, **kw):
+    stats = fxp.QuantStats()
+    y = fxp.Quantizer(fmt, rounding, overflow, nan="zero")(x, stats=stats, **kw)
+    return y, stats
+
+
+def _assert_same(a, b) -> None:
+    (ya, sa), (yb, sb) = a, b
+    assert type(ya) is type(yb) and np.shape(ya) == np.shape(yb)
+    assert np.asarray(ya).dtype == np.asarray(yb).dtype
+    assert np.asarray(ya).tobytes() == np.asarray(yb).tobytes()
+    assert sa == sb
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+@pytest.mark.parametrize("rounding", fxp.ROUNDING_MODES)
+@given(fmt=formats(max_word=53), data=st.data(), seed=st.integers(0, 2**64 - 1),
+       offset=st.integers(0, 2**64 - 1))
+@settings(max_examples=15)
+def test_short_path_equals_the_oracle(rounding, overflow, fmt, data, seed, offset) -> None:
+    fits32 = fmt.word <= 24 and -fmt.frac >= -149 and fmt.word - fmt.frac <= 127
+    width = 32 if fits32 and data.draw(st.booleans()) else 64
+    strategy = values(fmt, allow_nan=True, allow_infinity=overflow == "saturate", width=width)
+    x = np.array(data.draw(st.lists(strategy, min_size=1, max_size=24)), dtype=f"float{width}")
+    shape = data.draw(st.sampled_from([(-1,), (-1, 1), (1, -1)]))
+    x = x.reshape(shape)
+    view = data.draw(st.booleans())
+    if view:  # not C-contiguous (every other row/column): the general path
+        x = x[::2] if shape == (-1, 1) else x[..., ::2]
+    kw = dict(seed=seed, offset=offset)
+    _assert_same(_oracle(x, fmt, rounding, overflow, **kw), _bound(x, fmt, rounding, overflow, **kw))
+
+
+@pytest.mark.parametrize("case", [
+    "scalar", "0-d array", "empty", "float16", "list", "int input", "numpy seed", "numpy offset", "numpy backend",
+])
+def test_every_fallback_equals_the_oracle(case) -> None:
+    fmt = fxp.Fixed(8, 4)
+    x = np.linspace(-9, 9, 37)
+    kw = dict(seed=7, offset=3)
+    if case == "scalar":
+        x = np.float64(1.03)
+    elif case == "0-d array":  # the short path, reshaped to ()
+        x = np.array(1.03)
+    elif case == "empty":
+        x = np.zeros((0, 3))
+    elif case == "float16":
+        x = x.astype(np.float16)
+    elif case == "list":
+        x = x.tolist()
+    elif case == "int input":
+        x = np.arange(-20, 20)
+    elif case == "numpy seed":
+        kw["seed"] = np.uint64(7)
+    elif case == "numpy offset":
+        kw["offset"] = np.int32(3)
+    a = _oracle(x, fmt, "stochastic", "saturate", **kw)
+    b = _bound(x, fmt, "stochastic", "saturate", **kw, backend="numpy" if case == "numpy backend" else "auto")
+    _assert_same(a, b)
+
+
+def test_drawn_seed_is_recorded_and_replays() -> None:
+    x = np.linspace(-1, 1, 101, dtype=np.float32)
+    q = fxp.Quantizer(fxp.Fixed(8, 3), "stochastic")
+    stats = fxp.QuantStats()
+    y = q(x, stats=stats)
+    assert stats.seed is not None
+    assert y.tobytes() == q(x, seed=stats.seed).tobytes()
+
+
+def test_deterministic_modes_accept_and_check_a_seed() -> None:
+    q = fxp.Quantizer(fxp.Fixed(8, 3))
+    x = np.linspace(-1, 1, 11)
+    assert q(x, seed=5).tobytes() == q(x).tobytes()
+    with pytest.raises(ValueError, match="seed"):
+        q(x, seed=-1)
+    with pytest.raises(TypeError, match="seed"):
+        q(x, seed=1.5)
+
+
+def test_errors_are_those_of_quantize() -> None:
+    q = fxp.Quantizer(fxp.Fixed(8, 3), "stochastic", "wrap")
+    with pytest.raises(ValueError, match=r"NaN value\(s\), the first at index \(2,\)"):
+        q(np.array([0.0, 1.0, np.nan], np.float32), seed=1)
+    with pytest.raises(ValueError, match="first at flat index 1"):
+        q(np.array([0.0, np.inf]), seed=1)
+    with pytest.raises(ValueError, match="offset"):
+        q(np.zeros(3), seed=1, offset=-1)
+    with pytest.raises(TypeError, match="stats"):
+        q(np.zeros(3), seed=1, stats={})
+    with pytest.raises(ValueError, match="backend"):
+        q(np.zeros(3), seed=1, backend="gpu")
+    with pytest.raises(ValueError, match="float32 result cannot hold"):
+        fxp.Quantizer(fxp.Fixed(30, 4))(np.zeros(3, np.float32))
+
+
+def test_construction_checks_the_modes() -> None:
+    fmt = fxp.Fixed(8, 3)
+    with pytest.raises(ValueError, match="rounding must be one of"):
+        fxp.Quantizer(fmt, "nearest")
+    with pytest.raises(ValueError, match="overflow must be one of"):
+        fxp.Quantizer(fmt, "floor", "clip")
+    with pytest.raises(ValueError, match="sr_bits applies only"):
+        fxp.Quantizer(fmt, "floor", sr_bits=4)
+    with pytest.raises(TypeError, match="Fixed"):
+        fxp.Quantizer(fxp.FP8_E4M3)
+    q = fxp.Quantizer(fmt, "stochastic", sr_bits=4)
+    assert repr(q) == "Quantizer(s8.3, 'stochastic', 'saturate', sr_bits=4, nan='raise')"
+    x = np.linspace(-3, 3, 50)
+    assert q(x, seed=2).tobytes() == fxp.quantize(x, fmt, "stochastic", seed=2, sr_bits=4,
+                                                  backend="numpy").tobytes()
