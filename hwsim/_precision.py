@@ -26,12 +26,12 @@ one role in one layer (0 = W / the layer input, 1 = b / the weighted sums, 2 = t
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
+from numba import njit
 
 import fixedpoint as fxp
 from fixedpoint._counter_rng import GOLDEN, MASK64, seed_key
@@ -120,8 +120,9 @@ class RoleFormat:
         if self.overflow != "saturate":
             return None
         lo, hi = self.fmt.min, self.fmt.max
-        if float(x.min()) >= lo and float(x.max()) <= hi:
+        if _all_inside(x, lo, hi):
             return None
+        lo, hi = np.float64(lo), np.float64(hi)  # compared exactly, not rounded to x's dtype
         return ((x >= lo) & (x <= hi)).astype(x.dtype)
 
     @classmethod
@@ -146,7 +147,26 @@ class RoleFormat:
         return cls(_parse_format(parts[0], text), rounding, overflow)
 
 
-@functools.lru_cache(maxsize=64)
+def _all_inside(x, lo: float, hi: float) -> bool:
+    """True when every element of ``x`` lies in ``[lo, hi]`` (NaN does not). A C-contiguous
+    float numpy array takes one Numba pass, comparing in its own dtype when both bounds are
+    exact there (else in float64); other arrays ``min``/``max``."""
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.c_contiguous:
+        lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
+        if float(lo_t) == lo and float(hi_t) == hi:
+            return _all_inside_flat(x.reshape(-1), lo_t, hi_t)
+        return _all_inside_flat(x.reshape(-1), lo, hi)
+    return bool(float(x.min()) >= lo and float(x.max()) <= hi)
+
+
+@njit(cache=True)
+def _all_inside_flat(x, lo, hi):  # pragma: no cover - compiled
+    inside = True
+    for i in range(x.size):
+        inside &= (x[i] >= lo) & (x[i] <= hi)
+    return inside
+
+
 def _needs_float64(fmt, dtype: np.dtype) -> bool:
     """True for a Fixed ``fmt`` wider than the 24-bit mantissa of a float32 ``dtype`` (or the
     53 bits of float64; a float16 array never is: fixedpoint refuses formats it cannot hold)."""

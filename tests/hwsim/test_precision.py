@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fixedpoint as fxp
 from hwsim import PRESETS, ROLES, Precision, Quantizer, RoleFormat
@@ -121,3 +123,26 @@ def test_register_quantizer_for_scheme_names():
     p = Precision.from_flags(weight="halves")
     assert p.weight == Halves() and Precision.from_dict(p.to_dict()) == p
     assert parse_quantizer("none") is None
+
+
+@pytest.mark.parametrize("spec", ["s4.2", "u8.8", "s32.16", "s8.7"])
+@given(data=st.data())
+@settings(max_examples=30)
+def test_grad_mask_is_the_clipped_straight_through_estimator(spec, data):
+    """None exactly when every element lies in [min, max] (NaN never does), else the 0/1 mask;
+    float32 arrays against bounds float32 cannot hold (s32.16) compare exactly too."""
+    q = RoleFormat.parse(spec)
+    lo, hi = q.fmt.min, q.fmt.max
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    edges = [lo, hi, np.nextafter(lo, -np.inf), np.nextafter(hi, np.inf), 0.0, np.nan, np.inf, -np.inf]
+    elements = st.one_of(st.sampled_from(edges), st.floats(lo - 1, hi + 1, allow_nan=False))
+    x = np.array(data.draw(st.lists(elements, min_size=1, max_size=30)), dtype=np.float64).astype(dtype)
+    if data.draw(st.booleans()):
+        x = x[::2]  # not contiguous
+    inside = (x.astype(np.float64) >= lo) & (x.astype(np.float64) <= hi)
+    mask = q.grad_mask(x)
+    if inside.all():
+        assert mask is None
+    else:
+        assert mask is not None and mask.dtype == x.dtype
+        np.testing.assert_array_equal(mask, inside.astype(x.dtype))
