@@ -330,6 +330,15 @@ def _blocks_parallel(x, out, fast, want_errors, c, c_round, fp, ip, key, counter
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
                    counts, errs)
+    _sum_rows(counts)
+
+
+@njit(cache=True)
+def _sum_rows(counts):
+    """Add every row of the per-block ``counts`` into row 0 (integers: any order)."""
+    for b in range(1, counts.shape[0]):
+        for s in range(counts.shape[1]):
+            counts[0, s] += counts[b, s]
 
 
 @njit(cache=True)
@@ -340,6 +349,7 @@ def _blocks_serial(x, out, fast, want_errors, c, c_round, fp, ip, key, counter0,
         _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
                    inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
                    counts, errs)
+    _sum_rows(counts)
 
 
 #: Arrays of at most this many elements run single-threaded (no thread-pool launch).
@@ -385,8 +395,8 @@ def run(x: np.ndarray, out: np.ndarray, arrays: tuple, key: np.uint64, counter0:
         want_errors: bool) -> tuple:
     """Quantize the flat float32/float64 array ``x`` into ``out`` with `call_arrays` ``arrays``
     and the stream (``key``, ``counter0``); returns ``(counts[5], max error, block sums or
-    None)``."""
-    nblocks = -(-x.size // BLOCK)
+    None)`` (the block loops add the per-block counts into row 0)."""
+    nblocks = max(1, -(-x.size // BLOCK))  # an empty x runs one empty block
     counts = np.zeros((nblocks, fs.N_COUNTS), dtype=np.int64)
     errs = np.zeros((nblocks, 2))  # per block: max error, error sum
     fast, c, c_round, fp, ip = arrays
@@ -394,10 +404,9 @@ def run(x: np.ndarray, out: np.ndarray, arrays: tuple, key: np.uint64, counter0:
     serial = x.size <= SERIAL_MAX or numba.get_num_threads() == 1
     (_blocks_serial if serial else _blocks_parallel)(x, out, fast, want_errors, c, c_round, fp, ip,
                                                      key, counter0, counts, errs)
-    total = counts[0] if nblocks == 1 else counts.sum(axis=0)
     if not want_errors:
-        return total, 0.0, None
-    return total, float(errs[:, 0].max(initial=0.0)), errs[:, 1]
+        return counts[0], 0.0, None
+    return counts[0], float(errs[:, 0].max(initial=0.0)), errs[:, 1]
 
 
 def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
