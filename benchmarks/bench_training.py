@@ -75,26 +75,36 @@ def _hwsim_run(data, flags: dict, epochs: int) -> dict:
                  seed=SEED, progress=False, health_every=health_every)
 
 
-def _quantize_share(data) -> tuple[float, float, int]:
-    """(epoch seconds, seconds inside ``fixedpoint.quantize``, its calls) of one 8-bit fast epoch,
-    timed by wrapping ``fixedpoint.quantize`` (that hwsim calls through the module)."""
-    inside = {"seconds": 0.0, "calls": 0}
-    original = fixedpoint.quantize
+def _epoch_profile(data) -> dict:
+    """Where one more 8-bit fast epoch goes: seconds and calls inside ``fixedpoint.Quantizer``
+    calls (hwsim's RoleFormat quantizes through one), inside their Numba block kernels, and in
+    hwsim's straight-through masks (``RoleFormat.grad_mask``), timed by wrapping each."""
+    import fixedpoint._kernels_numba as kernels
+    from hwsim._precision import RoleFormat
 
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            inside["seconds"] += time.perf_counter() - t0
-            inside["calls"] += 1
+    spots = {"quantize": (fixedpoint.Quantizer, "__call__"),
+             "kernels": (kernels, "_blocks_serial"), "masks": (RoleFormat, "grad_mask")}
+    inside = {name: [0.0, 0] for name in spots}
+    originals = {name: getattr(owner, attr) for name, (owner, attr) in spots.items()}
 
-    fixedpoint.quantize = timed
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                inside[name][0] += time.perf_counter() - t0
+                inside[name][1] += 1
+        return wrapper
+
+    for name, (owner, attr) in spots.items():
+        setattr(owner, attr, timed(name, originals[name]))
     try:
         seconds = _hwsim_run(data, SPEED["8-bit fast"], 1)["epoch_seconds"][0]
     finally:
-        fixedpoint.quantize = original
-    return seconds, inside["seconds"], inside["calls"]
+        for name, (owner, attr) in spots.items():
+            setattr(owner, attr, originals[name])
+    return {"epoch": seconds, **{k: tuple(v) for k, v in inside.items()}}
 
 
 def _sklearn_epochs(data, epochs: int) -> tuple[list[float], float]:
@@ -113,7 +123,7 @@ def _sklearn_epochs(data, epochs: int) -> tuple[list[float], float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=10, help="epochs of every accuracy row (default 10)")
-    ap.add_argument("--repeats", type=int, default=3, help="timed repetitions of each speed engine")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repetitions of each speed engine")
     ap.add_argument("--speed-epochs", type=int, default=1, help="epochs per timed repetition")
     ap.add_argument("--data", default=str(MNIST), help="directory of the MNIST IDX files")
     ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "training.md"))
@@ -133,7 +143,7 @@ def main(argv=None) -> int:
         times["scikit-learn"] += _sklearn_epochs(data, args.speed_epochs)[0]
         print({k: f"{v[-1]:.2f}s" for k, v in times.items()}, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
-    share = _quantize_share(data)
+    prof = _epoch_profile(data)
 
     rows, acc = [], {}
     for label, flag_text, flags in ACCURACY_ROWS:
@@ -166,8 +176,8 @@ def main(argv=None) -> int:
     text = "\n".join([
         "# Training at N bits (MNIST, MLP 784-256-256-10)", "",
         f"Command: `{command}` ({time.perf_counter() - t_start:.0f} s in all)", "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with other "
-        f"jobs while this ran), Python {platform.python_version()}, numpy {np.__version__}; "
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, numpy {np.__version__}; "
         + ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS) + " for every engine.", "",
         f"Data: shared MNIST t10k, first 8,000 train / last 2,000 test. Adam lr {LR}, batch {BATCH}, "
         f"seed {SEED}, {args.epochs} epochs, constant learning rate, the same for every row.", "",
@@ -181,10 +191,12 @@ def main(argv=None) -> int:
         f"{args.repeats} × {args.speed_epochs} epoch(s) per engine)", "",
         md_table(["engine", "median epoch (s)", "all epochs (s)"],
                  [[k, f"{med[k]:.2f}", ", ".join(f"{t:.2f}" for t in v)] for k, v in times.items()]), "",
-        f"Where the 8-bit fast epoch goes (one more epoch, `fixedpoint.quantize` wrapped in a "
-        f"timer): {share[0]:.2f} s in all, {share[1]:.2f} s inside {share[2]} `fixedpoint.quantize` "
-        f"calls (kernels and their Python-side validation); the rest is the same float32 BLAS "
-        f"products and Adam as fp32, plus hwsim's straight-through masks and bookkeeping.", "",
+        f"Where the 8-bit fast epoch goes (one more epoch, with timers around the calls; the timers "
+        f"add a little): {prof['epoch']:.3f} s in all, of which {prof['quantize'][0]:.3f} s in "
+        f"{prof['quantize'][1]} `fixedpoint.Quantizer` calls ({prof['kernels'][0]:.3f} s of it in "
+        f"their Numba block kernels, the rest Python-side set-up, allocation and checks) and "
+        f"{prof['masks'][0]:.3f} s in {prof['masks'][1]} straight-through masks; the rest is the same "
+        f"float32 BLAS products and Adam as fp32, plus hwsim's bookkeeping.", "",
         "## Targets", "",
         md_table(["target", "measured", "met"],
                  [[c[0], c[1], "-" if c[2] is None else ("yes" if c[2] else "**no**")] for c in checks]), "",
