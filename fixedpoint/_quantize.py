@@ -113,10 +113,8 @@ def _backend_kernel(which: str):
     return quantize_flat
 
 
-@functools.lru_cache(maxsize=256)
 def _call_modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[int, bool, bool, int]:
-    """``(mode code, wrap, raise on NaN, sr_bits)`` of checked mode arguments (cached when the
-    arguments are plain str / int / None, see `_bound`; invalid ones raise and are not cached)."""
+    """``(mode code, wrap, raise on NaN, sr_bits)`` of checked mode arguments."""
     rounding = check_rounding(rounding)
     wrap = check_overflow(overflow) == "wrap"
     raise_nan = check_nan_policy(nan) == "raise"
@@ -139,19 +137,22 @@ class Quantizer:
     """
 
     __slots__ = ("fmt", "rounding", "overflow", "sr_bits", "nan", "_mode", "_raise_nan", "_k",
-                 "_head", "_out_dtypes", "_arrays")
+                 "_head", "_arrays")
 
     def __init__(self, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate", *,
                  sr_bits: Optional[int] = None, nan: str = "raise") -> None:
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
-        self._mode, wrap, self._raise_nan, self._k = _call_modes.__wrapped__(rounding, overflow,
-                                                                             nan, sr_bits)
-        self.fmt, self.rounding, self.overflow, self.sr_bits, self.nan = (fmt, rounding, overflow,
-                                                                          sr_bits, nan)
-        self._head = (self._mode, wrap, *format_scalars(fmt))
-        self._out_dtypes: dict = {}  # input dtype -> result dtype (checked)
-        self._arrays: dict = {}  # input dtype char -> (result dtype, Numba call arrays)
+        mode, wrap, raise_nan, k = _call_modes(rounding, overflow, nan, sr_bits)
+        fields = dict(fmt=fmt, rounding=rounding, overflow=overflow, sr_bits=sr_bits, nan=nan,
+                      _mode=mode, _raise_nan=raise_nan, _k=k,
+                      _head=(mode, wrap, *format_scalars(fmt)),
+                      _arrays={})  # input dtype char -> (result dtype, Numba call arrays)
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Quantizer is immutable (make a new one for another {name!r})")
 
     def __repr__(self) -> str:
         tail = "" if self.sr_bits is None else f", sr_bits={self.sr_bits}"

@@ -124,6 +124,8 @@ def test_construction_checks_the_modes() -> None:
     with pytest.raises(TypeError, match="Fixed"):
         fxp.Quantizer(fxp.FP8_E4M3)
     q = fxp.Quantizer(fmt, "stochastic", sr_bits=4)
+    with pytest.raises(AttributeError, match="immutable"):
+        q.rounding = "floor"
     assert repr(q) == "Quantizer(s8.3, 'stochastic', 'saturate', sr_bits=4, nan='raise')"
     x = np.linspace(-3, 3, 50)
     assert q(x, seed=2).tobytes() == fxp.quantize(x, fmt, "stochastic", seed=2, sr_bits=4,
