@@ -1,16 +1,35 @@
 """Energy per arithmetic operation (pJ) from anchors and scaling rules.
 
-Anchors default to Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm); a profile's
-``[energy_pj]`` table overrides or adds anchors (keys ``int8_add``, ``fp32_mul``, ``int8_mac`` ...).
-Between two anchors of one series the energy is interpolated linearly in bits; outside the anchored
-range adders scale ∝ bits and multipliers / MACs ∝ bits² (for unequal operands ∝ a_bits·b_bits), the
-rules used by Accelergy's Aladdin tables. The result never decreases when bits grow.
+Anchors (``HOROWITZ_PJ``): M. Horowitz, "Computing's energy problem (and what we can do about it)",
+IEEE ISSCC 2014, Digest of Technical Papers, pp. 10-14, doi:10.1109/ISSCC.2014.6757323, Figure 1.1.9
+("rough energy costs for various operations", 45 nm, 0.9 V): integer add 8b / 32b 0.03 / 0.1 pJ,
+integer mult 8b / 32b 0.2 / 3.1 pJ, FP add 16b / 32b 0.4 / 0.9 pJ, FP mult 16b / 32b 1.1 / 3.7 pJ.
+A profile's ``[energy_pj]`` table overrides or adds anchors (keys ``int8_add``, ``fp32_mul``,
+``int8_mac`` ...).
+
+Scaling outside the anchored range: adders ∝ bits and multipliers ∝ bits², each through zero from
+the nearest anchor; a MAC without a ``mac`` anchor is mul + add. These are the rules of Accelergy's
+Aladdin-table plug-in (Accelergy: Y. N. Wu, J. S. Emer, V. Sze, "Accelergy: An Architecture-Level
+Energy Estimation Methodology for Accelerator Designs", IEEE/ACM ICCAD 2019; plug-in
+``accelergy-aladdin-plug-in``, file ``aladdin_table.py``: ``intadder`` / ``fpadder`` linear and
+``intmultiplier`` / ``fpmultiplier`` quadratic in datawidth from its 32-bit (FP: 32 / 64-bit) table
+entry, ``intmac`` / ``fpmac`` = adder + multiplier). The plug-in's tables (``data/*.csv``) hold the
+40 nm functional-unit characterisation of Aladdin (Y. S. Shao, B. Reagen, G.-Y. Wei, D. Brooks,
+"Aladdin: A Pre-RTL, Power-Performance Accelerator Simulator Enabling Large Design Space Exploration
+of Customized Architectures", ISCA 2014, pp. 97-108, doi:10.1109/ISCA.2014.6853196). Only the
+scaling rules are taken from the plug-in's code, no Aladdin energy (its 40 nm 32-bit adder costs
+0.21 pJ at a 1 ns cycle, 0.086 pJ at 5 ns, in data/adder.csv).
+
+Estimates (no source, this module's choices): linear interpolation in bits between two anchors of
+one series; a ``mac`` anchor series scaled ∝ bits²; unequal multiplier operands costed at the
+geometric mean sqrt(a_bits·b_bits), i.e. ∝ a_bits·b_bits; the binary (XNOR-popcount) and shift
+MACs below. The result never decreases when bits grow.
 """
 from __future__ import annotations
 
 import math
 
-#: Horowitz ISSCC 2014, 45 nm, pJ per operation
+#: Horowitz, ISSCC 2014, Figure 1.1.9 (45 nm, 0.9 V), pJ per operation
 HOROWITZ_PJ = {
     "int8_add": 0.03, "int32_add": 0.1, "int8_mul": 0.2, "int32_mul": 3.1,
     "fp16_add": 0.4, "fp16_mul": 1.1, "fp32_add": 0.9, "fp32_mul": 3.7,

@@ -97,10 +97,6 @@ class Profile:
         """The profile that runs what a 4f system cannot (None for electronic profiles)."""
         return load(self.optical.host_name) if self.optical is not None else None
 
-    @property
-    def memory_levels(self) -> list[dict[str, Any]]:
-        return self.data["memory"]
-
     def level(self, name: str) -> dict[str, Any]:
         """The memory level called ``name``; ``"main"`` and ``"dram"`` also mean main memory on a
         profile without a level of that name (so a workload can say "dram" for any device)."""

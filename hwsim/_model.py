@@ -34,7 +34,6 @@ class Sequential:
             shape = layer.output_shape(shape)
         self.output_shape = shape
         self.step = 0
-        self.seed = 0
         self.set_precision(FP32)
 
     # ------------------------------------------------------------------ configuration
@@ -49,18 +48,7 @@ class Sequential:
             layer.quantize_input = act is None or grid is None or grid != act
             if not layer.passes_grid:
                 grid = act
-        self._reset_seed_caches()
-
-    def _reset_seed_caches(self) -> None:
-        for layer in self.layers:
             layer._bases = {}
-            if hasattr(layer, "seed"):
-                layer.seed = self.seed
-
-    def set_seed(self, seed: int) -> None:
-        """The run seed (dropout masks)."""
-        self.seed = int(seed)
-        self._reset_seed_caches()
 
     def set_step(self, step: int) -> None:
         self.step = step

@@ -35,9 +35,13 @@ class Optimizer(abc.ABC):
         """Apply one update to every parameter from its current gradient."""
         self.t += 1
         self._begin_step()
+        grads = {}  # id(layer) -> layer.grads(), fetched once per step
         for (layer, name), state in zip(self.slots, self.state):
+            g = grads.get(id(layer))
+            if g is None:
+                g = grads[id(layer)] = layer.grads()
             w = getattr(layer, name)
-            self._update(w, layer.grads()[name], state)
+            self._update(w, g[name], state)
             layer.commit(name, w)
 
     def _begin_step(self) -> None:

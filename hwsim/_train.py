@@ -240,7 +240,6 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     if n == 0:
         raise ValueError("the training set is empty")
     model.set_precision(precision)
-    model.set_seed(seed)
     X, Xt = _prequantize_inputs(model, X, Xt)
     opt = make_optimizer(optimizer, model, lr=lr, momentum=momentum, weight_decay=weight_decay)
     meta = {"config": asdict(cfg), "precision": precision.to_dict(), "model": getattr(model, "spec", repr(model)),

@@ -44,6 +44,8 @@ from typing import Any
 
 import devices
 
+from ._precision import ROLES
+
 __all__ = ["workload", "layer_of"]
 
 _ACT_OPS = {"relu": 1, "hard_tanh": 2, "hard_sigmoid": 3, "sign": 1, "tanh": 4, "sigmoid": 4}
@@ -61,7 +63,7 @@ class _Roles:
 
     def __init__(self, precision: Any) -> None:
         self.q = {r: getattr(precision, r, None) if precision is not None else None
-                  for r in ("weight", "activation", "error", "grad", "update", "acc")}
+                  for r in ROLES}
 
     def bits(self, role: str) -> int:
         q = self.q[role]

@@ -89,20 +89,26 @@ class Layer:
             self._check(role, x)
         if q is None:
             return x
-        key = (role, slot)
-        base = self._bases.get(key)
-        if base is None or base[0] != self.precision.seed:
-            base = self._bases[key] = (self.precision.seed, role_base(self.precision.seed, self.index, role, slot))
         stats = None
         if self.collect_stats:
             stats = self.stats.get(role)
             if stats is None:
                 stats = self.stats[role] = fixedpoint.QuantStats()
         try:
-            return q(x, seed=step_seed(base[1], self.step), offset=0, stats=stats)
+            return q(x, seed=self.stream_seed(role, slot), offset=0, stats=stats)
         except ValueError:
             self._check(role, x)
             raise
+
+    def stream_seed(self, role: str, slot: int = 0) -> int:
+        """The counter-RNG seed of (this layer, ``role``, ``slot``) at the current step:
+        ``step_seed(role_base(precision.seed, index, role, slot), step)`` (the seed rule of
+        `hwsim._precision`), the base cached per layer until the precision's seed changes."""
+        seed = self.precision.seed
+        base = self._bases.get((role, slot))
+        if base is None or base[0] != seed:
+            base = self._bases[(role, slot)] = (seed, role_base(seed, self.index, role, slot))
+        return step_seed(base[1], self.step)
 
     def quantize_masked(self, role: str, x, slot: int = 0):
         """(quantized x, straight-through mask or None) for saturating roles."""

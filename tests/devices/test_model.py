@@ -141,6 +141,16 @@ def test_binary_and_shift_kinds():
     assert shift.compute_j < mult.compute_j
 
 
+def test_binary_matmul_on_mcu_runs_at_its_xnor_popcount_rate():
+    prof = devices.load("stm32h743")
+    shape = dict(m=64, k=256, n=64, acc_bits=16)
+    bnn = one(MatMul("b", a_bits=1, b_bits=1, kind="binary", **shape), prof)
+    int8 = one(MatMul("i", a_bits=8, b_bits=8, kind="int", **shape), prof)
+    assert bnn.op_class == "binary" and int8.op_class == "int8"
+    assert bnn.bound == "compute" and int8.bound == "compute"
+    assert bnn.compute_s == pytest.approx(int8.compute_s * 11 / 32)
+
+
 def test_weights_level_puts_weights_in_flash():
     prof = devices.load("stm32h743")
     ram = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int"), prof)

@@ -40,6 +40,13 @@ def test_mcu_peak_from_cycles_per_mac():
     assert prof.peak("matmul", "int8") == ("int8", 2 * 400e6 / 1.0)
 
 
+def test_mcu_has_its_own_binary_rate():
+    """stm32h743 declares an XNOR-popcount rate (11 cycles per 32 binary MACs, an estimate derived
+    from the instruction sequence in the profile) instead of falling back to int8."""
+    prof = devices.load("stm32h743")
+    assert prof.peak("matmul", "binary") == ("binary", pytest.approx(2 * 400e6 * 32 / 11))
+
+
 def test_env_dirs_add_and_override_profiles(tmp_path, monkeypatch):
     src = Path(devices.__file__).parent / "profiles" / "xeon-8380.toml"
     text = src.read_text().replace('name = "xeon-8380"', 'name = "my-xeon"')

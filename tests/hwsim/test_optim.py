@@ -139,3 +139,40 @@ def test_fused_adam_kernel_equals_the_array_expression(seed, wd, dtype, scale):
     for a, b in zip(*out):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
+
+
+
+def counting_grads(layer, calls):
+    """Make ``layer.grads()`` append the layer index to ``calls``."""
+    grads = layer.grads
+
+    def counted():
+        calls.append(layer.index)
+        return grads()
+    layer.grads = counted
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_step_fetches_each_layers_gradients_once(cls):
+    """One ``layer.grads()`` per layer with parameters per step; the same weights as the former
+    step, which looked the gradients up again for every parameter."""
+    m, ref = (build_model("mlp:4-5-3", (4,), 3, seed=1).astype(np.float64) for _ in range(2))
+    for model in (m, ref):
+        for layer in model.layers:
+            for g in layer.grads().values():
+                g[:] = np.random.default_rng(layer.index).standard_normal(g.shape)
+    calls = []
+    for layer in m.layers:
+        counting_grads(layer, calls)
+    opt, ref_opt = cls(m, lr=0.1), cls(ref, lr=0.1)
+    for step in range(2):
+        opt.step()
+        ref_opt.t += 1
+        ref_opt._begin_step()
+        for (layer, name), state in zip(ref_opt.slots, ref_opt.state):
+            w = getattr(layer, name)
+            ref_opt._update(w, layer.grads()[name], state)
+            layer.commit(name, w)
+        assert calls == [0, 2] * (step + 1)
+    for k, v in ref.state_dict().items():
+        np.testing.assert_array_equal(m.state_dict()[k], v, err_msg=k)

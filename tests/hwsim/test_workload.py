@@ -7,7 +7,7 @@ import pytest
 
 import devices
 from hwsim._model import Sequential
-from hwsim._precision import Precision
+from hwsim._precision import ROLES, Precision
 from hwsim._workload import layer_of, workload
 from hwsim.layers import Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten, MaxPool2d
 
@@ -151,3 +151,14 @@ def test_bad_arguments():
     net.layers.append(Odd())
     with pytest.raises(TypeError, match="no cost rule for layer 'odd'"):
         workload(net, None)
+
+
+def test_every_role_sets_its_widths():
+    """Each role of `hwsim.ROLES` reaches the ops that the module docstring assigns it."""
+    widths = dict(zip(ROLES, (3, 5, 6, 7, 9, 20)))
+    p = Precision.from_flags(**{r: f"s{b}.1" for r, b in widths.items()})
+    ops = _by_name(workload(_mlp(), p, batch=2, training=True, optimizer="sgd"))
+    err, grad = ops["dense2/error"], ops["dense0/grad"]
+    assert (err.a_bits, err.b_bits, err.acc_bits, err.out_bits) == (6, 3, 20, 6)
+    assert (grad.a_bits, grad.b_bits, grad.out_bits) == (5, 6, 7)
+    assert ops["relu1/fwd"].bits == 5 and ops["dense0/update"].bits == 9
