@@ -30,10 +30,13 @@ from numbers import Rational, Real
 import numpy as np
 
 from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
-from ._quantize import NUMBA_THRESHOLD, from_raw, to_raw
+from ._quantize import NUMBA_THRESHOLD, _choose_backend, from_raw, to_raw
 from ._shift_round import rescale, rescale_numba
 from ._stats import QuantStats, check_stats
 from ._validate import check_choice, resolve_seed
+
+#: Backends of :meth:`FixedArray.cast` (the raw integers live in host memory: no CUDA kernel).
+CAST_BACKENDS = ("auto", "numpy", "numba")
 
 
 class FixedArray:
@@ -176,13 +179,12 @@ class FixedArray:
         """
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a fixedpoint.Fixed, got {type(fmt).__name__}")
-        check_choice(backend, "backend", ("auto", "numpy", "numba"))
+        check_choice(backend, "backend", CAST_BACKENDS)
         check_stats(stats)
         if rounding == "stochastic":
             seed = resolve_seed(seed)
         shift = self.fmt.frac - fmt.frac
-        if stats is None and (backend == "numba" or (backend == "auto"
-                                                     and self.size >= NUMBA_THRESHOLD)):
+        if stats is None and _choose_backend(backend, self.raw, NUMBA_THRESHOLD) == "numba":
             raw = rescale_numba(self.raw, shift, fmt, rounding, overflow, seed=seed,
                                 offset=offset, sr_bits=sr_bits)
         else:

@@ -2,10 +2,13 @@
 
 The functions use only float/int arithmetic, comparisons and numpy scalar casts,
 and call no other function, so the same source compiles with ``numba.njit`` and
-``numba.cuda.jit(device=True)`` (and runs as plain Python under the CUDA simulator). A kernel
-applies, per element: :func:`scale_input`, the random draw (stochastic only),
-:func:`round_scaled`, :func:`apply_overflow`. This is exactly the rule that the numpy oracle
-(``_oracle.py``) states in vectorised form; the tests check every bit of both.
+``numba.cuda.jit(device=True)`` (and runs as plain Python under the CUDA simulator). They avoid
+the two-argument builtins ``min``/``max`` too: since Numba 0.66 these fail to compile for
+CUDA (numba/numba#10753). A kernel applies, per element: :func:`scale_input`, the random draw
+(stochastic only), :func:`round_scaled`, :func:`apply_overflow`; :func:`element_function` joins
+the four under one jit (compiled code calls compiled functions, not plain Python ones, so
+it takes the jit and compiles the four with it first). This is exactly the rule that the numpy
+oracle (``_oracle.py``) states in vectorised form; the tests check every bit of both.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._counter_rng import scalar_bits
 from ._format import Fixed
 
 # Rounding-mode codes (index in ``_validate.ROUNDING_MODES``).
@@ -68,7 +72,7 @@ def round_scaled(v, mode, r, kpow):
     """
     a = abs(v)
     big = a >= TWO52  # already an integer (or inf)
-    t = np.float64(np.int64(min(a, TWO52)))
+    t = np.float64(np.int64(TWO52 if big else a))  # min(a, TWO52): no min(), see the module doc
     g = 0.0 if big else a - t
     neg = v < 0.0
     up = False  # add one to the magnitude
@@ -130,3 +134,30 @@ def apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask):
             return np.int64(raw_max), ST_SATURATED
         return np.int64(raw_min), ST_SATURATED
     return np.int64(rv), status
+
+
+def element_function(jit):
+    """``quantize_element(xv, counter, mode, wrap, scale, modulus, inv_modulus, lo, hi, raw_min,
+    raw_max, mask, key, shift, kpow) -> (raw, status)``, compiled with ``jit``.
+
+    ``jit`` is ``numba.njit(...)`` or ``numba.cuda.jit(device=True)``. One float64 input ``xv``:
+    :func:`scale_input`; unless NaN (or inf with wrap; raw 0), the draw
+    ``scalar_bits(key, counter) >> shift`` (stochastic only; ``counter`` is the element's
+    uint64 counter, ``shift = uint64(64 - k)``), :func:`round_scaled`, :func:`apply_overflow`.
+    The other arguments are the `Params` fields of the same names.
+    """
+    scale_input_, round_scaled_, apply_overflow_, bits_ = (
+        jit(f) for f in (scale_input, round_scaled, apply_overflow, scalar_bits))
+
+    def quantize_element(xv, counter, mode, wrap, scale, modulus, inv_modulus, lo, hi, raw_min,
+                         raw_max, mask, key, shift, kpow):
+        v, status = scale_input_(xv, wrap, scale, modulus, inv_modulus)
+        if status == ST_NAN or status == ST_INF_WRAP:
+            return np.int64(0), status
+        r = np.int64(0)
+        if mode == STOCHASTIC:
+            r = np.int64(bits_(key, counter) >> shift)
+        rv = round_scaled_(v, mode, r, kpow)
+        return apply_overflow_(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask)
+
+    return jit(quantize_element)

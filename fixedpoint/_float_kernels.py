@@ -18,6 +18,7 @@ import numpy as np
 from numba import cuda, njit, prange
 
 from ._counter_rng import scalar_bits
+from ._cuda_launch import launch_config
 from ._fixed_scalar import CEIL as _CEIL
 from ._fixed_scalar import FLOOR as _FLOOR
 from ._fixed_scalar import NEAREST_AWAY as _NEAREST_AWAY
@@ -60,7 +61,7 @@ def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos
         sig += np.int64(1) << np.int64(52)
         p = biased - 1075
         e = biased - 1023
-    q = max(e, emin) - man
+    q = (e if e > emin else emin) - man  # max(e, emin)
     s = q - p
     mag = a
     if s > 0:  # inexact on the format's grid unless the dropped bits d are zero
@@ -194,6 +195,4 @@ def float_quantize_cuda_kernel():
 
 def launch_cuda(x, out, flags, with_flags, *args) -> None:
     """Run the CUDA kernel on flat device arrays (CuPy arrays or Numba device arrays)."""
-    n = x.size
-    threads = min(256, 32 * max(1, -(-n // 32)))
-    float_quantize_cuda_kernel()[max(1, (n + threads - 1) // threads), threads](x, out, flags, with_flags, *args)
+    float_quantize_cuda_kernel()[launch_config(x.size)](x, out, flags, with_flags, *args)

@@ -1,9 +1,9 @@
 """The CUDA backend: Numba CUDA kernels over CuPy arrays (``__cuda_array_interface__``).
 
-One thread per element runs the same scalar functions as the CPU kernels (``_fixed_scalar``),
-so the bits are identical. Status counts use atomic adds (order-free); per-element errors are
-summed by a second kernel, one thread per ``_stats.BLOCK`` block, in the lane order of
-``_stats.block_sums``, as on the CPU.
+One thread per element runs ``_fixed_scalar.element_function`` (the scalar functions that the
+CPU kernels run), so the bits are identical. Status counts use atomic adds (order-free);
+per-element errors are summed by a second kernel, one thread per ``_stats.BLOCK`` block, in the
+lane order of ``_stats.block_sums``, as on the CPU.
 numpy input is copied to the GPU and the result back (this also runs under the CUDA simulator,
 ``NUMBA_ENABLE_CUDASIM=1``, which the tests use).
 """
@@ -12,16 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from . import _counter_rng
 from . import _fixed_scalar as fs
+from ._cuda_launch import launch_config
 from ._stats import BLOCK, LANES
 from ._validate import is_cupy_array
 
-_scale_input = cuda.jit(device=True)(fs.scale_input)
-_round_scaled = cuda.jit(device=True)(fs.round_scaled)
-_apply_overflow = cuda.jit(device=True)(fs.apply_overflow)
-_scalar_bits = cuda.jit(device=True)(_counter_rng.scalar_bits)
-_THREADS = 256
+_quantize_element = fs.element_function(cuda.jit(device=True))
 
 
 @cuda.jit
@@ -31,14 +27,9 @@ def _quantize_kernel(x, out, to_float, want_errors, mode, wrap, scale, modulus, 
     if i >= x.size:
         return
     xv = np.float64(x[i])
-    v, status = _scale_input(xv, wrap, scale, modulus, inv_modulus)
-    raw = np.int64(0)
-    if status != fs.ST_NAN and status != fs.ST_INF_WRAP:
-        r = np.int64(0)
-        if mode == fs.STOCHASTIC:
-            r = np.int64(_scalar_bits(key, counter0 + np.uint64(i)) >> np.uint64(64 - k))
-        rv = _round_scaled(v, mode, r, kpow)
-        raw, status = _apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask)
+    raw, status = _quantize_element(xv, counter0 + np.uint64(i), mode, wrap, scale, modulus,
+                                    inv_modulus, lo, hi, raw_min, raw_max, mask, key,
+                                    np.uint64(64 - k), kpow)
     value = np.float64(raw) * step
     if to_float:
         out[i] = value
@@ -61,7 +52,9 @@ def _block_errors(errors, err_max, err_sum):
         return
     e_max = 0.0
     e_sum = 0.0
-    end = min(errors.size, (b + 1) * BLOCK)
+    end = (b + 1) * BLOCK
+    if end > errors.size:  # min(): see _fixed_scalar's module doc
+        end = errors.size
     for lane in range(LANES):
         lane_sum = 0.0
         for i in range(b * BLOCK + lane, end, LANES):
@@ -72,10 +65,6 @@ def _block_errors(errors, err_max, err_sum):
         e_sum += lane_sum
     err_max[b] = e_max
     err_sum[b] = e_sum
-
-
-def _grid(n: int) -> int:
-    return max(1, -(-n // _THREADS))
 
 
 def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
@@ -98,7 +87,7 @@ def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_error
         counts = cuda.to_device(np.zeros(fs.N_COUNTS, dtype=np.int64))
         errors = cuda.to_device(np.zeros(x.size if want_errors else 1))
     if x.size:
-        _quantize_kernel[_grid(x.size), _THREADS](
+        _quantize_kernel[launch_config(x.size)](
             xd, out, out.dtype.kind == "f", want_errors, p.mode, p.wrap, p.scale, p.modulus, p.inv_modulus, p.lo,
             p.hi, p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k, p.kpow, counts,
             errors)
@@ -113,5 +102,5 @@ def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_error
     err_max = cuda.device_array(nblocks)
     err_sum = cuda.device_array(nblocks)
     if nblocks:
-        _block_errors[_grid(nblocks), _THREADS](errors, err_max, err_sum)
+        _block_errors[launch_config(nblocks)](errors, err_max, err_sum)
     return out, host_counts, float(err_max.copy_to_host().max(initial=0.0)), err_sum.copy_to_host()

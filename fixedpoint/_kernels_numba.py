@@ -33,10 +33,8 @@ from . import _counter_rng
 from . import _fixed_scalar as fs
 from ._stats import BLOCK, LANES
 
-_scale_input = njit(cache=True)(fs.scale_input)
-_round_scaled = njit(cache=True)(fs.round_scaled)
-_apply_overflow = njit(cache=True)(fs.apply_overflow)
-_scalar_bits = njit(cache=True)(_counter_rng.scalar_bits)
+# inlined into the cached `_general_block` (a closure's own cache file would never be hit)
+_quantize_element = fs.element_function(njit(inline="always"))
 _mix64 = njit(cache=True)(_counter_rng.scalar_mix64)
 
 
@@ -81,14 +79,9 @@ def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_m
     c0 = counter0 + np.uint64(start)
     for i in range(x.size):
         xv = np.float64(x[i])
-        v, status = _scale_input(xv, wrap, scale, modulus, inv_modulus)
-        raw = np.int64(0)
-        if status != fs.ST_NAN and status != fs.ST_INF_WRAP:
-            r = np.int64(0)
-            if mode == fs.STOCHASTIC:
-                r = np.int64(_scalar_bits(key, c0 + np.uint64(i)) >> shift)
-            rv = _round_scaled(v, mode, r, kpow)
-            raw, status = _apply_overflow(rv, xv, status, wrap, lo, hi, raw_min, raw_max, mask)
+        raw, status = _quantize_element(xv, c0 + np.uint64(i), mode, wrap, scale, modulus,
+                                        inv_modulus, lo, hi, raw_min, raw_max, mask, key, shift,
+                                        kpow)
         _store_raw(out, i, raw, step)
         if want_errors:
             errors[i] = 0.0 if status == fs.ST_NAN else abs(np.float64(raw) * step - xv)

@@ -15,6 +15,7 @@ import numpy as np
 from numba import cuda, njit, prange
 
 from ._counter_rng import scalar_bits, seed_key, uniforms
+from ._cuda_launch import launch_config
 from ._float_kernels import _bits_cpu
 from ._float_quantize import record_stats
 from ._quantize import _choose_backend
@@ -71,12 +72,13 @@ def quantizer_scalar(kind, x, p1, p2, stochastic, u):
     (2, ``p1, p2`` = min_exp, max_exp); ``u`` is the uniform draw when ``stochastic``."""
     if kind == _BINARIZE:
         if stochastic:
-            return 1.0 if u < min(max((x + 1.0) * 0.5, 0.0), 1.0) else -1.0
+            p = (x + 1.0) * 0.5  # clip(p, 0, 1) without min/max (see _fixed_scalar's module doc)
+            return 1.0 if u < (0.0 if p < 0.0 else 1.0 if p > 1.0 else p) else -1.0
         return 1.0 if x >= 0.0 else -1.0
     a = abs(x)
     sign = -1.0 if x < 0.0 else 1.0
     if kind == _TERNARIZE:
-        keep = u < min(a, 1.0) if stochastic else a > p1
+        keep = u < (a if a < 1.0 else 1.0) if stochastic else a > p1
         return sign if keep else 0.0
     if a == 0.0:
         return 0.0
@@ -97,7 +99,8 @@ def quantizer_scalar(kind, x, p1, p2, stochastic, u):
         k = min_exp
     elif u < m - 1.0:
         k += 1
-    return sign * math.ldexp(1.0, min(k, int(p2)))
+    max_exp = int(p2)
+    return sign * math.ldexp(1.0, k if k < max_exp else max_exp)
 
 
 _scalar_cpu = njit(cache=True)(quantizer_scalar)
@@ -187,7 +190,7 @@ def _run(kind: int, x, p1: float, p2: float, stochastic: bool, seed, offset: int
         if backend == "numba":
             _quantizer_cpu(*args)
         else:
-            quantizer_cuda_kernel()[max(1, -(-flat.size // 256)), 256](*args)
+            quantizer_cuda_kernel()[launch_config(flat.size)](*args)
     if stats is not None:
         flags = xp.where(xp.abs(flat) >= saturated_from, 1, xp.where((flat != 0) & (y == 0), 2, 0))
         record_stats(stats, flat, y, flags, seed)

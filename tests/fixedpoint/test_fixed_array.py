@@ -316,6 +316,32 @@ def test_cast_auto_backend_large_array():
                                                backend="numpy").raw)
 
 
+def test_cast_chooses_backend_as_quantize(monkeypatch):
+    """cast asks quantize's `_choose_backend` (Numba from `NUMBA_THRESHOLD` elements with
+    "auto"); with stats it runs numpy; "cuda" is refused (the raw integers live on the host)."""
+    from fixedpoint import _fixed_array, _quantize
+
+    asked, numba_sizes = [], []
+    choose, rescale_fast = _fixed_array._choose_backend, _fixed_array.rescale_numba
+    monkeypatch.setattr(_fixed_array, "_choose_backend",
+                        lambda *args: asked.append((args[0], args[2])) or choose(*args))
+    monkeypatch.setattr(_fixed_array, "rescale_numba",
+                        lambda raw, *args, **kw: numba_sizes.append(raw.size) or
+                        rescale_fast(raw, *args, **kw))
+    n = _quantize.NUMBA_THRESHOLD
+    a = FixedArray(np.arange(n) % 200 - 100, Fixed(9, 3))
+    target = Fixed(8, 0)
+    for part, backend in ((a, "auto"), (a[:-1], "auto"), (a[:5], "numba"), (a, "numpy")):
+        assert np.array_equal(part.cast(target, backend=backend).raw,
+                              rescale(part.raw, 3, target, "nearest_even", "saturate"))
+    assert numba_sizes == [n, 5]
+    assert asked == [("auto", n), ("auto", n), ("numba", n), ("numpy", n)]
+    a.cast(target, stats=fxp.QuantStats())
+    assert numba_sizes == [n, 5]
+    with pytest.raises(ValueError, match="backend must be one of 'auto', 'numpy', 'numba'"):
+        a.cast(target, backend="cuda")
+
+
 def test_cast_bad_arguments():
     a = FixedArray([1], Fixed(8, 4))
     with pytest.raises(ValueError, match="rounding"):
