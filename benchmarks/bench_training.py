@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         "## Speed (one run, interleaved, median of "
         f"{args.repeats} × {args.speed_epochs} epoch(s) per engine)", "",
         md_table(["engine", "median epoch (s)", "all epochs (s)"],
-                 [[k, f"{med[k]:.2f}", ", ".join(f"{t:.2f}" for t in v)] for k, v in times.items()]), "",
+                 [[k, f"{med[k]:.3f}", ", ".join(f"{t:.3f}" for t in v)] for k, v in times.items()]), "",
         f"Where the 8-bit fast epoch goes (one more epoch, with timers around the calls; the timers "
         f"add a little): {prof['epoch']:.3f} s in all, of which {prof['quantize'][0]:.3f} s in "
         f"{prof['quantize'][1]} `fixedpoint.Quantizer` calls ({prof['kernels'][0]:.3f} s of it in "
