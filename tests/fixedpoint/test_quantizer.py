@@ -51,7 +51,7 @@ def test_short_path_equals_the_oracle(rounding, overflow, fmt, data, seed, offse
 
 
 @pytest.mark.parametrize("case", [
-    "scalar", "0-d array", "empty", "float16", "list", "int input", "numpy seed", "numpy offset", "numpy backend",
+    "scalar", "0-d array", "empty", "empty numba", "float16", "list", "int input", "numpy seed", "numpy offset", "numpy backend",
 ])
 def test_every_fallback_equals_the_oracle(case) -> None:
     fmt = fxp.Fixed(8, 4)
@@ -61,7 +61,7 @@ def test_every_fallback_equals_the_oracle(case) -> None:
         x = np.float64(1.03)
     elif case == "0-d array":  # the short path, reshaped to ()
         x = np.array(1.03)
-    elif case == "empty":
+    elif case in ("empty", "empty numba"):  # numba: one empty block
         x = np.zeros((0, 3))
     elif case == "float16":
         x = x.astype(np.float16)
@@ -74,7 +74,8 @@ def test_every_fallback_equals_the_oracle(case) -> None:
     elif case == "numpy offset":
         kw["offset"] = np.int32(3)
     a = _oracle(x, fmt, "stochastic", "saturate", **kw)
-    b = _bound(x, fmt, "stochastic", "saturate", **kw, backend="numpy" if case == "numpy backend" else "auto")
+    backend = {"numpy backend": "numpy", "empty numba": "numba"}.get(case, "auto")
+    b = _bound(x, fmt, "stochastic", "saturate", **kw, backend=backend)
     _assert_same(a, b)
 
 
