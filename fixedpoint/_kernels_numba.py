@@ -13,7 +13,7 @@ Two block loops give the same bits:
   LLVM vectorises (SIMD rounding, 64-bit multiplies for the hash): load, scale, round, saturate
   or wrap, store. It computes in float64 (needs ``word <= 52``: every raw is exact), or in
   float32 for float32 input with ``frac >= 0``, ``word <= 24`` and saturate (see
-  ``_call_arrays``). It keeps no counts: with ``stats`` it rounds into a scratch block
+  ``call_arrays``). It keeps no counts: with ``stats`` it rounds into a scratch block
   (no clamp) and ``_count_block`` saturates or wraps, counts and sums the errors. A block where
   it meets NaN (or, with wrap, ``|x * 2**frac| >= 2**52``) is redone by ``_general_block``.
 
@@ -310,7 +310,7 @@ def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale
 
 @njit(cache=True)
 def _unpack(fp, ip):
-    """The scalars packed by `_call_arrays`."""
+    """The scalars packed by `call_arrays`."""
     return (fp[0], fp[1], fp[2], fp[3], fp[4], fp[5], fp[6], ip[0], ip[1] != 0, ip[2], ip[3],
             ip[4], np.uint64(64 - ip[5]), ip[6])
 

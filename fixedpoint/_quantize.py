@@ -64,8 +64,8 @@ def to_raw(x: Any, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "
     """The raw int64 integers of ``quantize(x, fmt, ...)`` (value = raw * 2**-frac), any word."""
     if not isinstance(fmt, Fixed):
         raise TypeError(f"fmt must be a Fixed format, got {type(fmt).__name__}")
-    return _bound(fmt, rounding, overflow, sr_bits, nan).general(x, seed, offset, backend, stats,
-                                                                 as_raw=True)
+    return _bound(fmt, rounding, overflow, sr_bits, nan)._general(x, seed, offset, backend,
+                                                                  stats, as_raw=True)
 
 
 def from_raw(raw: Any, fmt: Fixed, dtype: Any = np.float64) -> Any:
@@ -171,11 +171,11 @@ class Quantizer:
             elif seed is None and not stochastic:
                 key = _KEY_OF_SEED_0
             else:  # a seed to draw (stochastic, None) or to check
-                return self.general(x, seed, offset, backend, stats)
+                return self._general(x, seed, offset, backend, stats)
             entry = self._arrays.get(x.dtype.char)
             if entry is None:
                 if x.dtype.char not in "fd":
-                    return self.general(x, seed, offset, backend, stats)
+                    return self._general(x, seed, offset, backend, stats)
                 out_dtype = check_result_dtype(self.fmt, x.dtype)
                 entry = self._arrays[x.dtype.char] = (
                     out_dtype, _kernels_numba.call_arrays(x.dtype.char, out_dtype, self._head, self._k))
@@ -185,9 +185,9 @@ class Quantizer:
             counts, max_error, sums = _kernels_numba.run(flat, out, entry[1], key, counter0,
                                                          stats is not None)
             return self._finish(x, out, counts, max_error, sums, seed, stats)
-        return self.general(x, seed, offset, backend, stats)
+        return self._general(x, seed, offset, backend, stats)
 
-    def general(self, x: Any, seed: Any, offset: Any, backend: Any, stats: Any,
+    def _general(self, x: Any, seed: Any, offset: Any, backend: Any, stats: Any,
                 as_raw: bool = False) -> Any:
         """Any call (checks every argument, picks the backend); ``as_raw``: `to_raw`."""
         x = as_float_array(x, "x")
