@@ -107,6 +107,33 @@ def _epoch_profile(data) -> dict:
     return {"epoch": seconds, **{k: tuple(v) for k, v in inside.items()}}
 
 
+_THREAD_PROBE = """
+import json, sys
+from hwsim import Precision, build_model, load_data, train
+data = load_data("mnist:" + sys.argv[1], split=8000, seed=0, flatten=True)
+model = build_model("mlp:784-256-256-10", input_shape=data.input_shape, num_classes=data.num_classes,
+                    seed=0)
+flags = json.loads(sys.argv[2])
+p = Precision.from_flags(flags.pop("precision", "fp32"), seed=0, **flags)
+m = train(model, data, p, epochs=3, batch=64, optimizer="adam", lr=1e-3, seed=0, progress=False)
+print(json.dumps(m["epoch_seconds"]))
+"""
+
+
+def _default_thread_epochs(data_dir: str, flags: dict, wait_policy) -> list[float]:
+    """Epoch seconds of 3 epochs in a fresh process with every library's default thread count
+    (what ``hwsim train`` gets), ``OMP_WAIT_POLICY`` = ``wait_policy`` (None: hwsim's default)."""
+    import json
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in (*THREAD_VARS, "OMP_WAIT_POLICY")}
+    if wait_policy is not None:
+        env["OMP_WAIT_POLICY"] = wait_policy
+    done = subprocess.run([sys.executable, "-c", _THREAD_PROBE, data_dir, json.dumps(flags)],
+                          env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _sklearn_epochs(data, epochs: int) -> tuple[list[float], float]:
     from sklearn.neural_network import MLPClassifier
 
@@ -144,6 +171,8 @@ def main(argv=None) -> int:
         print({k: f"{v[-1]:.2f}s" for k, v in times.items()}, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     prof = _epoch_profile(data)
+    threads = [(label, policy, _default_thread_epochs(args.data, flags, policy)) for label, policy, flags in (
+        ("fp32", None, {}), ("8-bit fast", None, W8A8), ("8-bit fast", "ACTIVE", W8A8))]
 
     rows, acc = [], {}
     for label, flag_text, flags in ACCURACY_ROWS:
@@ -197,6 +226,13 @@ def main(argv=None) -> int:
         f"their Numba block kernels, the rest Python-side set-up, allocation and checks) and "
         f"{prof['masks'][0]:.3f} s in {prof['masks'][1]} straight-through masks; the rest is the same "
         f"float32 BLAS products and Adam as fp32, plus hwsim's bookkeeping.", "",
+        "## Default threads (what `hwsim train` gets)", "",
+        "A fresh process per row, no thread variable set (OpenBLAS and Numba use every core), 3 "
+        "epochs; `import hwsim` sets `OMP_WAIT_POLICY=PASSIVE` unless it is set. With `ACTIVE`, "
+        "Numba's OpenMP workers spin after each parallel kernel and starve the BLAS threads.", "",
+        md_table(["engine", "OMP_WAIT_POLICY", "epochs (s)"],
+                 [[label, policy or "unset (hwsim: PASSIVE)", ", ".join(f"{t:.3f}" for t in secs)]
+                  for label, policy, secs in threads]), "",
         "## Targets", "",
         md_table(["target", "measured", "met"],
                  [[c[0], c[1], "-" if c[2] is None else ("yes" if c[2] else "**no**")] for c in checks]), "",
