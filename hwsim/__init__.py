@@ -5,8 +5,8 @@ Public API (flat): precision policies, layers, models, optimizers, training.
 Importing hwsim sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. A training step runs
 BLAS products between fixedpoint's parallel Numba kernels; Numba's OpenMP workers otherwise spin
 after each kernel and starve the BLAS threads (on 2 cores an 8-bit MNIST epoch takes about 2 s
-instead of 0.24 s: reports/benchmarks/training.md). It takes effect when no OpenMP runtime was loaded before hwsim; ``fixedpoint``
-alone leaves the setting to you (spinning is faster for back-to-back large quantize calls).
+instead of 0.24 s: reports/benchmarks/training.md). It takes effect when no OpenMP runtime was
+loaded before hwsim; ``fixedpoint`` alone leaves the setting to you.
 """
 import os
 
