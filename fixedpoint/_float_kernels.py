@@ -12,6 +12,7 @@ Flags written per element when stats are requested: 0 = ordinary, 1 = overflowed
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -166,31 +167,27 @@ def float_quantize_cpu(x, out, flags, with_flags, emin, man, fmax, flush_below, 
                   over_pos, over_neg, inf_pos, nan_val, key, offset, k)
 
 
-_CUDA_KERNEL = []
-
-
+@functools.lru_cache(maxsize=None)
 def float_quantize_cuda_kernel():
     """The CUDA kernel (compiled on first use; under ``NUMBA_ENABLE_CUDASIM=1`` the simulator's)."""
-    if not _CUDA_KERNEL:
-        round_dev = cuda.jit(device=True)(float_round_scalar)
-        bits_dev = cuda.jit(device=True)(scalar_bits)
+    round_dev = cuda.jit(device=True)(float_round_scalar)
+    bits_dev = cuda.jit(device=True)(scalar_bits)
 
-        @cuda.jit
-        def kernel(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, mode,
-                   over_pos, over_neg, inf_pos, nan_val, key, offset, k):
-            i = cuda.grid(1)
-            if i < x.size:
-                r = np.uint64(0)
-                if mode == _STOCHASTIC:
-                    r = bits_dev(key, offset + np.uint64(i + 1))
-                y, flag = round_dev(np.float64(x[i]), emin, man, fmax, flush_below, neg_zero,
-                                    mode, over_pos, over_neg, inf_pos, nan_val, r, k)
-                out[i] = y
-                if with_flags:
-                    flags[i] = flag
+    @cuda.jit
+    def kernel(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, mode,
+               over_pos, over_neg, inf_pos, nan_val, key, offset, k):
+        i = cuda.grid(1)
+        if i < x.size:
+            r = np.uint64(0)
+            if mode == _STOCHASTIC:
+                r = bits_dev(key, offset + np.uint64(i + 1))
+            y, flag = round_dev(np.float64(x[i]), emin, man, fmax, flush_below, neg_zero,
+                                mode, over_pos, over_neg, inf_pos, nan_val, r, k)
+            out[i] = y
+            if with_flags:
+                flags[i] = flag
 
-        _CUDA_KERNEL.append(kernel)
-    return _CUDA_KERNEL[0]
+    return kernel
 
 
 def launch_cuda(x, out, flags, with_flags, *args) -> None:

@@ -211,8 +211,8 @@ def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
     caller rounds into a scratch block and ``_count_block`` counts). Returns False when the block
     holds a special value (NaN; with wrap also ``|rv| >= 2**52``), to be redone by
     ``_general_block``."""
-    scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny, kf = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+    scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny = (
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
     one = step / step
     zero = one - one
     half = one / (one + one)

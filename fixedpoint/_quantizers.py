@@ -9,6 +9,7 @@ converted to float64 when exact); NaN input raises ValueError with the count and
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -133,27 +134,23 @@ def _quantizer_cpu(kind, x, out, p1, p2, stochastic, key, offset):
         _cpu_loop(_POW2, x, out, p1, p2, False, key, offset)
 
 
-_CUDA_KERNEL = []
-
-
+@functools.lru_cache(maxsize=None)
 def quantizer_cuda_kernel():
     """The CUDA kernel, same arguments as the CPU one (built on first use; simulator-compatible)."""
-    if not _CUDA_KERNEL:
-        scalar_dev = cuda.jit(device=True)(quantizer_scalar)
-        bits_dev = cuda.jit(device=True)(scalar_bits)
+    scalar_dev = cuda.jit(device=True)(quantizer_scalar)
+    bits_dev = cuda.jit(device=True)(scalar_bits)
 
-        @cuda.jit
-        def kernel(kind, x, out, p1, p2, stochastic, key, offset):
-            i = cuda.grid(1)
-            if i < x.size:
-                u = 0.0
-                if stochastic:
-                    b = bits_dev(key, offset + np.uint64(i + 1)) >> np.uint64(11)
-                    u = math.ldexp(float(b), -53)
-                out[i] = scalar_dev(kind, np.float64(x[i]), p1, p2, stochastic, u)
+    @cuda.jit
+    def kernel(kind, x, out, p1, p2, stochastic, key, offset):
+        i = cuda.grid(1)
+        if i < x.size:
+            u = 0.0
+            if stochastic:
+                b = bits_dev(key, offset + np.uint64(i + 1)) >> np.uint64(11)
+                u = math.ldexp(float(b), -53)
+            out[i] = scalar_dev(kind, np.float64(x[i]), p1, p2, stochastic, u)
 
-        _CUDA_KERNEL.append(kernel)
-    return _CUDA_KERNEL[0]
+    return kernel
 
 
 # --------------------------------------------------------------------------- public API

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import hwsim.schemes  # noqa: F401  (registers the scheme quantizer names)
 from hwsim import Dense, Precision, Sequential
 from hwsim._precision import parse_quantizer
 from hwsim.layers import ACTIVATIONS, Activation
