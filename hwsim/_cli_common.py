@@ -5,6 +5,7 @@ import argparse
 
 from hwsim._data import Dataset, load_data
 from hwsim._precision import ROLES, Precision
+from hwsim._seq_spec import seq_input_shape
 
 __all__ = ["precision_from_args", "mlp_input_features", "load_data_for_model", "parse_shape",
            "cost_input_shape"]
@@ -35,10 +36,23 @@ def mlp_input_features(model_spec: str) -> int | None:
     return int(first) if first.isdigit() else None
 
 
+def flat_input(model_spec: str) -> bool:
+    """True when ``model_spec`` takes flat vectors: ``mlp:`` specs and ``seq:`` specs whose IN is a
+    single size (``seq:784,...``); a malformed IN is left to ``build_model`` to report."""
+    if model_spec.startswith("mlp:"):
+        return True
+    if model_spec.startswith("seq:"):
+        try:
+            return len(seq_input_shape(model_spec)) == 1
+        except ValueError:
+            return False
+    return False
+
+
 def load_data_for_model(model_spec: str, data_spec: str, split: int | None, seed: int) -> Dataset:
-    """Load ``data_spec`` in the layout ``model_spec`` needs: flattened vectors for ``mlp:`` models,
-    NCHW images otherwise (``build_model`` then reports an input width that does not match)."""
-    return load_data(data_spec, split=split, seed=seed, flatten=model_spec.startswith("mlp:"))
+    """Load ``data_spec`` in the layout ``model_spec`` needs: flattened vectors for `flat_input`
+    specs, NCHW images otherwise (``build_model`` then reports an input width that does not match)."""
+    return load_data(data_spec, split=split, seed=seed, flatten=flat_input(model_spec))
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -51,10 +65,12 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def cost_input_shape(model_spec: str, text: str | None) -> tuple[int, ...]:
-    """The input shape for costing ``model_spec``: ``--input-shape`` if given, else the MLP's width
-    or `DEFAULT_CNN_INPUT`."""
+    """The input shape for costing ``model_spec``: ``--input-shape`` if given, else a ``seq:`` spec's
+    IN, the MLP's width or `DEFAULT_CNN_INPUT`."""
     if text is not None:
         return parse_shape(text)
+    if model_spec.startswith("seq:"):
+        return seq_input_shape(model_spec)
     n_in = mlp_input_features(model_spec)
     return (n_in,) if n_in is not None else DEFAULT_CNN_INPUT
 

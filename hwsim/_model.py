@@ -7,6 +7,8 @@ import numpy as np
 
 from ._precision import Precision
 from ._xp import get_array_module, to_numpy
+from . import _seq_layers  # noqa: F401  (registers the built-in seq: tokens)
+from ._seq_spec import parse_seq
 from .layers import (ACTIVATIONS, Activation, Conv2d, Dense, Flatten, Layer, MaxPool2d, Reshape)
 from .layers._base import FP32
 
@@ -197,7 +199,21 @@ def _mlp(body: str, spec: str, input_shape: tuple, num_classes: int | None, seed
     return layers
 
 
-MODEL_FAMILIES = ("mlp", "cnn")
+def _seq(spec: str, input_shape: tuple, num_classes: int | None, seed: int, dtype) -> list[Layer]:
+    in_shape, layers = parse_seq(spec, seed, dtype)
+    if math.prod(in_shape) != math.prod(input_shape):
+        raise ValueError(f"bad input token {'x'.join(map(str, in_shape))!r} in {spec!r}: the data have "
+                         f"{math.prod(input_shape)} values per example (input shape {tuple(input_shape)})")
+    shape = in_shape
+    for layer in layers:
+        shape = layer.output_shape(shape)
+    if num_classes is not None and (len(shape) != 1 or shape[0] != num_classes):
+        raise ValueError(f"bad model spec {spec!r}: the last layer outputs shape {shape}, "
+                         f"the data have {num_classes} classes")
+    return ([Reshape(in_shape)] if tuple(in_shape) != tuple(input_shape) else []) + layers
+
+
+MODEL_FAMILIES = ("mlp", "cnn", "seq")
 
 
 def build_model(spec: str, input_shape: tuple = (784,), num_classes: int | None = 10, *, seed: int = 0,
@@ -206,14 +222,19 @@ def build_model(spec: str, input_shape: tuple = (784,), num_classes: int | None 
 
     ``mlp:IN-H1-...-OUT[:ACT]``: Dense layers with ``ACT`` (default relu; any of ``ACTIVATIONS``)
     between them; IN must equal the number of input features (image inputs are flattened first),
-    OUT the number of classes. ``cnn:lenet5``: see `lenet5`. Weights are initialised from ``seed``.
-    A bad spec raises ValueError naming the bad token.
+    OUT the number of classes. ``cnn:lenet5``: see `lenet5`. ``seq:IN,LAYER,...``: layers composed
+    token by token (`hwsim._seq_spec`); IN must hold as many values as ``input_shape`` (a different
+    layout is reshaped to IN first), and ``num_classes``, when given, must equal the last layer's
+    width. Weights are initialised from ``seed``. A bad spec raises ValueError naming the bad token.
     """
     if not isinstance(spec, str) or ":" not in spec:
-        raise ValueError(f"bad model spec {spec!r}: expected 'mlp:784-256-256-10' or 'cnn:lenet5'")
+        raise ValueError(f"bad model spec {spec!r}: expected 'mlp:784-256-256-10', 'cnn:lenet5' or "
+                         f"'seq:784,dense(256),relu,dense(10)'")
     family, body = spec.split(":", 1)
     input_shape = tuple(int(s) for s in input_shape)
-    if family == "mlp":
+    if family == "seq":
+        layers = _seq(spec, input_shape, num_classes, seed, dtype)
+    elif family == "mlp":
         layers = _mlp(body, spec, input_shape, num_classes, seed, dtype)
     elif family == "cnn":
         if body != "lenet5":

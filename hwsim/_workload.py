@@ -34,6 +34,11 @@ cross-entropy, 5 float ops per logit), and per layer in reverse order
   ``Memory`` row for its other traffic: the gradients read at the grad width, the optimizer state
   (float32; SGD momentum: 1 array, Adam: 2) read and written, the weight-format copy written.
 
+Any other layer costs itself: it defines ``workload_forward(b, label, x_shape, y_shape, training)``
+and, if it has a backward cost, ``workload_backward(b, label, x_shape, y_shape, first)``, adding its
+ops through the builder ``b`` (``b.gemm``, ``b.ew``, or ``b.ops.append(devices op)``; ``b.B`` is the
+batch, ``b.r`` the roles' widths). Its update is costed like every layer's, from ``params()``.
+
 Op names are ``"<layer name>/<part>"`` (``"<i>:<layer name>/<part>"``, ``i`` the layer's index, when
 names repeat), so per-layer totals group by the text before ``/`` (:func:`layer_of`).
 """
@@ -95,6 +100,8 @@ class _Roles:
 
 
 def _family(layer: Any) -> str:
+    if hasattr(layer, "workload_forward"):
+        return "Custom"
     names = {cls.__name__ for cls in type(layer).__mro__}
     for family in ("Dense", "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm", "Dropout", "Reshape",
                    "Activation"):
@@ -154,6 +161,8 @@ class _Builder:
             self.ew(f"{label}/fwd", n_out, "activation", _ACT_OPS.get(str(layer.kind), 4))
         elif fam == "Dropout" and training:
             self.ew(f"{label}/fwd", n_out, "activation", 1, op="mul", inputs=2)
+        elif fam == "Custom":
+            layer.workload_forward(self, label, x, y, training)
 
     def backward(self, label: str, fam: str, layer: Any, x: tuple, y: tuple, first: bool) -> None:
         B, n_in = self.B, self.B * math.prod(x)
@@ -172,6 +181,8 @@ class _Builder:
             self.ew(f"{label}/bwd", n_in, "error", 4, op="mac", inputs=2)
         elif fam in ("Activation", "MaxPool2d", "AvgPool2d", "Dropout"):
             self.ew(f"{label}/bwd", n_in, "error", 1, op="mul", inputs=2)
+        elif fam == "Custom" and hasattr(layer, "workload_backward"):
+            layer.workload_backward(self, label, x, y, first)
 
     def update(self, label: str, layer: Any, optimizer: str) -> None:
         n = sum(int(a.size) for a in layer.params().values())

@@ -69,7 +69,8 @@ def _positive_float(text: str) -> float:
 
 def _add_model_flags(p: argparse.ArgumentParser, default_model: str) -> None:
     p.add_argument("--model", default=default_model,
-                   help=f"model spec: mlp:IN-H1-...-OUT or cnn:lenet5 (default {default_model})")
+                   help=f"model spec: mlp:IN-H1-...-OUT, cnn:lenet5 or seq:IN,LAYER,... e.g. "
+                        f"seq:784,dense(256),relu,dense(10) (default {default_model})")
     p.add_argument("--precision", default="fp32",
                    help="preset policy: fp32, fixed16, fixed8, fixed4 (default fp32); the per-role "
                         "flags below replace or refine it")
