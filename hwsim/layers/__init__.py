@@ -1,6 +1,7 @@
 """Layers with explicit forward and backward passes (numpy or CuPy, float32 by default)."""
 from ._activations import KINDS as ACTIVATIONS, Activation
 from ._base import DivergenceError, Layer
+from ._circulant import Circulant
 from ._conv import Conv2d
 from ._dense import Dense
 from ._dropout import Dropout
@@ -9,5 +10,5 @@ from ._loss import SoftmaxCrossEntropy
 from ._norm import BatchNorm
 from ._pool import AvgPool2d, MaxPool2d
 
-__all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "DivergenceError",
+__all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Circulant", "Conv2d", "Dense", "DivergenceError",
            "Dropout", "Flatten", "Layer", "MaxPool2d", "Reshape", "SoftmaxCrossEntropy"]
