@@ -22,7 +22,7 @@ from ._cuda_launch import launch_config
 from ._validate import is_cupy_array
 
 #: Products are kept in this window inside the MAC loop (as ``_matmul._P_LO``/``_P_HI``).
-_P_LO, _P_HI = -(1 << 62), (1 << 62) - 1
+_P_LO, _P_HI = np.int64(-(1 << 62)), np.int64((1 << 62) - 1)
 
 
 def _on_gpu(dispatcher, **calls):
