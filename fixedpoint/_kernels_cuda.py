@@ -20,7 +20,7 @@ the result back (this also runs under the CUDA simulator, ``NUMBA_ENABLE_CUDASIM
 from __future__ import annotations
 
 import numpy as np
-from numba import cuda, int64
+from numba import cuda, float64, int64
 
 from . import _fixed_scalar as fs
 from ._cuda_launch import THREADS_PER_BLOCK, launch_config
@@ -59,8 +59,8 @@ def _quantize_stats_kernel(x, out, to_float, mode, wrap, scale, modulus, inv_mod
     b = t // LANES  # the stats block of this thread
     lane = t % LANES
     block_counts = cuda.shared.array(fs.N_COUNTS, int64)
-    lane_sum = cuda.shared.array(_THREADS, np.float64)
-    lane_max = cuda.shared.array(_THREADS, np.float64)
+    lane_sum = cuda.shared.array(_THREADS, float64)
+    lane_max = cuda.shared.array(_THREADS, float64)
     if tid < fs.N_COUNTS:
         block_counts[tid] = 0
     cuda.syncthreads()

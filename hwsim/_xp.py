@@ -41,6 +41,6 @@ def array_module_named(name: str) -> ModuleType:
         import cupy
 
         cupy.cuda.runtime.getDeviceCount()
-    except Exception as err:  # ImportError, or CUDARuntimeError without a device/driver
+    except Exception as err:  # noqa: BLE001 (ImportError, or CUDARuntimeError: no device/driver)
         raise ValueError(f"xp='cupy' needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): {err}") from None
     return cupy

@@ -39,7 +39,7 @@ def test_quantize_every_mode_equals_numpy(cupy_device, dtype, with_stats) -> Non
         for rounding in fxp.ROUNDING_MODES:
             for overflow in ("saturate", "wrap"):
                 for sr_bits, offset in ((None, 0), (8, 12345)) if rounding == "stochastic" else ((None, 3),):
-                    kw = dict(seed=77, offset=offset, sr_bits=sr_bits, nan="zero")
+                    kw = {"seed": 77, "offset": offset, "sr_bits": sr_bits, "nan": "zero"}
                     s1, s2 = (fxp.QuantStats(), fxp.QuantStats()) if with_stats else (None, None)
                     want = fxp.to_raw(x, fmt, rounding, overflow, backend="numpy", stats=s1, **kw)
                     got = fxp.to_raw(xd, fmt, rounding, overflow, stats=s2, **kw)
@@ -98,7 +98,7 @@ def test_fixed_array_arithmetic_and_cast(cupy_device) -> None:
     for rounding in fxp.ROUNDING_MODES:
         for overflow in ("saturate", "wrap"):
             for target in (fxp.Fixed(6, 1), fxp.Fixed(16, 9)):  # drop bits / append bits
-                kw = dict(seed=4, offset=11) if rounding == "stochastic" else {}
+                kw = {"seed": 4, "offset": 11} if rounding == "stochastic" else {}
                 _same(cp, ga.cast(target, rounding, overflow, **kw), a.cast(target, rounding, overflow, **kw))
     s1, s2 = fxp.QuantStats(), fxp.QuantStats()
     _same(cp, ga.cast(fxp.Fixed(6, 1), "stochastic", seed=3, stats=s2),
@@ -123,7 +123,7 @@ def test_matmul_paths_equal_numpy(cupy_device, case) -> None:
     for m, k, n in ((33, 70, 17), (1, 5000, 3)):
         a, ga = _pair(cp, (m, k), fa, 10 + case)
         b, gb = _pair(cp, (k, n), fb, 20 + case)
-        kw = dict(acc=acc, out=out, rounding=rounding, acc_overflow=acc_overflow, seed=5, offset=9)
+        kw = {"acc": acc, "out": out, "rounding": rounding, "acc_overflow": acc_overflow, "seed": 5, "offset": 9}
         _same(cp, fxp.matmul(ga, gb, **kw), fxp.matmul(a, b, **kw))
         _same(cp, fxp.matmul(ga[0], gb, **kw), fxp.matmul(a[0], b, **kw))  # 1-D operand
         s1, s2 = fxp.QuantStats(), fxp.QuantStats()
@@ -137,7 +137,7 @@ def test_matmul_of_float_cupy_operands(cupy_device) -> None:
     cp = cupy_device
     x = np.random.default_rng(3).standard_normal((20, 30)).astype(np.float32)
     w = np.random.default_rng(4).standard_normal((30, 8)).astype(np.float32)
-    kw = dict(a_fmt=fxp.Fixed(8, 4), b_fmt=fxp.Fixed(8, 6), acc=fxp.Fixed(32, 10))
+    kw = {"a_fmt": fxp.Fixed(8, 4), "b_fmt": fxp.Fixed(8, 6), "acc": fxp.Fixed(32, 10)}
     _same(cp, fxp.matmul(cp.asarray(x), cp.asarray(w), **kw), fxp.matmul(x, w, **kw))
 
 
@@ -148,7 +148,7 @@ def test_float_formats_without_stats_equal_numpy(cupy_device, fmt) -> None:
     for dtype in (np.float32, np.float64):
         xd = cp.asarray(x.astype(dtype))
         for rounding in fxp.ROUNDING_MODES:
-            kw = dict(seed=3, offset=5) if rounding == "stochastic" else {}
+            kw = {"seed": 3, "offset": 5} if rounding == "stochastic" else {}
             want = fxp.quantize(x.astype(dtype), fmt, rounding, backend="numpy", **kw)
             got = fxp.quantize(xd, fmt, rounding, **kw)
             assert cp.asnumpy(got).tobytes() == want.tobytes(), (fmt, rounding, dtype)
