@@ -18,6 +18,7 @@ from hwsim._model import Sequential
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
 from hwsim._train import evaluate, train
+from hwsim._xp import array_module_named
 from hwsim.schemes import build_scheme_model, parse_scheme
 
 __all__ = ["cmd_train", "cmd_eval", "cmd_report", "load_trained_run", "RUN_FILE"]
@@ -54,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
                     optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                     weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
-                    out=out, resume=args.resume, progress=not args.quiet)
+                    out=out, resume=args.resume, progress=not args.quiet, xp=args.array_module)
     print(md_table(["run", "test accuracy (%)", "final train loss", "epochs", "precision"], [[
         str(out), f"{100 * metrics['test_accuracy']:.2f}", f"{metrics['train_loss'][-1]:.4f}",
         len(metrics["epoch_seconds"]), str(precision)]]))
@@ -81,6 +82,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     run, data_spec, data, model = load_trained_run(args)
     precision = Precision.from_dict(run["precision"])
+    model.to(array_module_named(args.array_module))
     result = evaluate(model, data.X_test, data.y_test, precision)
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}

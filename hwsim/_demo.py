@@ -48,7 +48,7 @@ def run_demo(args: argparse.Namespace) -> int:
         model = build_model(DEMO_MODEL, input_shape=data.input_shape, num_classes=data.num_classes,
                             seed=args.seed)
         m = train(model, data, precision, epochs=epochs, batch=BATCH, optimizer="adam", lr=LR,
-                  seed=args.seed, progress=False)
+                  seed=args.seed, progress=False, xp=args.array_module)
         results.append({"label": label, "bits": bits, "test_accuracy": float(m["test_accuracy"]),
                         "epoch_seconds": list(m["epoch_seconds"]), "precision": precision.to_dict()})
         models[label] = (model, precision)

@@ -99,6 +99,12 @@ def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
                         "with train and t10k files: the official split)")
 
 
+def _add_array_module_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--array-module", choices=("numpy", "cupy"), default="numpy",
+                   help="where the arrays live: numpy (CPU, default) or cupy (a CUDA GPU; same "
+                        "checkpoints; needs pip install 'hwsim[gpu]')")
+
+
 def _command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES[name],
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for data split, init and rounding")
     p.add_argument("--quick", action="store_true",
                    help="a tiny run (few epochs, fewer examples) for smoke tests")
+    _add_array_module_flag(p)
 
     p = _command(sub, "train", "train a model through a precision policy; writes RUN_DIR/metrics.json "
                                "and a checkpoint every epoch")
@@ -141,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_array_module_flag(p)
 
     p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
     p.add_argument("run_dir", metavar="RUN_DIR")
     _add_data_flags(p, None)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_array_module_flag(p)
 
     p = _command(sub, "cost", "latency and energy per inference (or training step) on device profiles")
     _add_model_flags(p, "mlp:784-256-256-10")
