@@ -19,7 +19,8 @@ def product(layer, a, b, a_role: str, b_role: str):
     ``acc`` format (``acc_overflow="wrap"``; exact products, aligned to ``acc.frac`` with the acc
     rounding when it is coarser — stochastic seeds by the rule of ``hwsim._precision`` with role
     "acc", slot 3), returned as float64 values on the acc grid (the caller quantizes them).
-    Otherwise (a role float, e.g. float errors in exact mode) the float matmul.
+    Otherwise (a role float, e.g. float errors in exact mode) the float matmul: ``layer.matmul(a, b)``
+    when the layer has one (hwsim.torch sets torch's GEMM on zero-copy views), else ``a @ b``.
     """
     p = layer.precision
     if p.mode == "exact":
@@ -29,4 +30,5 @@ def product(layer, a, b, a_role: str, b_role: str):
             s = fxp.matmul(to_numpy(a), to_numpy(b), acc=p.acc.fmt, out=p.acc.fmt, rounding=p.acc.rounding,
                            acc_overflow="wrap", seed=seed, a_fmt=qa.fmt, b_fmt=qb.fmt)
             return get_array_module(a).asarray(s.to_float())
-    return a @ b
+    matmul = getattr(layer, "matmul", None)
+    return a @ b if matmul is None else matmul(a, b)

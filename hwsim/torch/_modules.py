@@ -13,11 +13,13 @@ per-example errors hwsim's layers see) and the input gradient is divided by N on
 scalings are exact when N is a power of two. ``loss_reduction="sum"`` passes errors unchanged and
 multiplies the parameter gradients by N.
 
-What is guaranteed: for the same parameters, inputs, policy, layer indices and step, every
-quantized tensor (weights, activations, errors, gradients) equals hwsim's bit for bit — the same
-code runs on the same values. The loss and the optimizer are PyTorch's: their float arithmetic can
-differ from hwsim's in the last bit (e.g. its softmax), so whole training runs agree exactly only
-where that arithmetic is exact (values on coarse grids).
+What is guaranteed: the quantization points, formats, rounding, seeds and straight-through masks are
+hwsim's own code, so for the same values they give the same bits. The float products of fast mode
+run through torch's GEMM (`torch_matmul`; exact mode uses ``fixedpoint.matmul`` as in hwsim), and the
+loss and the optimizer are PyTorch's: their float32 sums may differ from hwsim's numpy BLAS in the
+last bit (another summation order). So a quantized model equals hwsim's layers bit for bit, step by
+step, wherever that float arithmetic is exact — e.g. parameters, inputs and errors on coarse
+fixed-point grids (tests/hwsim/test_torch.py) — and agrees to float32 rounding elsewhere.
 """
 from __future__ import annotations
 
@@ -41,6 +43,15 @@ SUPPORTED = ("Linear", "Conv2d", "ReLU", "Tanh", "Sigmoid", "Hardtanh(-1, 1)", "
 #: Attribute set on every parameter bound by quantize_model: (hwsim layer, hwsim name, transposed,
 #: every hwsim layer of the model).
 _BINDING = "hwsim_binding"
+
+
+def torch_matmul(a, b):
+    """``a @ b`` of two numpy arrays through torch's CPU GEMM on zero-copy views (the products of fast
+    mode; exact mode never comes here). The float32 sums may differ from numpy's BLAS in the last bit
+    (another summation order), never on values whose products and sums are exact."""
+    if not isinstance(a, np.ndarray):  # CuPy arrays: cuBLAS through their own @
+        return a @ b
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def _pair(v, what: str, path: str) -> int:
@@ -210,6 +221,7 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
         if type(child) is nn.Identity:
             continue
         layer, binds, buffers = _layer_for(child, path)
+        layer.matmul = torch_matmul
         wrapper = HwsimModule(child, layer, binds, buffers, loss_reduction)
         setattr(parent, name, wrapper)
         layers.append(layer)
