@@ -8,8 +8,9 @@ Engines, interleaved, the same data order for all:
 - hwsim.torch 8-bit: the same model through ``hwsim.torch.quantize_model`` with ``--weight s8.7
   --activation s8.4`` and ``LowPrecisionOptimizer(update="s16.14:stochastic")``;
 - QPyTorch (``qtorch``, benchmark-only) with the same policy: 8-bit weights (s8.7) and activations
-  (s8.4, after each linear layer's input and output), master weights ``FixedPoint(16, 14)`` with
-  stochastic rounding through ``OptimLP``;
+  (s8.4, after each linear layer's input and output) with hwsim's straight-through masks
+  (``clamping_grad_zero``), master weights ``FixedPoint(16, 14)`` with stochastic rounding through
+  ``OptimLP``;
 - hwsim's own engine (``hwsim.train``) with the same policy and optimizer.
 
 It also shows QPyTorch's nearest rounding of ties on the CPU (``nearbyint``: half to even), which its
@@ -79,12 +80,27 @@ class _QLinear(nn.Module):
 
 
 def _qtorch_engine():
-    from qtorch import FixedPoint
+    """QPyTorch with hwsim's straight-through masks: its ``clamping_grad_zero`` (zero the gradient of
+    saturated values, which hwsim always does for saturating formats) acts only when a backward
+    number is given, so the backward number is float32 (``FloatingPoint(exp=8, man=23)``: the
+    identity on float32 gradients). Without the masks this policy diverges: the logits saturate at
+    ±8 and keep receiving gradient (22 % test accuracy after 2 epochs on 4,096 images, measured)."""
+    from qtorch import FixedPoint, FloatingPoint
     from qtorch.optim import OptimLP
-    from qtorch.quant import Quantizer, quantizer
+    from qtorch.quant import quantizer
 
-    act = Quantizer(forward_number=FixedPoint(8, 4), forward_rounding="nearest")
-    weight = Quantizer(forward_number=FixedPoint(8, 7), forward_rounding="nearest")
+    fp32 = FloatingPoint(exp=8, man=23)
+
+    class Q(nn.Module):
+        def __init__(self, number):
+            super().__init__()
+            self.f = quantizer(forward_number=number, backward_number=fp32, forward_rounding="nearest",
+                               backward_rounding="nearest", clamping_grad_zero=True)
+
+        def forward(self, x):
+            return self.f(x)
+
+    act, weight = Q(FixedPoint(8, 4)), Q(FixedPoint(8, 7))
     model = nn.Sequential(*[_QLinear(m, act, weight) if isinstance(m, nn.Linear) else m for m in _mlp()])
     opt = OptimLP(torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM),
                   weight_quant=quantizer(FixedPoint(16, 14), forward_rounding="stochastic"))
