@@ -20,7 +20,8 @@ def product(layer, a, b, a_role: str, b_role: str):
     rounding when it is coarser — stochastic seeds by the rule of ``hwsim._precision`` with role
     "acc", slot 3), returned as float64 values on the acc grid (the caller quantizes them); on
     CuPy operands it runs on the GPU (the same bits).
-    Otherwise (a role float, e.g. float errors in exact mode) the float matmul.
+    Otherwise (a role float, e.g. float errors in exact mode) the float matmul: ``layer.matmul(a, b)``
+    when the layer has one (hwsim.torch sets torch's GEMM on zero-copy views), else ``a @ b``.
     """
     p = layer.precision
     if p.mode == "exact":
@@ -30,4 +31,5 @@ def product(layer, a, b, a_role: str, b_role: str):
             s = fxp.matmul(a, b, acc=p.acc.fmt, out=p.acc.fmt, rounding=p.acc.rounding,
                            acc_overflow="wrap", seed=seed, a_fmt=qa.fmt, b_fmt=qb.fmt)
             return get_array_module(a).asarray(s.to_float())
-    return a @ b
+    matmul = getattr(layer, "matmul", None)
+    return a @ b if matmul is None else matmul(a, b)
