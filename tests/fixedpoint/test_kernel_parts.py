@@ -109,6 +109,6 @@ def test_cuda_kernels_compile_to_ptx() -> None:
         pytest.skip("libNVVM not found (no CUDA toolkit)")
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     done = subprocess.run([sys.executable, "-W", "ignore", "-c", _PTX_SCRIPT], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ptx ok" in done.stdout
