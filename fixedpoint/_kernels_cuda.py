@@ -29,6 +29,7 @@ from ._validate import is_cupy_array
 
 _quantize_element = fs.element_function(cuda.jit(device=True))
 _LANE_ITEMS = BLOCK // LANES  # elements per lane of a block
+_N_COUNTS = fs.N_COUNTS  # a global: a compile-time constant (shared-array shape)
 _THREADS = THREADS_PER_BLOCK  # shared-memory rows of the statistics kernel (>= its threads)
 
 
@@ -58,10 +59,10 @@ def _quantize_stats_kernel(x, out, to_float, mode, wrap, scale, modulus, inv_mod
     t = cuda.grid(1)
     b = t // LANES  # the stats block of this thread
     lane = t % LANES
-    block_counts = cuda.shared.array(fs.N_COUNTS, int64)
+    block_counts = cuda.shared.array(_N_COUNTS, int64)
     lane_sum = cuda.shared.array(_THREADS, float64)
     lane_max = cuda.shared.array(_THREADS, float64)
-    if tid < fs.N_COUNTS:
+    if tid < _N_COUNTS:
         block_counts[tid] = 0
     cuda.syncthreads()
     c0 = c1 = c2 = c3 = c4 = np.int64(0)
@@ -100,7 +101,7 @@ def _quantize_stats_kernel(x, out, to_float, mode, wrap, scale, modulus, inv_mod
         cuda.atomic.add(block_counts, 3, c3)
         cuda.atomic.add(block_counts, 4, c4)
     cuda.syncthreads()
-    if tid < fs.N_COUNTS and block_counts[tid]:
+    if tid < _N_COUNTS and block_counts[tid]:
         cuda.atomic.add(counts, tid, block_counts[tid])
     if lane == 0 and b < err_sum.size:
         s = 0.0

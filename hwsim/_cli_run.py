@@ -37,6 +37,7 @@ def read_run(run_dir: Path) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    array_module_named(args.array_module, "--array-module")  # checked before anything is written
     spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,
             "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule,
             "scheme": getattr(args, "scheme", None)}
@@ -82,7 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     run, data_spec, data, model = load_trained_run(args)
     precision = Precision.from_dict(run["precision"])
-    model.to(array_module_named(args.array_module))
+    model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}

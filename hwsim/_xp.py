@@ -30,17 +30,17 @@ def to_numpy(a):
 ARRAY_MODULES = ("numpy", "cupy")
 
 
-def array_module_named(name: str) -> ModuleType:
+def array_module_named(name: str, argument: str = "xp") -> ModuleType:
     """The module ``name`` of `ARRAY_MODULES`; ``"cupy"`` needs CuPy and a CUDA device
-    (ValueError naming the argument otherwise)."""
+    (ValueError naming ``argument`` otherwise)."""
     if name == "numpy":
         return np
     if name != "cupy":
-        raise ValueError(f"xp must be one of {', '.join(map(repr, ARRAY_MODULES))}; got {name!r}")
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, ARRAY_MODULES))}; got {name!r}")
     try:
         import cupy
 
         cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # noqa: BLE001 (ImportError, or CUDARuntimeError: no device/driver)
-        raise ValueError(f"xp='cupy' needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): {err}") from None
+        raise ValueError(f"{argument} cupy needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): {err}") from None
     return cupy

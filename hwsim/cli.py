@@ -28,6 +28,7 @@ _EXAMPLES = {
   hwsim train --weight s8.7 --activation s8.4 --update s16.14:stochastic --out runs/w8a8
   hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
   hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint
+  hwsim train --precision fixed8 --array-module cupy --out runs/gpu   # on a CUDA GPU (pip install 'hwsim[gpu]')
   hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme""",
     "eval": """examples:
   hwsim eval runs/fp32                     # accuracy on the run's own test split
