@@ -87,7 +87,7 @@ class _Progress:
         if not self.enabled:
             return
         counts = (done, running, failed)
-        if counts == self.last and not (self.tty or final):
+        if counts == self.last and not self.tty:
             return
         self.last = counts
         waiting = self.total - done - running - failed
@@ -105,16 +105,17 @@ def _client(distributed, scheduler: str | None, workers: int | None):
         return distributed.Client(scheduler), None
     import dask
 
-    n = workers or _cpu_count()
-    # a single-threaded worker runs one task at a time: "running" = tasks the scheduler has handed out
+    # queued on the scheduler, not on the workers: a worker that frees up takes the next task
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+        cluster = distributed.LocalCluster(n_workers=workers or _cpu_count(), threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
     return distributed.Client(cluster), cluster
 
 
 def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out: Path, session: str,
                threads: int, progress: _Progress, done: int, failed: int) -> None:
+    started: set[str] = set()
+    client.subscribe_topic(f"hwsim-sweep-{session}", lambda event: started.add(event[1]["run"]))
     futures = {}
     for run_id, cells in todo.items():
         fut = client.submit(run_task, str(out), run_id, grid.runs[run_id], cells, grid.devices, session,
@@ -138,8 +139,7 @@ def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out
                         write_json(out / "cells" / f"{row['cell']}.json", row)
                 failed += sum(r["status"] != "ok" for r in rows)
                 done += sum(r["status"] == "ok" for r in rows)
-            busy = {k for keys in client.processing().values() for k in keys}
-            running = sum(len(todo[futures[k][1]]) for k in busy if k in futures)
+            running = sum(len(todo[run_id]) for f, run_id in futures.values() if f in pending and run_id in started)
             progress.show(done, running, failed)
     except BaseException:
         client.cancel([f for f, _ in futures.values()])

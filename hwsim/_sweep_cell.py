@@ -164,6 +164,16 @@ def _evaluate_cell(cell: dict, loaded: tuple, metrics: dict, names: list[str]) -
     return row
 
 
+def _announce_start(run_id: str, session: str) -> None:
+    """Tell the sweep's client that this task started (a Dask worker event; nothing outside Dask)."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(f"hwsim-sweep-{session}", {"run": run_id})
+    except (ImportError, ValueError):
+        pass
+
+
 def _set_threads(threads: int) -> None:
     import numba
 
@@ -176,6 +186,7 @@ def run_task(out: str, run_id: str, run: dict, cells: list[dict], names: list[st
     the rows. Errors are recorded in the rows (``status="failed"``), never raised, so one failing
     cell stops nothing else."""
     _set_threads(threads)
+    _announce_start(run_id, session)
     out = Path(out)
     t0 = time.perf_counter()
     rows = []

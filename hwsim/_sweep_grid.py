@@ -147,7 +147,8 @@ def optical_profile(name: str, overrides: dict | None) -> "devices.Profile":
     """The profile ``name`` with ``overrides`` (a nested table) merged into its ``[optical]`` table.
 
     Electronic profiles are returned unchanged. Every overridden key must exist in the profile and
-    keep its type (numbers stay numbers), else ValueError naming it."""
+    keep its type (numbers stay numbers, >= 0; bit widths and pixel counts integers >= 1), else
+    ValueError naming it."""
     prof = devices.load(name)
     if not overrides or prof.kind != "optical4f":
         return prof
@@ -161,13 +162,15 @@ def optical_profile(name: str, overrides: dict | None) -> "devices.Profile":
         if isinstance(old, (int, float)) != isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError(f"key 'optical': {key} = {value!r} must be a {type(old).__name__} like the "
                              f"profile's {old!r}")
-        node = data["optical"]
         *path, last = key.split(".")
+        if isinstance(value, (int, float)) and (value < 0 or (last.endswith("bits") or last.startswith("pixels"))
+                                                and (value != int(value) or value < 1)):
+            raise ValueError(f"key 'optical': {key} must be {'an integer >= 1' if value >= 0 else '>= 0'}, "
+                             f"got {value!r}")
+        node = data["optical"]
         for part in path:
             node = node[part]
         node[last] = type(old)(value) if isinstance(old, (int, float)) else value
-        if isinstance(old, int) and node[last] != value:
-            raise ValueError(f"key 'optical': {key} must be an integer, got {value!r}")
     return devices.Profile(name=prof.name, kind=prof.kind, source=f"{prof.source} [{optical_label(overrides)}]",
                            data=data)
 
