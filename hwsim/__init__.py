@@ -22,7 +22,7 @@ from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Divergence
                      Layer, MaxPool2d, SoftmaxCrossEntropy)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
-from ._sweep import sweep  # noqa: E402  (dask is imported only when a sweep runs)
+from ._sweep import sweep  # dask is imported only when a sweep runs
 
 __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",

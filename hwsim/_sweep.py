@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import logging
 import os
 import sys
 import time
@@ -28,7 +29,7 @@ from hwsim._sweep_cell import failed_row, read_cell, run_task
 from hwsim._sweep_grid import Grid, expand_grid, load_grid
 from hwsim._sweep_report import load_average, write_results, write_sweep_report
 
-__all__ = ["sweep", "cmd_sweep", "SWEEP_FILE"]
+__all__ = ["SWEEP_FILE", "cmd_sweep", "sweep"]
 
 SWEEP_FILE = "sweep.json"
 _EXTRA_HINT = "hwsim sweep needs dask.distributed: pip install -e '.[sweep]' (or pip install 'dask[distributed]')"
@@ -108,7 +109,7 @@ def _client(distributed, scheduler: str | None, workers: int | None):
     # queued on the scheduler, not on the workers: a worker that frees up takes the next task
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         cluster = distributed.LocalCluster(n_workers=workers or _cpu_count(), threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+                                           processes=True, dashboard_address=None, silence_logs=logging.ERROR)
     return distributed.Client(cluster), cluster
 
 

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import devices
 import fixedpoint as fxp
-
 from hwsim._checkpoint import write_json
 from hwsim._cli_run import cmd_train, load_trained_run
 from hwsim._precision import ROLES, Precision, RoleFormat
@@ -45,7 +44,7 @@ from hwsim.cli import build_parser
 from hwsim.compression import post_training_quantize
 from hwsim.schemes import parse_scheme
 
-__all__ = ["run_task", "cell_path", "run_path", "read_cell", "failed_row"]
+__all__ = ["cell_path", "failed_row", "read_cell", "run_path", "run_task"]
 
 _QUANTIZED_PARAMS = ("W", "b")
 

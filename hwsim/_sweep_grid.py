@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import devices
-
 from hwsim._cli_common import load_data_for_model
 from hwsim._model import build_model
 from hwsim._precision import PRESETS, ROLES, Precision
@@ -52,7 +51,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["GRID_KEYS", "TRAIN_KEYS", "Grid", "load_grid", "expand_grid", "optical_profile"]
+__all__ = ["GRID_KEYS", "TRAIN_KEYS", "Grid", "expand_grid", "load_grid", "optical_profile"]
 
 _NONE = "none"
 #: key -> (allowed python types, default). ``None`` default = not set.
@@ -76,7 +75,8 @@ _NULLABLE = {"split", "scheme", "schedule", "ptq_bits", "label", *ROLES}
 @dataclass(frozen=True)
 class Grid:
     """An expanded, validated sweep: ``cells`` (dicts: ``cell``, ``run`` ids and every key of
-    `COORD_KEYS`), ``runs`` (run id -> training coordinates) and the ``devices`` to cost on."""
+    `COORD_KEYS`), ``runs`` (run id -> training coordinates), the ``devices`` to cost on and the
+    ``axes`` (the keys whose value differs between cells)."""
 
     cells: list[dict]
     runs: dict[str, dict]
@@ -143,7 +143,7 @@ def _flatten(table: dict, prefix: str = "") -> dict:
     return out
 
 
-def optical_profile(name: str, overrides: dict | None) -> "devices.Profile":
+def optical_profile(name: str, overrides: dict | None) -> devices.Profile:
     """The profile ``name`` with ``overrides`` (a nested table) merged into its ``[optical]`` table.
 
     Electronic profiles are returned unchanged. Every overridden key must exist in the profile and
@@ -235,12 +235,11 @@ def expand_grid(spec: str | Path | dict) -> Grid:
                          f"[defaults]; {'unknown table(s) ' + ', '.join(extra) if extra else 'no [grid]'}")
     grids = doc["grid"] if isinstance(doc["grid"], list) else [doc["grid"]]
     defaults = doc.get("defaults", {})
-    cells, runs, seen, dev_lists, varying = [], {}, set(), [], set()
+    cells, runs, seen, dev_lists = [], {}, set(), []
     for i, table in enumerate(grids):
         where = f"[[grid]] #{i + 1}: " if len(grids) > 1 else "[grid] "
         axes, dev = _axes_of({**defaults, **table}, where)
         dev_lists.append(dev)
-        varying |= {k for k, v in axes.items() if len(v) > 1}
         for values in itertools.product(*axes.values()):
             coords = dict(zip(axes, values))
             run = {k: coords[k] for k in TRAIN_KEYS}
@@ -263,5 +262,5 @@ def expand_grid(spec: str | Path | dict) -> Grid:
         for name in names:
             optical_profile(name, json.loads(overrides))
     _validate_runs(runs)
-    return Grid(cells=cells, runs=runs, devices=list(names),
-                axes=[k for k in COORD_KEYS if k in varying])
+    varying = [k for k in COORD_KEYS if len({json.dumps(c[k], sort_keys=True) for c in cells}) > 1]
+    return Grid(cells=cells, runs=runs, devices=list(names), axes=varying)

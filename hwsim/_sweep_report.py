@@ -13,8 +13,8 @@ import json
 import math
 import os
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -156,9 +156,9 @@ def write_sweep_report(out: Path, rows: list[dict], device_names: Sequence[str],
     failed = [r for r in rows if r["status"] != "ok"]
     show = [k for k in axes] or ["model"]
     lines = ["# hwsim sweep", "", header, ""]
-    lines += [f"{len(rows)} cells: {len(ok)} ok, {len(failed)} failed. Grid axes: "
-              f"{', '.join(axes) if axes else '(none: one cell per grid)'}. Energy and latency: one "
-              f"inference of `cost_batch` examples on each device profile.", ""]
+    lines += [(f"{len(rows)} cells: {len(ok)} ok, {len(failed)} failed. Grid axes: "
+               f"{', '.join(axes) if axes else '(none: one cell per grid)'}. Energy and latency: one "
+               f"inference of `cost_batch` examples on each device profile."), ""]
     if ok:
         table = [[r["cell"], *(str(r[k]) for k in show), f"{100 * r['test_accuracy']:.2f}",
                   f"{r['test_loss']:.4f}", f"{r['epoch_seconds']:.3f}", r["parameters"], r["model_bytes"],
@@ -188,9 +188,9 @@ def write_sweep_report(out: Path, rows: list[dict], device_names: Sequence[str],
         lines += ["## Failed cells", "", md_table(["cell", "coordinates", "error"], [
             [r["cell"], _cell_label(r, axes), str(r["error"]).replace("|", "/").replace("\n", " ")]
             for r in failed]), ""]
-    lines += ["Files: `results.csv` / `results.json` (one row per cell), `runs/<run>/` (each training "
-              "run, as `hwsim train` writes it: `hwsim eval` / `hwsim report` work on it), "
-              "`cells/<cell>.json`.", ""]
+    lines += [("Files: `results.csv` / `results.json` (one row per cell), `runs/<run>/` (each training "
+               "run, as `hwsim train` writes it: `hwsim eval` / `hwsim report` work on it), "
+               "`cells/<cell>.json`."), ""]
     path = out / "report.md"
     atomic_write(path, lambda f: f.write("\n".join(lines).encode()))
     return path
