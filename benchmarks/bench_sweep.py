@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim._sweep_report import TIMING_COLUMNS  # noqa: E402
+from hwsim._sweep_report import TIMING_COLUMNS
 
 GRID = """[grid]
 model = ["mlp:64-32-10", "mlp:64-64-10"]
@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     ok = [r for r in reference if r["status"] == "ok"]
     lines = [
         "# hwsim sweep: 1 vs 2 workers, kill and resume", "",
-        f"Command: `python benchmarks/bench_sweep.py --repeats {args.repeats} --epochs {args.epochs} "
+        (f"Command: `python benchmarks/bench_sweep.py --repeats {args.repeats} --epochs {args.epochs} "
         f"--kill-after {args.kill_after}` (machine: {os.cpu_count()} CPUs, shared with other jobs; "
-        f"load average 1 / 5 / 15 min recorded per run).", "",
+        f"load average 1 / 5 / 15 min recorded per run)."), "",
         f"Grid ({len(reference)} cells, {len(ok)} ok; each cell its own training run):", "",
         "```toml", GRID.format(epochs=args.epochs).strip(), "```", "",
         "## Wall time (fresh output folder each run; LocalCluster start and shutdown included)", "",
@@ -153,26 +153,26 @@ def main(argv: list[str] | None = None) -> int:
         *(f"| {i + 1} | {r['workers']} | {r['seconds']:.1f} | {r['load_before']} | {r['load_after']} | "
           f"{'yes' if r['identical'] else 'NO'} |" for i, r in enumerate(runs)),
         "",
-        f"Median: 1 worker {med[1]:.1f} s, 2 workers {med[2]:.1f} s: speedup **{med[1] / med[2]:.2f}×** "
-        f"(ideal 2× on 2 otherwise idle cores).", "",
-        f"Identical results: every run's `results.csv` equals run 1's on all "
+        (f"Median: 1 worker {med[1]:.1f} s, 2 workers {med[2]:.1f} s: speedup **{med[1] / med[2]:.2f}×** "
+        f"(ideal 2× on 2 otherwise idle cores)."), "",
+        (f"Identical results: every run's `results.csv` equals run 1's on all "
         f"{len(reference[0]) - len([c for c in reference[0] if c in TIMING_COLUMNS])} reproducible columns "
         f"(coordinates, accuracy, loss, parameters, model bytes, latency and energy per device): "
         f"**{'yes' if all(r['identical'] for r in runs) else 'NO'}** for all {len(runs)} runs. "
-        f"Excluded (timing and bookkeeping): {', '.join(TIMING_COLUMNS)}.", "",
+        f"Excluded (timing and bookkeeping): {', '.join(TIMING_COLUMNS)}."), "",
         "## Kill and resume", "",
-        f"`hwsim sweep --workers 2` was SIGKILLed (its whole process group: driver, scheduler, workers) "
+        (f"`hwsim sweep --workers 2` was SIGKILLed (its whole process group: driver, scheduler, workers) "
         f"{kr['killed_after_s']:.1f} s after start, when {kr['finished_at_kill']} of {kr['cells']} cells had "
         f"a result; {len(kr['partial_at_kill'])} training run(s) were unfinished on disk "
         f"(`runs/*.partial`: {', '.join(kr['partial_at_kill']) or 'none'}). Then `--resume` (load "
-        f"{kr['load']}), {kr['resume_seconds']:.1f} s:", "",
+        f"{kr['load']}), {kr['resume_seconds']:.1f} s:"), "",
         "| quantity | value |", "|---|---|",
         f"| cells finished before the kill | {kr['finished_at_kill']} |",
         f"| of those, result files byte-identical with unchanged mtime after resume | {kr['unchanged']} |",
-        f"| cells computed by the resume session | {kr['recomputed']} (= {kr['cells']} − {kr['finished_at_kill']}"
-        f"{' ✓' if kr['recomputed'] == kr['cells'] - kr['finished_at_kill'] else ' ✗'}) |",
-        f"| training runs continued from their last checkpoint (run, epoch) | "
-        f"{', '.join(f'{r} @ {e}' for r, e in kr['resumed_from_checkpoint']) or 'none'} |",
+        (f"| cells computed by the resume session | {kr['recomputed']} (= {kr['cells']} − {kr['finished_at_kill']}"
+        f"{' ✓' if kr['recomputed'] == kr['cells'] - kr['finished_at_kill'] else ' ✗'}) |"),
+        (f"| training runs continued from their last checkpoint (run, epoch) | "
+        f"{', '.join(f'{r} @ {e}' for r, e in kr['resumed_from_checkpoint']) or 'none'} |"),
         f"| results identical to the uninterrupted run 1 | {'yes' if kr['identical'] else 'NO'} |", "",
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
