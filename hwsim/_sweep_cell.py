@@ -40,7 +40,6 @@ from hwsim._precision import ROLES, Precision, RoleFormat
 from hwsim._sweep_grid import optical_label, optical_profile
 from hwsim._train import evaluate
 from hwsim._workload import workload
-from hwsim.cli import build_parser
 from hwsim.compression import post_training_quantize
 from hwsim.schemes import parse_scheme
 
@@ -108,6 +107,8 @@ def _ensure_trained(out: Path, run_id: str, run: dict) -> tuple[Path, dict]:
     if not resume and partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
+    from hwsim.cli import build_parser  # here: `python -m hwsim.cli` must not find it imported by hwsim
+
     args = build_parser().parse_args(_train_argv(run, partial, resume))
     with open(partial / "train.log", "a") as log, contextlib.redirect_stdout(log):
         cmd_train(args)

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from hwsim._sweep_cell import _train_argv, read_cell
 from hwsim._sweep_grid import expand_grid, optical_profile
 from hwsim._sweep_report import TIMING_COLUMNS, pareto_front
 from hwsim.cli import main
+from tests.conftest import SHARED
 
 # The grid of the issue, as written.
 MINIMAL = """[grid]                      # every list is a grid axis; scalars are shared by all cells
@@ -218,3 +220,17 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, capsys):
     assert bad["status"] == "failed" and "DivergenceError" in bad["error"] and "diverged" in bad["error"]
     assert read_cell(out, bad["cell"])["traceback"].startswith("Traceback")
     assert "## Failed cells" in (out / "report.md").read_text()
+
+
+# ---- the example grids ---------------------------------------------------------------------------
+
+def test_example_grids_are_valid(monkeypatch):
+    root = Path(__file__).resolve().parents[2]
+    minimal = expand_grid(root / "examples" / "minimal_grid.toml")
+    assert len(minimal.cells) == 4 and minimal.devices == list(DEVICES)
+    if not (SHARED / "data" / "mnist").is_dir():
+        pytest.skip("../shared/data/mnist not present")
+    monkeypatch.chdir(root)                          # the example names MNIST relative to the repo root
+    seed = expand_grid(root / "examples" / "seed_precision_tables.toml")
+    assert len(seed.cells) == 3 * 6 + 3 * 3 and len(seed.runs) == 3 + 3 * 3
+    assert {c["label"] for c in seed.cells} == {"PTQ", "Gupta update rounding"}
