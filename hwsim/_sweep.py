@@ -109,7 +109,7 @@ def _client(distributed, scheduler: str | None, workers: int | None):
     # queued on the scheduler, not on the workers: a worker that frees up takes the next task
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         cluster = distributed.LocalCluster(n_workers=workers or _cpu_count(), threads_per_worker=1,
-                                           processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                                           processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
     return distributed.Client(cluster), cluster
 
 
@@ -191,6 +191,9 @@ def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = N
             client, cluster = _client(distributed, scheduler, workers)
             try:
                 n_workers = len(client.scheduler_info()["workers"])
+                if progress:
+                    print(f"hwsim sweep: {len(grid.cells) - len(kept)} cells on {n_workers} worker(s); Dask "
+                          f"dashboard: {client.dashboard_link}", file=sys.stderr)
                 _run_tasks(distributed, client, grid, todo, out, session, threads, bar, len(kept), 0)
             finally:
                 client.close()

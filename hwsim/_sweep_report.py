@@ -85,8 +85,13 @@ def _pyplot():
     return plt
 
 
+def _show(value) -> str:
+    """A coordinate as a table shows it: an unset value (a float role, no scheme ...) as "–"."""
+    return "–" if value is None or value == "" else str(value)
+
+
 def _cell_label(row: dict, axes: Sequence[str]) -> str:
-    return ", ".join(f"{k}={row[k]}" for k in axes if k != "devices") or row["cell"]
+    return ", ".join(f"{k}={_show(row[k])}" for k in axes) or row["cell"]
 
 
 def _plot_bits(ok: list[dict], path: Path) -> None:
@@ -142,7 +147,7 @@ def _seed_means(ok: list[dict], axes: Sequence[str]) -> list[list[str]]:
     out = []
     for key, accs in groups.items():
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        out.append([*map(str, key), f"{statistics.mean(accs):.2f} ± {sd:.2f}", len(accs),
+        out.append([*map(_show, key), f"{statistics.mean(accs):.2f} ± {sd:.2f}", len(accs),
                     f"{min(accs):.2f} … {max(accs):.2f}"])
     return [keys] + out
 
@@ -154,13 +159,13 @@ def write_sweep_report(out: Path, rows: list[dict], device_names: Sequence[str],
     out = Path(out)
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] != "ok"]
-    show = [k for k in axes] or ["model"]
+    show = list(axes) or ["model"]
     lines = ["# hwsim sweep", "", header, ""]
     lines += [(f"{len(rows)} cells: {len(ok)} ok, {len(failed)} failed. Grid axes: "
                f"{', '.join(axes) if axes else '(none: one cell per grid)'}. Energy and latency: one "
                f"inference of `cost_batch` examples on each device profile."), ""]
     if ok:
-        table = [[r["cell"], *(str(r[k]) for k in show), f"{100 * r['test_accuracy']:.2f}",
+        table = [[r["cell"], *(_show(r[k]) for k in show), f"{100 * r['test_accuracy']:.2f}",
                   f"{r['test_loss']:.4f}", f"{r['epoch_seconds']:.3f}", r["parameters"], r["model_bytes"],
                   *(format_si(r[f"energy_j[{d}]"], "J") for d in device_names)] for r in ok]
         lines += ["## Every cell", "", md_table(

@@ -234,3 +234,15 @@ def test_example_grids_are_valid(monkeypatch):
     seed = expand_grid(root / "examples" / "seed_precision_tables.toml")
     assert len(seed.cells) == 3 * 6 + 3 * 3 and len(seed.runs) == 3 + 3 * 3
     assert {c["label"] for c in seed.cells} == {"PTQ", "Gupta update rounding"}
+
+
+def test_sweep_on_an_existing_scheduler(tmp_path):
+    import hwsim
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        rows = hwsim.sweep(_grid(ptq_bits=["none", 4]), tmp_path / "out", scheduler=cluster.scheduler_address,
+                           progress=False)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["run"] == rows[1]["run"]
+    assert rows[1]["bits[weight]"] == 4 and rows[1]["model_bytes"] * 8 == rows[0]["model_bytes"]
+    assert "scheduler tcp://" in (tmp_path / "out" / "report.md").read_text()
