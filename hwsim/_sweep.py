@@ -20,7 +20,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,11 +108,23 @@ def _client(distributed, scheduler: str | None, workers: int | None):
         return distributed.Client(scheduler), None
     import dask
 
-    # queued on the scheduler, not on the workers: a worker that frees up takes the next task
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-        cluster = distributed.LocalCluster(n_workers=workers or _cpu_count(), threads_per_worker=1,
-                                           processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+    # queued on the scheduler, not on the workers: a worker that frees up takes the next task.
+    # Workers start with SIGINT ignored: Ctrl-C reaches this process only, which cancels the tasks and
+    # closes the cluster (a worker interrupted on its own would print a traceback mid-import).
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+    try:
+        with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+            cluster = distributed.LocalCluster(n_workers=workers or _cpu_count(), threads_per_worker=1,
+                                               processes=True, dashboard_address=":0",
+                                               silence_logs=logging.CRITICAL)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
     return distributed.Client(cluster), cluster
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out: Path, session: str,
