@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from distributed import LocalCluster
 
+import hwsim
 from hwsim._sweep_cell import _train_argv, read_cell
 from hwsim._sweep_grid import expand_grid, optical_profile
 from hwsim._sweep_report import TIMING_COLUMNS, pareto_front
@@ -237,9 +239,6 @@ def test_example_grids_are_valid(monkeypatch):
 
 
 def test_sweep_on_an_existing_scheduler(tmp_path):
-    import hwsim
-    from distributed import LocalCluster
-
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         rows = hwsim.sweep(_grid(ptq_bits=["none", 4]), tmp_path / "out", scheduler=cluster.scheduler_address,
                            progress=False)
