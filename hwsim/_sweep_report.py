@@ -117,6 +117,8 @@ def _plot_bits(ok: list[dict], path: Path) -> None:
 
 def _plot_pareto(ok: list[dict], names: Sequence[str], fronts: dict[str, list[int]], path: Path) -> None:
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     cols = min(3, len(names))
     rows_n = math.ceil(len(names) / cols)
     fig, axs = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.4 * rows_n), squeeze=False)
@@ -128,7 +130,12 @@ def _plot_pareto(ok: list[dict], names: Sequence[str], fronts: dict[str, list[in
         front = sorted(fronts[name], key=lambda i: e[i])
         ax.step([e[i] for i in front], [a[i] for i in front], where="post", color="tab:red")
         ax.scatter([e[i] for i in front], [a[i] for i in front], color="tab:red", label="Pareto front")
-        ax.set_xscale("log")
+        positive = [x for x in e if x > 0]
+        if positive and max(positive) > 10 * min(positive):   # a log axis only across decades
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
         ax.set(xlabel="energy per inference (J)", ylabel="test accuracy (%)", title=name)
         ax.grid(alpha=0.3)
     for k in range(len(names), rows_n * cols):
