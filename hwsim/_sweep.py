@@ -201,6 +201,7 @@ def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = N
             print(f"hwsim sweep: resuming {out}: {len(kept)} of {len(grid.cells)} cells already done",
                   file=sys.stderr)
         n_workers = None
+        environ = dict(os.environ)  # Dask's nanny sets OMP/MKL/OPENBLAS_NUM_THREADS=1 here to spawn workers
         if todo:
             client, cluster = _client(distributed, scheduler, workers)
             try:
@@ -213,6 +214,8 @@ def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = N
                 client.close()
                 if cluster is not None:
                     cluster.close()
+                    os.environ.clear()   # ... and leaves them in this process: restore its environment
+                    os.environ.update(environ)
         rows = [read_cell(out, c["cell"]) or failed_row(c, "no result (task lost)", session) for c in grid.cells]
         write_results(out, rows, grid.devices, grid.axes)
         where = f"scheduler {scheduler}" if scheduler else f"a LocalCluster of {n_workers} worker(s)"

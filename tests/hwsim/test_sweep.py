@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -177,9 +178,11 @@ def test_minimal_grid_writes_results_and_report(two_workers):
     assert main(["eval", str(run), "--json"]) == 0
 
 
-def test_one_and_two_workers_give_identical_results(spec, two_workers, tmp_path):
+def test_one_and_two_workers_give_identical_results(spec, two_workers, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     out = tmp_path / "w1"
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert "OPENBLAS_NUM_THREADS" not in os.environ          # the workers' settings stay in the workers
     assert _reproducible(_rows(out)) == _reproducible(_rows(two_workers))
 
 
