@@ -21,7 +21,7 @@ import numpy as np
 from . import _checkpoint
 from ._optim import make_optimizer
 from ._precision import Precision
-from ._text import TextData
+from ._text import TextData, load_text
 from .layers import SoftmaxCrossEntropy
 
 __all__ = ["train_text", "evaluate_text", "is_text_spec"]
@@ -170,3 +170,32 @@ def train_text(model, data: TextData, precision: Precision, *, epochs: int, batc
             _checkpoint.save(out, model.state_dict(), opt.state_dict(), {**meta, "epoch": epoch + 1})
             _checkpoint.write_json(Path(out) / "metrics.json", metrics)
     return metrics
+
+
+def cmd_train_text(args) -> int:
+    """``hwsim train --data text[:PATH] --model seq:V,...``: `train_text` into RUN_DIR (``--resume``,
+    ``--scheme``, ``--split``, ``--schedule``, weight decay and SGD momentum are not supported here)."""
+    from ._cli_common import precision_from_args
+    from ._model import build_model
+    from ._report import md_table
+
+    unsupported = [flag for flag, on in (("--resume", args.resume), ("--scheme", getattr(args, "scheme", None)),
+                                         ("--split", args.split), ("--schedule", args.schedule),
+                                         ("--weight-decay", args.weight_decay)) if on]
+    if unsupported:
+        raise ValueError(f"text data: {', '.join(unsupported)} not supported for character-level training")
+    data = load_text(args.data)
+    precision = precision_from_args(args)
+    model = build_model(args.model, (data.vocab,), data.vocab, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _checkpoint.write_json(out / "run.json", {"model": args.model, "data": args.data, "seed": args.seed,
+                                              "bptt": args.bptt, "batch": args.batch, "lr": args.lr,
+                                              "precision": precision.to_dict(), "dataset": data.to_dict()})
+    m = train_text(model, data, precision, epochs=args.epochs, batch=args.batch, bptt=args.bptt,
+                   optimizer=args.optimizer, lr=args.lr, out=out, progress=not args.quiet)
+    print(md_table(["run", "valid bpc", "train bpc", "epochs", "precision"], [[
+        str(out), f"{m['valid_bpc_final']:.3f}", f"{m['train_bpc'][-1]:.3f}", len(m["epoch_seconds"]),
+        str(precision)]]))
+    print(f"wrote {out / 'metrics.json'}")
+    return 0

@@ -71,10 +71,8 @@ class _Recurrent(Layer):
         if x.ndim != 3 or x.shape[2] != self.in_features:
             raise ValueError(f"{self.name}: expected input (N, T, {self.in_features}), got {tuple(x.shape)}")
         if self.quantize_input:
-            x = self.quantize("activation", x, 0)
-        w = self.quantize("weight", self.W, 0)
-        u = self.quantize("weight", self.U, 1)
-        b = self.quantize("weight", self.b, 2)
+            x = self._q("activation", x, 0)
+        w, u, b = self._q("weight", self.W, 0), self._q("weight", self.U, 1), self._q("weight", self.b, 2)
         n, t, d = x.shape
         a = (x.reshape(n * t, d) @ w + b).reshape(n, t, -1)
         return x, w, u, a
@@ -88,11 +86,16 @@ class _Recurrent(Layer):
         grads["b"] = da2.sum(axis=0)
         for i, (name, g) in enumerate(grads.items()):
             g = (g * scale).astype(self.W.dtype, copy=False)
-            setattr(self, "d" + name, self.quantize("grad", g, i))
+            setattr(self, "d" + name, self._q("grad", g, i))
         return (da2 @ w.T).reshape(n, t, d)
 
     def _step_out(self, h):
-        return self.quantize("activation", h, 1)
+        return self._q("activation", h, 1)
+
+    def _q(self, role: str, x, slot: int):
+        """``x`` through ``role``'s quantizer, kept in the parameter dtype (BLAS needs one dtype)."""
+        y = self.quantize(role, x, slot)
+        return y if y.dtype == self.W.dtype else y.astype(self.W.dtype)
 
 
 class GRU(_Recurrent):
@@ -143,7 +146,7 @@ class GRU(_Recurrent):
 
     def backward(self, dy):
         x, w, u_zr, u_h, steps = self._cache
-        dy = self.quantize("error", dy, 0)
+        dy = self._q("error", dy, 0)
         xp, H = get_array_module(dy), self.hidden
         da = xp.empty((x.shape[0], x.shape[1], 3 * H), dtype=dy.dtype)
         du_zr, du_h = xp.zeros_like(u_zr), xp.zeros_like(u_h)
@@ -325,7 +328,7 @@ class ConditionalGRU(_Recurrent):
         xp, H, G = get_array_module(x), self.hidden, self.G
         wo = bo = None
         if self.gate == "rank":
-            wo, bo = self.quantize("weight", self.Wo, 3), self.quantize("weight", self.bo, 4)
+            wo, bo = self._q("weight", self.Wo, 3), self._q("weight", self.bo, 4)
         u_g, u_c = xp.ascontiguousarray(u[:, :G]), xp.ascontiguousarray(u[:, G:])
         u_blk = self._block_weights(u_c) if self.skip else None
         bs = H // self.blocks
@@ -373,7 +376,7 @@ class ConditionalGRU(_Recurrent):
 
     def backward(self, dy):
         x, w, u_g, u_c, u_blk, wo, steps = self._cache
-        dy = self.quantize("error", dy, 0)
+        dy = self._q("error", dy, 0)
         xp, H, G = get_array_module(dy), self.hidden, self.G
         bs = H // self.blocks
         da = xp.empty((x.shape[0], x.shape[1], G + 2 * H), dtype=dy.dtype)
