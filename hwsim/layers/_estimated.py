@@ -50,13 +50,16 @@ def _masked_rows(x, wt, b, mask, out):  # pragma: no cover - compiled
                     out[n, j] = 0
 
 
-def masked_rows_product(x: np.ndarray, w: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``(x @ w + b) * mask`` computing only the selected sums (numpy arrays; ``w`` (in, out)).
+def masked_rows_product(x: np.ndarray, w: np.ndarray, b: np.ndarray, mask: np.ndarray, *,
+                        wt: np.ndarray | None = None) -> np.ndarray:
+    """``(x @ w + b) * mask`` computing only the selected sums (numpy arrays; ``w`` (in, out);
+    ``wt``: ``w.T`` as a C-contiguous array of x's dtype when the caller has it).
 
     Each selected sum is a dot product in ``x``'s dtype (summed in any order), so with operands whose partial
     sums are exact (e.g. small integers) it equals the dense masked product bit for bit."""
     x = np.ascontiguousarray(x)
-    wt = np.ascontiguousarray(w.T, dtype=x.dtype)
+    if wt is None:
+        wt = np.ascontiguousarray(w.T, dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
     _masked_rows(x, wt, np.ascontiguousarray(b, dtype=x.dtype), np.ascontiguousarray(mask, dtype=np.bool_), out)
     return out
@@ -83,6 +86,7 @@ class EstimatedDense(Dense):
         self.est_p = np.zeros((in_features, self.rank), dtype=dtype)
         self.est_q = np.zeros((self.rank, out_features), dtype=dtype)
         self._fresh = False
+        self._wt = None
         self.last_alpha = math.nan
         self.reset_alpha()
 
@@ -91,6 +95,7 @@ class EstimatedDense(Dense):
         return {"est_p": self.est_p, "est_q": self.est_q}
 
     def set_param(self, name: str, value) -> None:
+        self._wt = None
         super().set_param(name, value)
         if name in ("est_p", "est_q"):
             self._fresh = True
@@ -146,7 +151,7 @@ class EstimatedDense(Dense):
             s += b
             s = s * mask
         else:
-            s = masked_rows_product(x2, w2, b, mask)
+            s = masked_rows_product(x2, w2, b, mask, wt=self._transposed(w2, x2.dtype))
         s, m_acc = self.quantize_masked("acc", s, 1)
         s, m_act = self.quantize_masked("activation", s, 1)
         if s.dtype != x2.dtype:
@@ -158,6 +163,19 @@ class EstimatedDense(Dense):
                     m_out = m_out * m
             self._cache = (x2, w2, m_in, m_w, m_out)
         return s.reshape(*lead, self.out_features)
+
+    def _transposed(self, w2, dtype):
+        """``w2.T`` C-contiguous; cached while ``W`` is unquantized and unchanged (`commit` and
+        `set_param` drop the cache; a new ``W`` object misses it)."""
+        if w2 is not self.W:
+            return np.ascontiguousarray(w2.T, dtype=dtype)
+        if self._wt is None or self._wt[0] is not self.W or self._wt[1].dtype != dtype:
+            self._wt = (self.W, np.ascontiguousarray(self.W.T, dtype=dtype))
+        return self._wt[1]
+
+    def commit(self, name: str, value) -> None:
+        self._wt = None
+        super().commit(name, value)
 
     # backward: Dense's (the estimator mask is one of the output masks of the cache)
 

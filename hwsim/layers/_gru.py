@@ -350,11 +350,10 @@ class ConditionalGRU(_Recurrent):
                         continue
                     cols = slice(j * bs, (j + 1) * bs)
                     p = h[idx] @ u_blk[j]
-                    aj = a[idx, t]
-                    rj = _sigmoid(aj[:, G + j * bs:G + (j + 1) * bs] + p[:, :bs])
+                    rj = _sigmoid(a[idx, t, G + j * bs:G + (j + 1) * bs] + p[:, :bs])
                     qj = p[:, bs:]
                     r[idx, cols], q[idx, cols] = rj, qj
-                    c[idx, cols] = xp.tanh(aj[:, G + H + j * bs:G + H + (j + 1) * bs] + rj * qj)
+                    c[idx, cols] = xp.tanh(a[idx, t, G + H + j * bs:G + H + (j + 1) * bs] + rj * qj)
             else:
                 rows = None
                 p = h @ u_c
