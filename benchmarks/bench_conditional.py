@@ -28,7 +28,8 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NU
 for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402  (after the thread settings, before numpy)
+import argparse  # after the thread settings, before numpy
+import json
 import math
 import platform
 import statistics
@@ -60,7 +61,7 @@ DEVICES = ("xeon-8380", "h100-sxm", "stm32h743")
 
 
 def load() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split("load average:")[-1]
+    return subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip().split("load average:")[-1]
 
 
 def mlp_spec(ranks) -> str:
@@ -86,6 +87,14 @@ def forward_ops(model, batch: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sum(op.ops for op in hwsim.workload(model, batch=batch).ops if hasattr(op, "ops"))
+
+
+def _batch_fn(model, X):
+    return lambda: model.forward(X)
+
+
+def _single_fn(model, X):
+    return lambda: [model.forward(X[i:i + 1]) for i in range(len(X))]
 
 
 # ------------------------------------------------------------------------------------------- part 1
@@ -120,8 +129,8 @@ def part_estimator(epochs: int, reps: int, log) -> tuple[list, dict]:
     one = X[:200]
     fns = {}
     for name, model in models.items():
-        fns[(name, "batch")] = (lambda m: lambda: m.forward(X))(model)
-        fns[(name, "single")] = (lambda m: lambda: [m.forward(one[i:i + 1]) for i in range(len(one))])(model)
+        fns[(name, "batch")] = _batch_fn(model, X)
+        fns[(name, "single")] = _single_fn(model, one)
     times = median_times(fns, reps)
     # the kernel at alpha = 1 (every mask on): its own cost against BLAS
     m50 = models["50-35-25"]
@@ -156,8 +165,7 @@ def gru_speed(steps: int, batch: int, reps: int, log) -> list:
         for s in SHIFTS:
             sparse = hwsim.ConditionalGRU(27, 1024, gate="block", blocks=g, s=s, skip=True, seed=0)
             dense = hwsim.ConditionalGRU(27, 1024, gate="block", blocks=g, s=s, skip=False, seed=0)
-            t = median_times({"f_sparse": lambda: sparse.forward(x, training=True),
-                              "f_dense": lambda: dense.forward(x, training=True),
+            t = median_times({"f_sparse": _fwd(sparse, x), "f_dense": _fwd(dense, x),
                               "fb_sparse": fb(sparse), "fb_dense": fb(dense)}, reps)
             sparse.reset_sparsity()
             sparse.forward(x, training=True)
@@ -173,14 +181,22 @@ def gru_speed(steps: int, batch: int, reps: int, log) -> list:
     return rows
 
 
+def _fwd(layer, x):
+    return lambda: layer.forward(x, training=True)
+
+
 def predict_devices(sparse, dense, batch: int) -> dict:
     out = {}
     for training in (False, True):
         ws = hwsim.workload(_wrap(sparse), batch=batch, training=training)
         wd = hwsim.workload(_wrap(dense), batch=batch, training=training)
         for dev in DEVICES:
-            out[(dev, training)] = devices.estimate(wd, dev).latency_s / devices.estimate(ws, dev).latency_s
+            out[_dkey(dev, training)] = devices.estimate(wd, dev).latency_s / devices.estimate(ws, dev).latency_s
     return out
+
+
+def _dkey(dev: str, training: bool) -> str:
+    return f"{dev}|{'train' if training else 'fwd'}"
 
 
 def _wrap(layer):
@@ -240,7 +256,7 @@ def plots(est_rows, extra, speed_rows) -> list[str]:
     xs = np.arange(len(sr))
     series = [("seed (CPU, fwd)", [SEED_SPEEDUP[(r["bs"], r["s"])] for r in sr]),
               ("ours fwd", [r["fwd"] for r in sr]), ("ours fwd+bwd", [r["fwdbwd"] for r in sr])]
-    series += [(f"{d} (model, fwd)", [r["devices"][(d, False)] for r in sr]) for d in DEVICES]
+    series += [(f"{d} (model, fwd)", [r["devices"][_dkey(d, False)] for r in sr]) for d in DEVICES]
     w = 0.8 / len(series)
     for i, (lab, vals) in enumerate(series):
         ax.bar(xs + (i - len(series) / 2 + 0.5) * w, vals, w, label=lab)
@@ -255,17 +271,25 @@ def plots(est_rows, extra, speed_rows) -> list[str]:
     return names
 
 
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run; report not written)")
     ap.add_argument("--epochs", type=int, default=5, help="MNIST epochs per model (default 5)")
     ap.add_argument("--updates", type=int, default=89, help="text updates per GRU model (default 89 = 1 epoch)")
     ap.add_argument("--reps", type=int, default=5, help="timing repetitions (default 5)")
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the report and plots from reports/benchmarks/conditional.json")
     args = ap.parse_args(argv)
+    if args.render:
+        render(json.loads((OUT / "conditional.json").read_text()))
+        return 0
     if not MNIST.is_dir():
         print(f"bench_conditional: shared MNIST not found at {MNIST}", file=sys.stderr)
         return 2
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     load0, t0 = load(), time.perf_counter()
     epochs, updates, reps = (1, 5, 2) if args.quick else (args.epochs, args.updates, args.reps)
     log("part 1: activation estimator")
@@ -282,9 +306,19 @@ def main(argv=None) -> int:
     load2 = load()
     if args.quick:
         return 0
-    figs = plots(est_rows, extra, speed_rows)
-    write_report(est_rows, extra, speed_rows, bpc_rows, figs, (load0, load1, load2), time.perf_counter() - t0, args)
+    raw = {"est_rows": est_rows, "extra": extra, "speed_rows": speed_rows, "bpc_rows": bpc_rows,
+           "loads": [load0, load1, load2], "seconds": time.perf_counter() - t0,
+           "args": {"updates": args.updates, "reps": args.reps}}
+    (OUT / "conditional.json").write_text(json.dumps(raw, indent=1))
+    render(raw)
     return 0
+
+
+def render(raw: dict) -> None:
+    """Plots and the markdown report from the raw results (``--render`` re-runs only this)."""
+    figs = plots(raw["est_rows"], raw["extra"], raw["speed_rows"])
+    write_report(raw["est_rows"], raw["extra"], raw["speed_rows"], raw["bpc_rows"], figs, raw["loads"],
+                 raw["seconds"], argparse.Namespace(**raw["args"]))
 
 
 def write_report(est_rows, extra, speed_rows, bpc_rows, figs, loads, seconds, args) -> None:
@@ -303,15 +337,15 @@ def write_report(est_rows, extra, speed_rows, bpc_rows, figs, loads, seconds, ar
                    "seed speedup (fwd)", *[f"{d} fwd / train (model)" for d in DEVICES]],
                   [[f"{r['bs']}/{r['g']}", f"{r['s']:.2f}", f"{r['sparsity']:.3f}", f"{r['fwd']:.2f}×",
                     f"{r['fwdbwd']:.2f}×", f"{SEED_SPEEDUP[(r['bs'], r['s'])]:.2f}×",
-                    *[f"{r['devices'][(d, False)]:.2f}× / {r['devices'][(d, True)]:.2f}×" for d in DEVICES]]
+                    *[f"{r['devices'][_dkey(d, False)]:.2f}× / {r['devices'][_dkey(d, True)]:.2f}×" for d in DEVICES]]
                    for r in sr])
     t3 = md_table(["model (H = 256)", "s", "valid bpc", "train bpc", "gate sparsity (training)", "seconds"],
                   [[r["label"], "—" if r["s"] is None else f"{r['s']:.2f}", f"{r['bpc']:.3f}", f"{r['train_bpc']:.3f}",
                     "—" if math.isnan(r["sparsity"]) else f"{r['sparsity']:.3f}", f"{r['seconds']:.0f}"]
                    for r in bpc_rows])
     dense_fb = statistics.median(r["t_fb_dense"] for r in sr)
-    gpu = [r["devices"][("h100-sxm", False)] for r in sr]
-    cpu = [r["devices"][("xeon-8380", False)] for r in sr]
+    gpu = [r["devices"][_dkey("h100-sxm", False)] for r in sr]
+    cpu = [r["devices"][_dkey("xeon-8380", False)] for r in sr]
     text = f"""# Conditional computation: the activation estimator and the block-sparse GRU
 
 Produced by `python benchmarks/bench_conditional.py` (epochs {extra['epochs']}, {args.updates} text updates,

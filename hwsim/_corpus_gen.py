@@ -14,19 +14,21 @@ import sys
 import numpy as np
 
 _WORDS = {
-    "det": "the a this that every some no one each another".split(),
-    "adj": ("small old red quiet bright heavy cold green long young dark empty warm strange simple "
-            "early late happy slow quick broken wooden distant hidden golden silent").split(),
-    "noun": ("house river machine child garden window city engine letter mountain teacher road "
-             "bird market table forest signal number island doctor bridge station farmer ship "
-             "clock lamp field village storm voice paper circuit memory")
-            .split(),
-    "verb": ("sees finds builds opens carries follows watches moves writes reads holds leaves "
-             "measures counts repairs paints crosses visits remembers answers").split(),
-    "ivb": "sleeps waits runs falls sings works grows turns stops returns".split(),
-    "prep": "near under over behind beside through across into from with".split(),
-    "adv": "slowly again often never quietly always soon later together alone".split(),
-    "conj": "and but while because when".split(),
+    "det": ["the", "a", "this", "that", "every", "some", "no", "one", "each", "another"],
+    "adj": ["small", "old", "red", "quiet", "bright", "heavy", "cold", "green", "long", "young", "dark",
+            "empty", "warm", "strange", "simple", "early", "late", "happy", "slow", "quick", "broken",
+            "wooden", "distant", "hidden", "golden", "silent"],
+    "noun": ["house", "river", "machine", "child", "garden", "window", "city", "engine", "letter",
+             "mountain", "teacher", "road", "bird", "market", "table", "forest", "signal", "number",
+             "island", "doctor", "bridge", "station", "farmer", "ship", "clock", "lamp", "field", "village",
+             "storm", "voice", "paper", "circuit", "memory"],
+    "verb": ["sees", "finds", "builds", "opens", "carries", "follows", "watches", "moves", "writes",
+             "reads", "holds", "leaves", "measures", "counts", "repairs", "paints", "crosses", "visits",
+             "remembers", "answers"],
+    "ivb": ["sleeps", "waits", "runs", "falls", "sings", "works", "grows", "turns", "stops", "returns"],
+    "prep": ["near", "under", "over", "behind", "beside", "through", "across", "into", "from", "with"],
+    "adv": ["slowly", "again", "often", "never", "quietly", "always", "soon", "later", "together", "alone"],
+    "conj": ["and", "but", "while", "because", "when"],
 }
 
 

@@ -10,9 +10,9 @@ so ``γ = F_nn / F_ae = 2dh / (k(2d + 2h − 1) + 2αdh)`` (3.8); for a network
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
-__all__ = ["estimator_gain", "estimator_gain_nn", "estimator_flops"]
+__all__ = ["estimator_flops", "estimator_gain", "estimator_gain_nn"]
 
 
 def _check(d: int, h: int, k: int | None, alpha: float) -> None:

@@ -40,7 +40,7 @@ class TextData:
         return len(self.alphabet)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "n_train": int(len(self.train)), "n_valid": int(len(self.valid)),
+        return {"name": self.name, "n_train": len(self.train), "n_valid": len(self.valid),
                 "vocab": self.vocab}
 
 
@@ -71,7 +71,7 @@ def load_text(spec: str = "text", *, valid_fraction: float = 0.05) -> TextData:
         raise ValueError(f"{path}: a text needs at least 2 distinct characters, found {len(alphabet)}")
     codes = np.searchsorted(np.frombuffer(alphabet.encode("utf-32-le"), dtype=np.uint32),
                             np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)).astype(np.int64)
-    n_valid = int(round(len(codes) * valid_fraction))
+    n_valid = round(len(codes) * valid_fraction)
     if len(codes) - n_valid < 2 or n_valid < 2:
         raise ValueError(f"{path}: {len(codes)} characters is too short to split into train and "
                          f"validation text (at least {int(np.ceil(4 / valid_fraction))} needed)")

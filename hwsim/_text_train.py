@@ -24,7 +24,7 @@ from ._precision import Precision
 from ._text import TextData, load_text
 from .layers import SoftmaxCrossEntropy
 
-__all__ = ["train_text", "evaluate_text", "is_text_spec"]
+__all__ = ["cmd_train_text", "evaluate_text", "is_text_spec", "train_text"]
 
 LN2 = math.log(2.0)
 
@@ -189,7 +189,9 @@ def cmd_train_text(args) -> int:
     model = build_model(args.model, (data.vocab,), data.vocab, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # split/scheme None: the keys `hwsim eval` reads (it does not evaluate text runs: use evaluate_text)
     _checkpoint.write_json(out / "run.json", {"model": args.model, "data": args.data, "seed": args.seed,
+                                              "split": None, "scheme": None,
                                               "bptt": args.bptt, "batch": args.batch, "lr": args.lr,
                                               "precision": precision.to_dict(), "dataset": data.to_dict()})
     m = train_text(model, data, precision, epochs=args.epochs, batch=args.batch, bptt=args.bptt,

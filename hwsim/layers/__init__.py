@@ -13,4 +13,4 @@ from ._pool import AvgPool2d, MaxPool2d
 
 __all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "DivergenceError",
            "Dropout", "Flatten", "Layer", "MaxPool2d", "Reshape", "SoftmaxCrossEntropy"]
-__all__ += ["ConditionalGRU", "EstimatedDense", "GRU"]
+__all__ += ["GRU", "ConditionalGRU", "EstimatedDense"]

@@ -5,11 +5,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim._corpus_gen import generate_corpus
 from hwsim.layers._estimated import masked_rows_product
+from tests.hwsim.test_layers import numeric_grad
 
 
 # ---------------------------------------------------------------------------------------------- estimator
@@ -130,35 +132,24 @@ def test_estimator_gain_nn_output_layer_and_errors():
 
 
 # ---------------------------------------------------------------------------------------------- GRU
-def _fd_check(layer, x, *, training=True, eps=1e-6, rtol=1e-5):
+def _fd_check(layer, x, *, rtol=1e-5):
+    """dx and parameter gradients of S = sum(h * R) over all steps against central differences
+    (the layer's parameter gradients are those of S / (N·T))."""
     rng = np.random.default_rng(7)
     r = rng.standard_normal((x.shape[0], x.shape[1], layer.hidden))
 
     def loss():
-        return float((layer.forward(x, training=training) * r).sum())
+        return float((layer.forward(x, training=True) * r).sum())
 
     layer.forward(x, training=True)
     dx = layer.backward(r)
-    grads = {k: v.copy() * (x.shape[0] * x.shape[1]) for k, v in layer.grads().items()}  # summed loss
+    grads = {k: v.copy() * (x.shape[0] * x.shape[1]) for k, v in layer.grads().items()}
     for name, p in layer.params().items():
-        flat = p.reshape(-1)
-        for i in rng.choice(flat.size, min(flat.size, 12), replace=False):
-            old = flat[i]
-            flat[i] = old + eps
-            up = loss()
-            flat[i] = old - eps
-            down = loss()
-            flat[i] = old
-            fd = (up - down) / (2 * eps)
-            assert grads[name].reshape(-1)[i] == pytest.approx(fd, rel=rtol, abs=1e-7), (name, i)
+        for _ in range(12):
+            idx = tuple(int(rng.integers(n)) for n in p.shape)
+            assert grads[name][idx] == pytest.approx(numeric_grad(loss, p, idx), rel=rtol, abs=1e-7), (name, idx)
     for idx in [(0, 0, 0), (1, x.shape[1] - 1, 2), (2, 1, 1)]:
-        old = x[idx]
-        x[idx] = old + eps
-        up = loss()
-        x[idx] = old - eps
-        down = loss()
-        x[idx] = old
-        assert dx[idx] == pytest.approx((up - down) / (2 * eps), rel=rtol, abs=1e-7)
+        assert dx[idx] == pytest.approx(numeric_grad(loss, x, idx), rel=rtol, abs=1e-7), ("dx", idx)
 
 
 def test_gru_gradients_through_time():
@@ -179,7 +170,7 @@ def test_conditional_gru_gradients_through_time(gate, skip):
 
 def test_block_sparse_update_equals_dense_update_with_mask():
     rng = np.random.default_rng(3)
-    kw = dict(gate="block", blocks=4, s=-0.5, seed=9, dtype=np.float64)
+    kw = {"gate": "block", "blocks": 4, "s": -0.5, "seed": 9, "dtype": np.float64}
     sparse, dense = hwsim.ConditionalGRU(7, 16, skip=True, **kw), hwsim.ConditionalGRU(7, 16, skip=False, **kw)
     x = rng.standard_normal((10, 6, 7))
     ys, yd = sparse.forward(x, training=True), dense.forward(x, training=True)
@@ -292,3 +283,17 @@ def test_train_text_learns_and_reports_bpc():
     assert 0 < m["gate_sparsity"][0]["cgru0"] < 1
     with pytest.raises(ValueError, match=r"needs \(27,\) -> \(27,\)"):
         hwsim.train_text(hwsim.build_model("seq:26,gru(8),dense(26)", (26,), 26), d, hwsim.Precision(), epochs=1)
+
+
+def test_cli_trains_a_text_model(tmp_path, capsys):
+    from hwsim.cli import main
+
+    rc = main(["train", "--data", "text", "--model", "seq:27,cgru(16,blocks=4,s=-0.25),dense(27)", "--epochs", "1",
+               "--batch", "512", "--bptt", "10", "--out", str(tmp_path / "run"), "--quiet"])
+    assert rc == 0
+    assert "valid bpc" in capsys.readouterr().out
+    assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "checkpoint.npz").is_file()
+    rc = main(["train", "--data", f"text:{tmp_path / 'nope.txt'}", "--out", str(tmp_path / "r2")])
+    assert rc == 2 and "text data file not found" in capsys.readouterr().err
+    rc = main(["train", "--data", "text", "--split", "100", "--out", str(tmp_path / "r3")])
+    assert rc == 2 and "--split" in capsys.readouterr().err
