@@ -297,3 +297,17 @@ def test_cli_trains_a_text_model(tmp_path, capsys):
     assert rc == 2 and "text data file not found" in capsys.readouterr().err
     rc = main(["train", "--data", "text", "--split", "100", "--out", str(tmp_path / "r3")])
     assert rc == 2 and "--split" in capsys.readouterr().err
+
+
+def test_train_refreshes_the_estimator_every_epoch():
+    from tests.hwsim._synthetic import synthetic_dataset
+
+    data = synthetic_dataset(12, 200, 150)
+    model = hwsim.build_model("seq:12,estdense(16,rank=2),relu,dense(3)", (12,), 3)
+    seen = []
+    layer = model.layers[0]
+    refresh = layer.on_epoch_start
+    layer.on_epoch_start = lambda epoch: (seen.append(epoch), refresh(epoch))
+    hwsim.train(model, data, hwsim.Precision(), epochs=3, batch=32, progress=False)
+    assert seen == [0, 1, 2]
+    assert 0 < layer.alpha < 1
