@@ -97,8 +97,8 @@ class EstimatedDense(Dense):
     def set_param(self, name: str, value) -> None:
         self._wt = None
         super().set_param(name, value)
-        if name in ("est_p", "est_q"):
-            self._fresh = True
+        if name in ("est_p", "est_q"):  # factors from a checkpoint (all zero: never computed there)
+            self._fresh = bool(get_array_module(self.est_q).any(self.est_q))
 
     def refresh_estimator(self) -> None:
         """Recompute ``P, Q`` from the truncated SVD of the weight-quantized ``W`` (float64 SVD)."""

@@ -89,6 +89,17 @@ def test_estimator_refresh_once_per_epoch_or_every_n_steps():
     np.testing.assert_allclose(stepped.est_p @ stepped.est_q, 2 * w1, rtol=1e-10)
 
 
+def test_estimator_factors_travel_in_checkpoints():
+    spec = "seq:10,estdense(8,rank=2),relu,dense(3)"
+    a, b = hwsim.build_model(spec, (10,), 3, seed=1), hwsim.build_model(spec, (10,), 3, seed=2)
+    b.load_state_dict(a.state_dict())  # a never ran: zero factors are not taken as an estimator
+    x = np.random.default_rng(0).standard_normal((6, 10)).astype(np.float32)
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))
+    a.layers[0].W = a.layers[0].W * -1.0  # the factors stay those of the old weights until a refresh
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))
+
+
 def test_estimated_dense_workload_uses_measured_alpha():
     model = hwsim.build_model("seq:16,estdense(12,rank=3),relu,dense(4)", (16,), 4)
     with pytest.warns(UserWarning, match="no measured active fraction"):
