@@ -427,6 +427,10 @@ untrained start), valid bpc that of the final weights.
 Reading: {_bpc_reading(bpc_rows)}
 
 {t3}
+
+Not measured here: the unstructured (rank-r) gate's speed (001:820–824; `cgru(gate=rank)` trains but
+computes its proposal densely: per-example skipping at batch 1 is the seed's use case and is not
+implemented), the second GRU layer of the seed's 27-1024-1024-27, and trained-gate sparsity at H = 1024.
 """
     (OUT / "conditional.md").write_text(text)
 
