@@ -23,6 +23,11 @@ from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Divergence
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
 from ._sweep import sweep  # dask is imported only when a sweep runs
+from . import _conditional_tokens  # noqa: F401,E402  (registers estdense, gru, cgru)
+from ._estimator_gain import estimator_flops, estimator_gain, estimator_gain_nn  # noqa: E402
+from ._text import TextData, load_text  # noqa: E402
+from ._text_train import evaluate_text, train_text  # noqa: E402
+from .layers import GRU, ConditionalGRU, EstimatedDense  # noqa: E402
 
 __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",
@@ -31,3 +36,5 @@ __all__ = [
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
     "compression", "schemes", "Scheme", "get_scheme", "sweep",
 ]
+__all__ += ["ConditionalGRU", "EstimatedDense", "GRU", "TextData", "estimator_flops", "estimator_gain",
+            "estimator_gain_nn", "evaluate_text", "load_text", "train_text"]

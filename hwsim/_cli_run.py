@@ -17,6 +17,7 @@ from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
+from hwsim._text_train import cmd_train_text, is_text_spec
 from hwsim._train import evaluate, train
 from hwsim._xp import array_module_named
 from hwsim.schemes import build_scheme_model, parse_scheme
@@ -36,6 +37,8 @@ def read_run(run_dir: Path) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if is_text_spec(args.data):  # character-level language models: hwsim._text_train
+        return cmd_train_text(args)
     out = Path(args.out)
     array_module_named(args.array_module, "--array-module")  # checked before anything is written
     spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,

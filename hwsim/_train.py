@@ -12,6 +12,10 @@ Scheme hooks (``scheme=``, any object; every method optional):
 - ``after_step(model, step)``: after every optimizer step — e.g. re-apply pruning masks in place to
   ``layer.params()`` arrays (or via ``layer.set_param``).
 - ``on_epoch_end(model, epoch, metrics)``: after each epoch's evaluation (metrics so far).
+
+Layer hook: a layer's ``on_epoch_start(epoch)``, when it has one, runs before the first batch of each
+epoch (not when resuming mid-epoch: the state it sets is in the checkpoint), e.g. the once-per-epoch
+SVD of ``EstimatedDense``.
 """
 from __future__ import annotations
 
@@ -282,6 +286,9 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             if start == 0:
                 partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
                 model.reset_stats()
+                for layer in model.layers:  # e.g. EstimatedDense: the once-per-epoch SVD
+                    if hasattr(layer, "on_epoch_start"):
+                        layer.on_epoch_start(epoch)
             bar = tqdm(total=nb, initial=start, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                        unit="batch") if bar_enabled else None
             loss_sum, correct, seen = partial["loss"], partial["correct"], partial["seen"]

@@ -108,7 +108,8 @@ def _add_scheme_flag(p: argparse.ArgumentParser) -> None:
 
 def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--data", default=default,
-                   help="data spec: digits (embedded 8x8), mnist:DIR (IDX files), npz:PATH (arrays X, y)"
+                   help="data spec: digits (embedded 8x8), mnist:DIR (IDX files), npz:PATH (arrays X, y), "
+                        "text (embedded character corpus) or text:PATH (UTF-8 file; train only)"
                         + (f" (default {default})" if default else " (default: the run's own data)"))
     p.add_argument("--split", type=_positive_int, default=None,
                    help="first N examples train, the rest test (default: seeded 80/20 split; MNIST "
@@ -165,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_array_module_flag(p)
+    p.add_argument("--bptt", type=_positive_int, default=50,
+                   help="text data: characters per truncated-BPTT chunk (default 50)")
 
     p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
     p.add_argument("run_dir", metavar="RUN_DIR")

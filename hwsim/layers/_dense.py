@@ -99,7 +99,14 @@ class Dense(WeightedLayer):
         return (self.out_features,)
 
     def forward(self, x, *, training: bool = False):
+        if x.ndim > 2:  # (N, T, in) sequences: the same layer at every step
+            return self._forward_matrix(x.reshape(-1, self.in_features), training).reshape(
+                *x.shape[:-1], self.out_features)
         return self._forward_matrix(x, training)
 
     def backward(self, dy):
+        """Gradients of the mean over the rows of ``dy`` (examples, or examples × steps)."""
+        if dy.ndim > 2:
+            dy2 = dy.reshape(-1, self.out_features)
+            return self._backward_matrix(dy2, dy2.shape[0]).reshape(*dy.shape[:-1], self.in_features)
         return self._backward_matrix(dy, dy.shape[0])
