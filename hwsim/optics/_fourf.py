@@ -203,10 +203,10 @@ class FourF:
             t, scale_x = ch.dac_encode(plane, self.dac_bits, scale_x)
             spectra.append((sign, sfft.fftn(ch.pad_to(embed_x(t), tile), axes=tuple(range(-ndim, 0)))))
         ndim_axes = tuple(range(-ndim, 0))
-        total = None
+        sums: dict[float, np.ndarray] = {}            # sign of the plane -> digital sum of its readings
         if self.detection == "incoherent":
             k_pos, k_neg = ch.split_signed(kernel)
-            kernels = [(s, k) for s, k in ((1.0, k_pos), (-1.0, k_neg)) if np.any(k)]
+            kernels = [(s, k) for s, k in ((1.0, k_pos), (-1.0, k_neg)) if np.any(k)] or [(1.0, k_pos)]
             fields = [(s, sfft.fftn(ch.pad_to(np.sqrt(k), tile), axes=ndim_axes)) for s, k in kernels]
             amp = max((float(np.max(np.abs(f))) for _, f in fields), default=1.0) or 1.0
             psfs = [(s, ch.psf_of(ch.mask_encode(f / amp, self.mask_bits, phase_only=self.phase_only), ndim))
@@ -217,8 +217,7 @@ class FourF:
                 for j, (sb, otf) in enumerate(otfs):
                     intensity = crop(sfft.ifftn(xf * otf, axes=ndim_axes).real)
                     reading = self._detect(intensity, derive_seed(seed, i, j))
-                    part = reduce(reading) * (sa * sb)
-                    total = part if total is None else total + part
+                    sums[sa * sb] = reduce(reading) + sums.get(sa * sb, 0.0)
             gain = scale_x * amp ** 2 * full
         else:
             spectrum = sfft.fftn(ch.pad_to(kernel, tile), axes=ndim_axes)
@@ -230,10 +229,9 @@ class FourF:
                 i_plus, i_minus = ch.coherent_intensities(field)
                 re = ch.coherent_field(self._detect(i_plus, derive_seed(seed, i, 0)),
                                        self._detect(i_minus, derive_seed(seed, i, 1)))
-                part = reduce(re) * sa
-                total = part if total is None else total + part
+                sums[sa] = reduce(re) + sums.get(sa, 0.0)
             gain = scale_x * amp * full
-        return ch.recombine(total, None, gain).astype(real, copy=False)
+        return ch.recombine(sums.get(1.0, 0.0), sums.get(-1.0), gain).astype(real, copy=False)
 
     def _detect(self, intensity: np.ndarray, seed: int) -> np.ndarray:
         """Normalised intensity (1 = full scale) -> the camera's reading in the same units: shot noise,
