@@ -21,6 +21,8 @@ class OpticalOption:
     """Mixin for layers with an ``optical`` attribute (None = digital)."""
 
     optical: FourF | None = None
+    #: False keeps this layer digital under `set_optical` (``seq:`` ``conv(...,optical=false)``).
+    optical_allowed: bool = True
 
     def set_optical(self, optical: FourF | None) -> None:
         """Run this layer's product through ``optical`` (a ``FourF``) or digitally (None)."""
@@ -39,12 +41,13 @@ class OpticalOption:
 
 def set_optical(model: Any, optical: FourF | None) -> int:
     """Set ``optical`` on every layer of ``model`` (a Sequential or a list of layers) that can run
-    optically; returns how many. ValueError when ``optical`` is set and no layer can use it."""
+    optically and allows it (``optical_allowed``); returns how many. ValueError when ``optical`` is
+    set and no layer can use it."""
     layers = getattr(model, "layers", model)
-    hits = [layer for layer in layers if isinstance(layer, OpticalOption)]
+    hits = [layer for layer in layers if isinstance(layer, OpticalOption) and layer.optical_allowed]
     if optical is not None and not hits:
         raise ValueError("no layer of this model runs optically: the optics emulate convolutions "
-                         "(Conv2d, conv(...)) and circulant layers")
+                         "(Conv2d, conv(...)) and circulant layers (not those marked optical=false)")
     for layer in hits:
         layer.set_optical(optical)
     return len(hits)
