@@ -20,9 +20,10 @@ configurable choice):
   Coherent detection: the kernel's sign sits in the mask's phase and the field is read by balanced
   homodyne detection (two frames, ``|A ± E|²/4A²``), two planes × two frames. Both need four camera
   readouts per product, as the cost model counts;
-- the camera: Poisson photoelectrons (mean = intensity × photons × quantum efficiency), Gaussian read
-  noise, clipping at 0 and the full well, an ADC whose full scale is the full-scale signal (gain
-  matched to the light), digital subtraction of the ± planes and sum over input channels;
+- the camera: Poisson photoelectrons (mean = intensity × photons × quantum efficiency) clipped at the
+  full well, Gaussian read noise, an ADC whose codes span a black level of 4 read-noise σ below zero
+  up to the full-scale signal plus 4σ of its noise (gain matched to the light, at most the full
+  well), digital subtraction of the ± planes and sum over input channels;
 - noise is counter-based (`hwsim.optics._rng`: fixedpoint's SplitMix64 rule): a call's draws are a
   function of ``seed`` and the element index alone.
 

@@ -20,8 +20,9 @@ Steps, in the order light meets them:
 5. detection: `coherent_intensities` (balanced homodyne with a reference beam of full-scale amplitude:
    two camera frames ``|A ± E|² / 4A²``, whose difference is ``Re E / A``) or the intensity itself
    (incoherent);
-6. `shot_noise` (Poisson photoelectrons), `read_noise` (Gaussian electrons), `full_well_clip`,
-   `adc_read` (the camera ADC, full scale matched to the full-scale signal);
+6. `shot_noise` (Poisson photoelectrons), `full_well_clip` (the collected charge), `read_noise`
+   (Gaussian electrons of the readout), `adc_read` (the camera ADC; `FourF` sets its gain so that the full-scale signal and 4σ of its
+   noise fit);
 7. `recombine`: the ± planes subtracted and the scales multiplied back, digitally.
 """
 from __future__ import annotations
@@ -144,16 +145,18 @@ def read_noise(electrons: np.ndarray, sigma_e: float, seed: int) -> np.ndarray:
 
 
 def full_well_clip(electrons: np.ndarray, full_well_e: float | None) -> np.ndarray:
-    """Counts clipped to [0, full well] (a pixel holds no negative charge and saturates at the well)."""
+    """Charge clipped to [0, full well] (a pixel holds no negative charge and saturates at the well)."""
     return np.clip(electrons, 0.0, full_well_e if full_well_e else None)
 
 
-def adc_read(electrons: np.ndarray, bits: int | None, full_scale_e: float) -> np.ndarray:
-    """The camera ADC: ``full_scale_e`` maps to code ``2**bits - 1`` (gain matched to the signal),
-    rounded to the nearest code, saturating at 0 and the top; returned in electrons. ``None``: ideal."""
+def adc_read(electrons: np.ndarray, bits: int | None, full_scale_e: float, black_e: float = 0.0) -> np.ndarray:
+    """The camera ADC: codes 0 .. 2**bits - 1 span ``[-black_e, full_scale_e]`` electrons (a black
+    level keeps read noise below zero on the scale), rounded to the nearest code and saturating at
+    both ends; returned in electrons (black level subtracted). ``bits=None``: ideal (unchanged)."""
     if bits is None:
         return electrons
-    return _unsigned_levels(electrons / full_scale_e, bits) * full_scale_e
+    span = full_scale_e + black_e
+    return _unsigned_levels((electrons + black_e) / span, bits) * span - black_e
 
 
 def recombine(pos: np.ndarray, neg: np.ndarray | None, scale: float = 1.0) -> np.ndarray:

@@ -239,13 +239,20 @@ class FourF:
         if self.photons_per_pixel is None:
             return ch.adc_read(intensity, self.adc_bits, 1.0)
         gain = self.photons_per_pixel * self.quantum_efficiency        # electrons at full scale
-        e = ch.shot_noise(intensity * gain, seed)
+        e = ch.full_well_clip(ch.shot_noise(intensity * gain, seed), self.full_well_e)
         e = ch.read_noise(e, self.read_noise_e, seed)
-        full_scale = gain
-        if self.full_well_e is not None:
-            e = ch.full_well_clip(e, self.full_well_e)
-            full_scale = min(gain, self.full_well_e)
-        return ch.adc_read(e, self.adc_bits, full_scale) / gain
+        return ch.adc_read(e, self.adc_bits, self.adc_full_scale_e, 4.0 * self.read_noise_e) / gain
+
+    @property
+    def adc_full_scale_e(self) -> float:
+        """Electrons at the ADC's top code (assumption: the camera gain is set so that the full-scale
+        signal S plus 4 standard deviations of its noise, ``S + 4·sqrt(S + read²)``, fits; at most the
+        full well; the black level below zero is 4 read-noise σ). 1.0 (normalised units) without photons."""
+        if self.photons_per_pixel is None:
+            return 1.0
+        s = self.photons_per_pixel * self.quantum_efficiency
+        top = s + 4.0 * math.sqrt(s + self.read_noise_e ** 2)
+        return min(top, self.full_well_e) if self.full_well_e is not None else top
 
 
 def _spec_value(text: str, key: str, value: str):

@@ -82,6 +82,8 @@ def test_read_noise_clipping_and_adc():
     assert optics.adc_read(np.array([0.0, 1.4, 1.6, 3.7, -1.0]), 2, 3.0).tolist() == [0, 1, 2, 3, 0]
     # 1 bit, full scale 2 e-: 0.25 -> code 0, 0.5 -> 0 (half to even), 0.6 -> 1, 1.25 -> 1 (saturated)
     assert optics.adc_read(np.array([0.5, 1.0, 1.2, 2.5]), 1, 2.0).tolist() == [0, 0, 2, 2]
+    # black level 1 e-: 2 bits span [-1, 2] in steps of 1 e-; -0.6 -> -1, 0.4 -> 0, -3 -> -1 (saturated)
+    assert optics.adc_read(np.array([-0.6, 0.4, 1.6, -3.0]), 2, 2.0, 1.0).tolist() == [-1, 0, 2, -1]
     g = optics.read_noise(np.zeros(200_000), 3.0, seed=5)
     assert abs(g.mean()) < 4 * 3.0 / np.sqrt(g.size) and g.std() == pytest.approx(3.0, rel=0.01)
 
