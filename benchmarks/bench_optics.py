@@ -28,7 +28,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402  (after the thread settings)
+import argparse
 import json
 import platform
 import subprocess
@@ -249,34 +249,34 @@ def _noise_rows(rows: list[dict]) -> list[list[str]]:
 
 
 def write_report(res: dict) -> Path:
-    plots = _plots(res)
+    _plots(res)
     meta = res.get("meta", {})
     lines = ["# The 4f optics as numerics: ideal limit, noise, networks, accuracy vs energy", "",
-             f"Command: `{meta.get('command', 'python benchmarks/bench_optics.py')}` "
+             (f"Commands: {', '.join(f'`{c}`' for c in meta.get('commands', [meta.get('command', '?')]))} "
              f"(parts run: {', '.join(meta.get('parts_run', []))}); machine: {meta.get('machine', '?')}; "
-             f"load (uptime) per part: {json.dumps(meta.get('load', {}))}.", "",
-             "The seeds give only the 4f principle — lens, Fourier-plane mask, lens computes the circulant "
+             f"load (uptime) per part: {json.dumps(meta.get('load', {}))}."), "",
+             ("The seeds give only the 4f principle — lens, Fourier-plane mask, lens computes the circulant "
              "`F D F⁻¹` (000:757–759) — and no detection, encoding, noise or energy model (seed-systems §4); "
              "every physical choice below is hwsim's stated, configurable assumption (`hwsim.optics` docstring), "
-             "component figures from `shared/reference/device-figures.md` via the `optical4f` profile.", ""]
+             "component figures from `shared/reference/device-figures.md` via the `optical4f` profile."), ""]
     if "ideal" in res:
         r = res["ideal"]
         lines += ["## Ideal limit (photons, DAC, mask and ADC bits all None; float64)", "",
-                  f"Worst relative error (max |optical − digital| / max |digital|) over {r['trials']} random cases "
+                  (f"Worst relative error (max |optical − digital| / max |digital|) over {r['trials']} random cases "
                   "each (signed inputs and kernels: ± split; circulant n in 2..299; conv2d 1–3 channels, kernels "
-                  "1/3/5, padding 0–2). Requirement: ≤ 1e-6.", "",
+                  "1/3/5, padding 0–2). Requirement: ≤ 1e-6."), "",
                   md_table(["op", "detection", "max relative error", "≤ 1e-6"],
                            [[q["op"], q["detection"], f"{q['max_rel_error']:.1e}",
                              "yes" if q["max_rel_error"] <= 1e-6 else "NO"] for q in r["rows"]]), ""]
     if "noise" in res:
         r = res["noise"]
         lines += ["## Noise physics: relative rms error vs photons per pixel", "",
-                  f"A full-scale flat field through a one-tap kernel ({r['pixels']} output pixels per point), "
+                  (f"A full-scale flat field through a one-tap kernel ({r['pixels']} output pixels per point), "
                   "optical4f camera (QE 0.8, read noise 2 e⁻, no full-well limit), incoherent and coherent "
                   "(balanced homodyne: a full-scale frame and a dark frame, so its read noise counts twice). "
                   "`analytic` is `OpticalNoise.relative_sigma` = √(S + r²)/S, S = 0.8·P; ratio = measured / "
                   "analytic; `ADC floor` is one LSB/√12 relative to S (the ADC spans S + 4σ above a 4σ_read "
-                  "black level).", "",
+                  "black level)."), "",
                   md_table(["photons", "analytic", "incoh. 12-bit", "ratio", "coh. 12-bit", "ratio",
                             "incoh. 6-bit", "ratio", "6-bit ADC floor"], _noise_rows(r["rows"])), ""]
         inc = [q for q in r["rows"] if q["detection"] == "incoherent" and q["adc_bits"] == 12]
@@ -301,13 +301,13 @@ def write_report(res: dict) -> Path:
             continue
         r = res[name]
         lines += [f"## Network `{name}`: `{r['spec']}`", "",
-                  f"MNIST 8,000 / 2,000. Digital training: {r['epochs']} epochs Adam (lr {LR}, batch {BATCH}), then "
+                  (f"MNIST 8,000 / 2,000. Digital training: {r['epochs']} epochs Adam (lr {LR}, batch {BATCH}), then "
                   f"one more epoch at lr {LR / 4} either digitally (this model is then evaluated through every "
                   f"setting) or with the optics in the loop at the evaluated setting (straight-through backward). "
                   f"Optical settings: optical4f profile (8-bit DAC, 8-bit mask, QE 0.8, read noise 2 e⁻, full well "
                   f"30,000 e⁻, incoherent detection, noise seed 7) with the photons and ADC bits shown. Digital "
                   f"test accuracy: **{100 * r['digital_accuracy']:.2f} %**. Wall time of this part: "
-                  f"{r['seconds']:.0f} s.", "",
+                  f"{r['seconds']:.0f} s."), "",
                   "Test accuracy (%) of the digitally trained model through the optics:", "",
                   md_table(["photons \\ ADC bits", *map(str, ADC_BITS)],
                            [[f"{p:g}"] + [f"{100 * next(q['accuracy'] for q in r['grid'] if q['photons'] == p and q['adc_bits'] == b):.2f}"
@@ -320,19 +320,19 @@ def write_report(res: dict) -> Path:
                              f"{100 * q['accuracy']:.2f}",
                              f"{(q['accuracy'] - d) / (r['digital_accuracy'] - d):.0%}" if r["digital_accuracy"] - d > 0.005 else "—",
                              _fmt_j(q["energy_j"]), _fmt_j(q["dynamic_j"])] for q in r["loop"]]), "",
-                  f"Electronic devices (fp32, digital accuracy {100 * r['digital_accuracy']:.2f} %), energy per "
-                  f"inference at batch {COST_BATCH}:", "",
+                  (f"Electronic devices (fp32, digital accuracy {100 * r['digital_accuracy']:.2f} %), energy per "
+                  f"inference at batch {COST_BATCH}:"), "",
                   md_table(["device", "energy / inference (J)", "dynamic (J)"],
                            [[h, _fmt_j(v[0]), _fmt_j(v[1])] for h, v in r["hosts"].items()]), "",
                   f"![pareto](optics_pareto_{name}.png)", ""]
     lines += ["## Reading the energy numbers", "",
-              "optical4f's energy per inference is dominated by its 5 W static power (DMD, SLM and camera "
+              ("optical4f's energy per inference is dominated by its 5 W static power (DMD, SLM and camera "
               "electronics, an estimate) times the latency of camera frames (100 fps) and LCoS mask loads (32 Hz); "
               "the dynamic part (DAC + ADC conversions, laser light) is what the photon and bit settings move: "
               "the laser term is photons × hc/λ per lit modulator pixel / (transmission 0.5 × wall-plug 0.2), "
               "the ADC term 64 pJ × 2^(bits − 12) per readout. Fewer photons save laser energy that is already "
               "far below the ADC energy at these settings (device-figures: ~24 fJ of light vs ~64 pJ of ADC per "
-              "pixel at 8 bits), so on this profile the ADC bits, not the photons, set the dynamic energy.", ""]
+              "pixel at 8 bits), so on this profile the ADC bits, not the photons, set the dynamic energy."), ""]
     path = OUT / "optics.md"
     path.write_text("\n".join(lines))
     return path
@@ -347,10 +347,12 @@ def main(argv=None) -> int:
     res = _load()
     if not args.report:
         meta = res.setdefault("meta", {"parts_run": [], "load": {}})
-        meta["command"] = "python benchmarks/bench_optics.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = "python benchmarks/bench_optics.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        old = meta.pop("command", None)
+        meta["commands"] = [c for c in [*meta.get("commands", []), old] if c] + [command]
         meta["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         for part in args.parts.split(","):
-            meta["load"][part] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+            meta["load"][part] = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
             if part == "ideal":
                 res["ideal"] = part_ideal()
             elif part == "noise":

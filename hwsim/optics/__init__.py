@@ -36,6 +36,6 @@ from ._chain import (adc_read, coherent_field, coherent_intensities, dac_encode,
                      split_signed)
 from ._fourf import DETECTIONS, SPEC_KEYS, FourF
 
-__all__ = ["DETECTIONS", "FourF", "SPEC_KEYS", "adc_read", "coherent_field", "coherent_intensities",
+__all__ = ["DETECTIONS", "SPEC_KEYS", "FourF", "adc_read", "coherent_field", "coherent_intensities",
            "dac_encode", "full_well_clip", "mask_encode", "pad_to", "propagate", "propagate_intensity",
            "psf_of", "read_noise", "recombine", "shot_noise", "split_signed"]

@@ -34,9 +34,9 @@ import fixedpoint
 
 from . import _rng
 
-__all__ = ["split_signed", "dac_encode", "mask_encode", "pad_to", "propagate", "psf_of",
-           "propagate_intensity", "coherent_intensities", "coherent_field", "shot_noise", "read_noise",
-           "full_well_clip", "adc_read", "recombine"]
+__all__ = ["adc_read", "coherent_field", "coherent_intensities", "dac_encode", "full_well_clip", "mask_encode",
+           "pad_to", "propagate", "propagate_intensity", "psf_of", "read_noise", "recombine", "shot_noise",
+           "split_signed"]
 
 
 def _unsigned_levels(v: np.ndarray, bits: int) -> np.ndarray:

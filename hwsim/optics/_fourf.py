@@ -13,7 +13,7 @@ import devices
 from . import _chain as ch
 from ._rng import derive_seed
 
-__all__ = ["FourF", "DETECTIONS", "SPEC_KEYS"]
+__all__ = ["DETECTIONS", "SPEC_KEYS", "FourF"]
 
 DETECTIONS = ("incoherent", "coherent")
 #: Spec keys (``--optical PROFILE:KEY=VALUE,...``) -> FourF field.
@@ -74,7 +74,7 @@ class FourF:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_profile(cls, profile: str = "optical4f", **overrides) -> "FourF":
+    def from_profile(cls, profile: str = "optical4f", **overrides) -> FourF:
         """The system of an ``optical4f`` device profile (name or TOML path), fields overridden by
         keyword (``photons_per_pixel=100, adc_bits=8, detection="coherent", seed=3`` ...)."""
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)} - {"profile"})
@@ -86,15 +86,15 @@ class FourF:
             raise ValueError(f"FourF.from_profile: profile {prof.name!r} is not an optical4f profile "
                              f"(kind {prof.kind!r})")
         opt = prof.optical
-        base = dict(photons_per_pixel=float(opt.data["photons_per_pixel"]), dac_bits=int(opt.modulator["bits"]),
-                    mask_bits=int(opt.mask.get("bits", DEFAULT_MASK_BITS)), adc_bits=int(opt.camera["adc_bits"]),
-                    quantum_efficiency=float(opt.camera.get("quantum_efficiency", 1.0)),
-                    read_noise_e=float(opt.camera["read_noise_e"]), full_well_e=opt.camera.get("full_well_e"),
-                    profile=str(profile))
+        base = {"photons_per_pixel": float(opt.data["photons_per_pixel"]), "dac_bits": int(opt.modulator["bits"]),
+                "mask_bits": int(opt.mask.get("bits", DEFAULT_MASK_BITS)), "adc_bits": int(opt.camera["adc_bits"]),
+                "quantum_efficiency": float(opt.camera.get("quantum_efficiency", 1.0)),
+                "read_noise_e": float(opt.camera["read_noise_e"]), "full_well_e": opt.camera.get("full_well_e"),
+                "profile": str(profile)}
         return cls(**{**base, **overrides})
 
     @classmethod
-    def parse(cls, text: str) -> "FourF":
+    def parse(cls, text: str) -> FourF:
         """A system from a spec ``PROFILE[:KEY=VALUE,...]``, e.g. ``optical4f:photons=1000,adc_bits=8``.
 
         Keys: photons, dac_bits, mask_bits, adc_bits (``none`` = ideal), detection
@@ -124,7 +124,7 @@ class FourF:
             parts.append(f"{key}={'none' if v is None else str(v).lower() if isinstance(v, bool) else v}")
         return f"{self.profile}:{','.join(parts)}"
 
-    def replace(self, **changes) -> "FourF":
+    def replace(self, **changes) -> FourF:
         """A copy with some fields changed (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 

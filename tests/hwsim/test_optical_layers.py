@@ -131,8 +131,8 @@ def test_cli_train_and_eval_through_other_optics(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("optical4f:photon=10", "unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, adc_bits, "
-                            "detection, phase_only, qe, read_noise, full_well, seed"),
+    ("optical4f:photon=10", ("unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, adc_bits, "
+                             "detection, phase_only, qe, read_noise, full_well, seed")),
     ("optical4f:adc_bits=eight", "bad value 'eight' for adc_bits"),
     ("optical4f:detection=laser", "expected incoherent|coherent"),
     ("optical4f:photons=-3", "photons_per_pixel must be a positive number"),

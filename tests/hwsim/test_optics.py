@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim import optics
-from hwsim.optics import FourF
-from hwsim.optics import _rng
+from hwsim.optics import FourF, _rng
 
 
 def _circulant_matrix(h):
