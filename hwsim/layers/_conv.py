@@ -99,6 +99,7 @@ class Conv2d(OpticalOption, WeightedLayer):
 
     def _optical_forward(self, x, training: bool):
         """The sums (N*Ho*Wo, cout) with the product read back from the optics (x: the padded input)."""
+        self.check_optical_input(x)
         m_img = None
         if self.quantize_input:
             x, m_img = self.quantize_masked("activation", x, 0)

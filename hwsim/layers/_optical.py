@@ -31,6 +31,12 @@ class OpticalOption:
         self.optical = optical
         self._optical_calls = (None, 0)
 
+    def check_optical_input(self, x) -> None:
+        """The optics emulation is numpy only: a clear error for other arrays (CuPy)."""
+        if type(x).__module__.split(".")[0] != "numpy":
+            raise TypeError(f"layer {self.name!r}: the optical emulation (hwsim.optics) takes numpy arrays, "
+                            f"got {type(x).__module__}.{type(x).__name__}")
+
     def optical_seed(self) -> int:
         """The noise seed of this forward call (see the module docstring)."""
         step, n = getattr(self, "_optical_calls", (None, 0))

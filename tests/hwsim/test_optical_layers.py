@@ -162,3 +162,10 @@ def test_cli_cost_uses_the_optical_settings(capsys):
     rc, out, _ = _run(capsys, "cost", "--model", "cnn:lenet5", "--device", "h100-sxm", "--json",
                       "--optical", "optical4f:photons=100")
     assert set(json.loads(out)["devices"]) == {"h100-sxm", "optical4f"}
+
+
+def test_non_numpy_input_is_a_clear_error():
+    layer = hwsim.Conv2d(1, 1, 3, optical=FourF())
+    layer.check_optical_input(np.ones(3))
+    with pytest.raises(TypeError, match="numpy arrays"):
+        layer.check_optical_input([1.0, 2.0])
