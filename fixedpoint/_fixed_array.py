@@ -31,11 +31,11 @@ import numpy as np
 
 from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
 from ._quantize import NUMBA_THRESHOLD, _choose_backend, from_raw, to_raw
-from ._shift_round import rescale, rescale_numba
+from ._shift_round import kernel_args, rescale, rescale_numba
 from ._stats import QuantStats, check_stats
-from ._validate import check_choice, resolve_seed
+from ._validate import array_module, check_choice, is_cupy_array, resolve_seed
 
-#: Backends of :meth:`FixedArray.cast` (the raw integers live in host memory: no CUDA kernel).
+#: Backends of :meth:`FixedArray.cast` for numpy raw integers (CuPy ones always run the CUDA kernel).
 CAST_BACKENDS = ("auto", "numpy", "numba")
 
 
@@ -44,7 +44,8 @@ class FixedArray:
 
     ``FixedArray(raw, fmt)`` checks that every raw value lies in ``[fmt.raw_min, fmt.raw_max]``.
     Indexing, slicing, :meth:`reshape` and :attr:`T` return FixedArrays sharing memory with this one
-    wherever numpy returns a view.
+    wherever numpy returns a view. ``raw`` may be a CuPy array: the FixedArray then lives on the GPU
+    and every operation (arithmetic, ``@``, :meth:`cast`, ``matmul``) runs there with the same bits.
     """
 
     __slots__ = ("raw", "fmt")
@@ -54,12 +55,13 @@ class FixedArray:
     def __init__(self, raw, fmt: Fixed):
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a fixedpoint.Fixed, got {type(fmt).__name__}")
-        arr = np.asarray(raw)
+        xp = array_module(raw)
+        arr = xp.asarray(raw)
         if arr.dtype.kind not in "iu":
             raise TypeError(f"raw must be an integer array, got dtype {arr.dtype}")
         bad = (arr < fmt.raw_min) | (arr > fmt.raw_max)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
+        if bool(bad.any()):
+            first = tuple(int(i) for i in xp.argwhere(bad)[0])
             raise ValueError(
                 f"raw has {int(bad.sum())} values outside {fmt}'s range "
                 f"[{fmt.raw_min}, {fmt.raw_max}], first at index {first}: {arr[first]}")
@@ -78,7 +80,8 @@ class FixedArray:
     def from_float(cls, x, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate",
                    **options) -> FixedArray:
         """Quantize real values ``x`` to ``fmt`` (:func:`fixedpoint.to_raw`; same options)."""
-        return cls._wrap(np.asarray(to_raw(x, fmt, rounding, overflow, **options)), fmt)
+        raw = to_raw(x, fmt, rounding, overflow, **options)
+        return cls._wrap(raw if is_cupy_array(raw) else np.asarray(raw), fmt)
 
     def to_float(self, dtype=np.float64) -> np.ndarray:
         """The values as floats (:func:`fixedpoint.from_raw`)."""
@@ -101,7 +104,7 @@ class FixedArray:
         return len(self.raw)
 
     def __getitem__(self, index) -> FixedArray:
-        return FixedArray._wrap(np.asarray(self.raw[index]), self.fmt)
+        return FixedArray._wrap(array_module(self.raw).asarray(self.raw[index]), self.fmt)
 
     def reshape(self, *shape) -> FixedArray:
         return FixedArray._wrap(self.raw.reshape(*shape), self.fmt)
@@ -117,10 +120,11 @@ class FixedArray:
         return FixedArray._wrap(self.raw.copy(), self.fmt)
 
     def __repr__(self) -> str:
+        raw = self.raw.get() if is_cupy_array(self.raw) else self.raw
         if self.fmt.word <= 53:  # float64 holds every value: show the values
-            text = np.array2string(self.to_float(), separator=", ", prefix="FixedArray(")
+            text = np.array2string(from_raw(raw, self.fmt), separator=", ", prefix="FixedArray(")
             return f"FixedArray({text}, fmt={self.fmt})"
-        text = np.array2string(self.raw, separator=", ", prefix="FixedArray(raw=")
+        text = np.array2string(raw, separator=", ", prefix="FixedArray(raw=")
         return f"FixedArray(raw={text}, fmt={self.fmt})"
 
     # ------------------------------------------------------------------ exact arithmetic
@@ -158,11 +162,11 @@ class FixedArray:
 
     def sum(self, axis=None) -> FixedArray:
         """Exact sum over ``axis`` (None: all elements); the word grows by ``ceil(log2 n)``."""
-        raw = np.sum(self.raw, axis=axis)
+        raw = self.raw.sum(axis=axis)
         axes = range(self.ndim) if axis is None else np.atleast_1d(axis).tolist()
         n = math.prod(self.shape[ax] for ax in axes)
         fmt = _result_format("sum", self.fmt.word + _growth_bits(n), self.fmt.frac, self.fmt.signed)
-        return FixedArray._wrap(np.asarray(raw, dtype=np.int64), fmt)
+        return FixedArray._wrap(array_module(raw).asarray(raw, dtype=np.int64), fmt)
 
     # ------------------------------------------------------------------ the lossy step
     def cast(self, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate",
@@ -174,8 +178,9 @@ class FixedArray:
         ``rounding="stochastic"`` draws for element ``i`` (flat C order) from counter ``offset + i``
         of ``seed`` (None: a fresh seed from the OS, recorded in ``stats.seed``). ``backend``:
         ``numpy``, ``numba`` or ``auto`` (Numba from ``fixedpoint._quantize.NUMBA_THRESHOLD``
-        elements); the bits are the same. ``stats`` (a :class:`QuantStats`) counts overflowed and
-        flushed-to-zero elements and the errors; a cast with ``stats`` runs the numpy backend.
+        elements); the bits are the same; CuPy raw integers run a CUDA kernel. ``stats`` (a
+        :class:`QuantStats`) counts overflowed and flushed-to-zero elements and the errors; a cast
+        with ``stats`` runs the numpy backend (on a copy in host memory for CuPy raw integers).
         """
         if not isinstance(fmt, Fixed):
             raise TypeError(f"fmt must be a fixedpoint.Fixed, got {type(fmt).__name__}")
@@ -184,6 +189,18 @@ class FixedArray:
         if rounding == "stochastic":
             seed = resolve_seed(seed)
         shift = self.fmt.frac - fmt.frac
+        on_gpu = is_cupy_array(self.raw)
+        if on_gpu and stats is None:
+            from ._matmul_cuda import rescale_cuda
+
+            args = kernel_args(rounding, overflow, seed, offset, sr_bits, fmt)
+            return FixedArray._wrap(rescale_cuda(self.raw, shift, *args), fmt)
+        if on_gpu:
+            import cupy
+
+            raw = rescale(self.raw.get(), shift, fmt, rounding, overflow, seed=seed, offset=offset,
+                          sr_bits=sr_bits, stats=stats)
+            return FixedArray._wrap(cupy.asarray(raw), fmt)
         if stats is None and _choose_backend(backend, self.raw, NUMBA_THRESHOLD) == "numba":
             raw = rescale_numba(self.raw, shift, fmt, rounding, overflow, seed=seed,
                                 offset=offset, sr_bits=sr_bits)
@@ -248,9 +265,20 @@ def _add_sub(a: FixedArray, b: FixedArray, op: str) -> FixedArray:
         int_b += not fb.signed
     signed = fa.signed or fb.signed or op == "subtract"
     fmt = _result_format(op, max(int_a, int_b) + frac + 1, frac, signed)
-    ra = a.raw << np.int64(frac - fa.frac)
-    rb = b.raw << np.int64(frac - fb.frac)
-    return FixedArray._wrap(np.asarray(ra + rb if op == "add" else ra - rb), fmt)
+    xp, ra, rb = _raw_pair(a, b)
+    ra = ra << np.int64(frac - fa.frac)
+    rb = rb << np.int64(frac - fb.frac)
+    return FixedArray._wrap(xp.asarray(ra + rb if op == "add" else ra - rb), fmt)
+
+
+def _raw_pair(a: FixedArray, b: FixedArray) -> tuple:
+    """``(xp, a.raw, b.raw)`` in one array module: CuPy when either is a CuPy array (a numpy
+    operand, e.g. an exact scalar, is copied to the GPU)."""
+    if is_cupy_array(a.raw) or is_cupy_array(b.raw):
+        import cupy
+
+        return cupy, cupy.asarray(a.raw), cupy.asarray(b.raw)
+    return np, a.raw, b.raw
 
 
 def product_format(fa: Fixed, fb: Fixed, op: str = "multiply") -> Fixed:
@@ -260,4 +288,5 @@ def product_format(fa: Fixed, fb: Fixed, op: str = "multiply") -> Fixed:
 
 def _mul(a: FixedArray, b: FixedArray) -> FixedArray:
     fmt = product_format(a.fmt, b.fmt)
-    return FixedArray._wrap(np.asarray(a.raw * b.raw), fmt)
+    xp, ra, rb = _raw_pair(a, b)
+    return FixedArray._wrap(xp.asarray(ra * rb), fmt)

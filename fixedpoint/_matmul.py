@@ -23,19 +23,24 @@ How it is computed (all paths give the same bits):
 * saturate, when no partial sum can leave the acc range (``max|a| * max|b| * K``, aligned, within
   it): the same as the exact sum, so the BLAS path.
 * otherwise (product rounding, or saturation possible): a parallel Numba loop over the rows.
+
+CuPy operands (FixedArrays whose ``raw`` is a CuPy array) take the same paths on the GPU: the
+limb products through cuBLAS float64 GEMMs (``cupy.matmul``), the MAC loop and the epilogue as
+CUDA kernels (``_matmul_cuda``) running the same scalar functions; the bits are identical.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ._fixed_array import FixedArray, _growth_bits, _result_format, product_format
+from ._fixed_array import FixedArray, _growth_bits, _raw_pair, _result_format, product_format
 from ._format import Fixed
 from ._fixed_scalar import STOCHASTIC
 from ._shift_round import (_scalar_bits, bias_terms, fit_word_scalar, kernel_args, rescale,
                            rescale_scalar, round_biased)
 from ._stats import QuantStats, check_stats
-from ._validate import OVERFLOW_MODES, check_choice, check_overflow, check_rounding, resolve_seed
+from ._validate import (OVERFLOW_MODES, array_module, check_choice, check_overflow, check_rounding,
+                        is_cupy_array, resolve_seed)
 
 #: float64 holds every integer of magnitude <= 2**53.
 EXACT_BITS = 53
@@ -49,9 +54,9 @@ ROWS = 8
 
 
 # --------------------------------------------------------------------------- exact integer product
-def _max_abs(x: np.ndarray) -> int:
+def _max_abs(x) -> int:
     """The largest magnitude in int64 ``x`` (0 when empty), without a temporary array."""
-    return max(int(x.max(initial=0)), -int(x.min(initial=0)))
+    return max(int(x.max()), -int(x.min()), 0) if x.size else 0
 
 
 def _limbs(x: np.ndarray, n: int, bits: int) -> list[np.ndarray]:
@@ -99,7 +104,7 @@ def _dot(a: np.ndarray, b: np.ndarray, mod_bits: int, fmts: tuple | None) -> np.
         return a.astype(np.float64) @ b.astype(np.float64)
     chunk_bits = min(kbits, MAX_CHUNK_BITS)
     na, la, nb, lb = _split_plan(ma, mb, EXACT_BITS - chunk_bits)
-    total = np.zeros((a.shape[0], b.shape[1]), dtype=np.uint64)
+    total = array_module(a).zeros((a.shape[0], b.shape[1]), dtype=np.uint64)
     step = 1 << chunk_bits
     for k0 in range(0, K, step):
         a_limbs = _limbs(a[:, k0:k0 + step], na, la)
@@ -170,6 +175,10 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
 def _mac(a, b, shift, acc, rounding, acc_overflow, seed, offset, sr_bits) -> np.ndarray:
     mode, key, off, k, lo, hi, wrap = kernel_args(rounding, acc_overflow, seed, offset, sr_bits,
                                                   acc)
+    if is_cupy_array(a):
+        from ._matmul_cuda import mac_cuda
+
+        return mac_cuda(a, b, shift, mode, key, off, k, lo, hi, wrap)
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.int64)
     _mac_kernel(np.ascontiguousarray(a), np.ascontiguousarray(b), np.int64(shift), mode, key, off,
                 k, lo, hi, wrap, out)
@@ -181,7 +190,7 @@ def _cannot_saturate(a: np.ndarray, b: np.ndarray, left: int, acc: Fixed) -> boo
     bound = (_max_abs(a) * _max_abs(b) * a.shape[1]) << left
     if acc.signed:
         return bound <= acc.raw_max
-    return bound <= acc.raw_max and a.min(initial=0) >= 0 and b.min(initial=0) >= 0
+    return bound <= acc.raw_max and all(int(x.min()) >= 0 for x in (a, b) if x.size)
 
 
 def _accumulate(a: np.ndarray, fa: Fixed, b: np.ndarray, fb: Fixed, acc: Fixed, rounding: str,
@@ -224,6 +233,11 @@ def _finish(sums: np.ndarray, left: int, acc: Fixed, out: Fixed, rounding: str, 
     ``sums``: int64, or float64 holding exact integers (straight from BLAS, converted in the pass).
     """
     mode, key, off, k, lo, hi, wrap = kernel_args(rounding, overflow, seed, offset, sr_bits, out)
+    if is_cupy_array(sums):
+        from ._matmul_cuda import finish_cuda
+
+        return finish_cuda(sums, left, acc.raw_min, acc.raw_max, acc.frac - out.frac, mode, key,
+                           off, k, lo, hi, wrap)
     result = np.empty(sums.shape, dtype=np.int64)
     _finish_kernel(sums.reshape(-1), np.int64(left), np.int64(acc.raw_min), np.int64(acc.raw_max),
                    np.int64(acc.frac - out.frac), mode, key, off, k, lo, hi, wrap,
@@ -241,7 +255,8 @@ def _as_2d(a: FixedArray, b: FixedArray) -> tuple[np.ndarray, np.ndarray, tuple[
     rows = a.shape[0] if a.ndim == 2 else 1
     cols = b.shape[1] if b.ndim == 2 else 1
     shape = a.shape[:-1] + b.shape[1:]
-    return a.raw.reshape(rows, b.shape[0]), b.raw.reshape(b.shape[0], cols), shape
+    _, ra, rb = _raw_pair(a, b)  # one array module (CuPy if either is on the GPU)
+    return ra.reshape(rows, b.shape[0]), rb.reshape(b.shape[0], cols), shape
 
 
 def exact_matmul(a: FixedArray, b: FixedArray) -> FixedArray:
@@ -295,8 +310,10 @@ def matmul(a, b, acc: Fixed = Fixed(40, 16), out: Fixed = Fixed(16, 8),
     out_offset = offset + sums.size * ra.shape[1]
     if stats is None:
         out_raw = _finish(sums, left, acc, out, rounding, overflow, seed, out_offset, sr_bits)
-    else:  # the same epilogue through the numpy oracle, which fills the statistics
-        acc_raw = rescale(sums, -left, acc, overflow="wrap")
+    else:  # the same epilogue through the numpy oracle (in host memory), which fills the stats
+        on_gpu = is_cupy_array(sums)
+        acc_raw = rescale(sums.get() if on_gpu else sums, -left, acc, overflow="wrap")
         out_raw = rescale(acc_raw, acc.frac - out.frac, out, rounding, overflow, seed=seed,
                           offset=out_offset, sr_bits=sr_bits, stats=stats)
+        out_raw = array_module(sums).asarray(out_raw)
     return FixedArray._wrap(out_raw.reshape(shape), out)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _kernels_numba
 from ._counter_rng import MASK64, seed_key
+from ._dlpack import dlpack_io
 from ._fixed_scalar import STOCHASTIC, Params, format_scalars
 from ._format import Fixed
 from ._stats import QuantStats, check_stats
@@ -29,6 +30,7 @@ NUMBA_THRESHOLD = 1 << 16
 FIXED_NUMBA_THRESHOLD = 1
 
 
+@dlpack_io
 def quantize(x: Any, fmt: Any, rounding: str = "nearest_even", overflow: str = "saturate", *,
              seed: Optional[int] = None, offset: int = 0, sr_bits: Optional[int] = None,
              backend: str = "auto", stats: Optional[QuantStats] = None, nan: str = "raise") -> Any:
@@ -58,6 +60,7 @@ def quantize(x: Any, fmt: Any, rounding: str = "nearest_even", overflow: str = "
                                                          backend=backend, stats=stats)
 
 
+@dlpack_io
 def to_raw(x: Any, fmt: Fixed, rounding: str = "nearest_even", overflow: str = "saturate", *,
            seed: Optional[int] = None, offset: int = 0, sr_bits: Optional[int] = None,
            backend: str = "auto", stats: Optional[QuantStats] = None, nan: str = "raise") -> Any:
@@ -159,6 +162,7 @@ class Quantizer:
         return (f"Quantizer({self.fmt}, {self.rounding!r}, {self.overflow!r}{tail}, "
                 f"nan={self.nan!r})")
 
+    @functools.partial(dlpack_io, position=1)
     def __call__(self, x: Any, *, seed: Optional[int] = None, offset: int = 0,
                  backend: str = "auto", stats: Optional[QuantStats] = None) -> Any:
         """``x`` on the grid (same shape and float dtype); arguments as in `quantize`."""

@@ -21,6 +21,7 @@ from ._float_kernels import _bits_cpu
 from ._float_quantize import record_stats
 from ._quantize import _choose_backend
 from ._stats import QuantStats, check_stats
+from ._dlpack import dlpack_io
 from ._validate import (array_module, as_float_array, check_choice, check_int, check_no_nan,
                         check_offset, is_cupy_array, resolve_seed)
 
@@ -203,6 +204,7 @@ def _check_bool(value, name: str) -> bool:
     return bool(value)
 
 
+@dlpack_io
 def binarize(x, stochastic: bool = False, seed: int | None = None, *, offset: int = 0,
              backend: str = "auto", stats: QuantStats | None = None):
     """Binary quantization to {-1, +1} (BinaryConnect, Courbariaux et al. 2015).
@@ -218,6 +220,7 @@ def binarize(x, stochastic: bool = False, seed: int | None = None, *, offset: in
     return _run(_BINARIZE, x, 0.0, 0.0, stochastic, seed, offset, backend, stats)
 
 
+@dlpack_io
 def ternarize(x, threshold: float | None = None, stochastic: bool = False,
               seed: int | None = None, *, offset: int = 0, backend: str = "auto",
               stats: QuantStats | None = None):
@@ -248,6 +251,7 @@ def ternarize(x, threshold: float | None = None, stochastic: bool = False,
     return _run(_TERNARIZE, x, threshold, 0.0, stochastic, seed, offset, backend, stats)
 
 
+@dlpack_io
 def pow2(x, min_exp: int, max_exp: int, rounding: str = "nearest", seed: int | None = None, *,
          offset: int = 0, backend: str = "auto", stats: QuantStats | None = None):
     """Power-of-two (logarithmic) quantization to ``+-2^k`` with ``min_exp <= k <= max_exp``, or +0.

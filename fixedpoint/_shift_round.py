@@ -160,11 +160,11 @@ def round_shift_scalar(x, shift, mode, key, counter, k):
         return x
     if mode == STOCHASTIC:
         if shift >= k:
-            t = (x >> min(shift - k, 63)) & ((np.int64(1) << k) - 1)
+            t = (x >> (shift - k if shift - k < 63 else 63)) & ((np.int64(1) << k) - 1)  # noqa: FURB136 (min() fails for CUDA)
         else:
             t = (x & ((np.int64(1) << shift) - 1)) << (k - shift)
         r = np.int64(_scalar_bits(key, counter) >> np.uint64(64 - k))
-        return (x >> min(shift, 63)) + (1 if r < t else 0)
+        return (x >> (shift if shift < 63 else 63)) + (1 if r < t else 0)  # noqa: FURB136 (min() fails for CUDA)
     s = shift
     if shift > 63:  # |x| * 2**-shift < 1/2: only the sign matters, as for x = sign(x), s = 2
         s = 2
@@ -208,7 +208,7 @@ def fit_word_scalar(v, lo, hi, wrap):
     if wrap:
         mask = np.uint64(hi - lo)
         return np.int64((np.uint64(v) - np.uint64(lo)) & mask) + lo
-    return min(max(v, lo), hi)
+    return lo if v < lo else (hi if v > hi else v)  # noqa: FURB136 (min() fails for CUDA)
 
 
 @njit(cache=True)
@@ -221,7 +221,7 @@ def rescale_scalar(x, shift, mode, key, counter, k, lo, hi, wrap):
         if left >= 63:
             return fit_word_scalar(np.int64(0), lo, hi, wrap)
         return fit_word_scalar(np.int64(np.uint64(x) << np.uint64(left)), lo, hi, wrap)
-    s = min(left, 63)
+    s = left if left < 63 else 63  # noqa: FURB136 (min() fails for CUDA)
     if x > (hi >> s):
         return hi
     if x < -((-lo) >> s):

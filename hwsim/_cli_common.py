@@ -76,14 +76,18 @@ def cost_input_shape(model_spec: str, text: str | None) -> tuple[int, ...]:
 
 
 
-def optical_from_args(text: str | None, default: str | None = None):
+def optical_from_args(text: str | None, default: str | None = None, array_module: str | None = "numpy"):
     """The ``FourF`` of an ``--optical`` spec (else of ``default``, e.g. a run's saved spec); None for
-    neither or ``none`` (digital). A bad spec is a ValueError naming the bad key or value."""
+    neither or ``none`` (digital). A bad spec, or optics with ``--array-module cupy`` (the emulation is
+    numpy only), is a ValueError naming the flag and the bad key or value."""
     from hwsim.optics import FourF
     text = text if text is not None else default
     if text is None or text.strip().lower() == "none":
         return None
     try:
-        return FourF.parse(text)
+        optical = FourF.parse(text)
     except ValueError as exc:
         raise ValueError(f"--optical: {exc}") from None
+    if array_module not in (None, "numpy"):
+        raise ValueError(f"--optical runs on numpy arrays: use --array-module numpy, not {array_module!r}")
+    return optical

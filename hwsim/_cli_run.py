@@ -18,6 +18,7 @@ from hwsim._model import Sequential
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
 from hwsim._train import evaluate, train
+from hwsim._xp import array_module_named
 from hwsim.layers import set_optical
 from hwsim.schemes import build_scheme_model, parse_scheme
 
@@ -37,10 +38,11 @@ def read_run(run_dir: Path) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    array_module_named(args.array_module, "--array-module")  # checked before anything is written
     spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,
             "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule,
             "scheme": getattr(args, "scheme", None)}
-    optical = optical_from_args(getattr(args, "optical", None))
+    optical = optical_from_args(getattr(args, "optical", None), array_module=args.array_module)
     spec["optical"] = optical.spec if optical is not None else None
     if args.resume:
         saved = read_run(out)
@@ -58,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
                     optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                     weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
-                    out=out, resume=args.resume, progress=not args.quiet)
+                    out=out, resume=args.resume, progress=not args.quiet, xp=args.array_module)
     print(md_table(["run", "test accuracy (%)", "final train loss", "epochs", "precision"], [[
         str(out), f"{100 * metrics['test_accuracy']:.2f}", f"{metrics['train_loss'][-1]:.4f}",
         len(metrics["epoch_seconds"]), str(precision)]]))
@@ -77,7 +79,8 @@ def load_trained_run(args: argparse.Namespace) -> tuple[dict, str, Dataset, Sequ
     data = load_data_for_model(run["model"], data_spec, split, run["seed"])
     model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
                                seed=run["seed"])
-    optical = optical_from_args(getattr(args, "optical", None), run.get("optical"))
+    optical = optical_from_args(getattr(args, "optical", None), run.get("optical"),
+                                getattr(args, "array_module", "numpy"))
     set_optical(model, optical)
     run = {**run, "optical_used": optical.spec if optical is not None else None}
     state, _, _ = load_checkpoint(run_dir)
@@ -89,6 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     run, data_spec, data, model = load_trained_run(args)
     precision = Precision.from_dict(run["precision"])
+    model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"]),

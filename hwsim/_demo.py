@@ -23,6 +23,7 @@ from hwsim._precision import Precision
 from hwsim._report import format_si, md_table, write_demo_report
 from hwsim._train import train
 from hwsim._workload import workload
+from hwsim._xp import array_module_named
 
 __all__ = ["run_demo", "DEMO_MODEL", "POLICIES"]
 
@@ -35,6 +36,7 @@ POLICIES = (("fp32", "fp32", 32), ("16-bit", "fixed16", 16), ("8-bit", "fixed8",
 
 def run_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    array_module_named(args.array_module, "--array-module")  # checked before any training
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
     data = load_data_for_model(DEMO_MODEL, "digits", None, args.seed)
     if args.quick:
@@ -48,7 +50,7 @@ def run_demo(args: argparse.Namespace) -> int:
         model = build_model(DEMO_MODEL, input_shape=data.input_shape, num_classes=data.num_classes,
                             seed=args.seed)
         m = train(model, data, precision, epochs=epochs, batch=BATCH, optimizer="adam", lr=LR,
-                  seed=args.seed, progress=False)
+                  seed=args.seed, progress=False, xp=args.array_module)
         results.append({"label": label, "bits": bits, "test_accuracy": float(m["test_accuracy"]),
                         "epoch_seconds": list(m["epoch_seconds"]), "precision": precision.to_dict()})
         models[label] = (model, precision)

@@ -40,17 +40,8 @@ class Sequential:
 
     # ------------------------------------------------------------------ configuration
     def set_precision(self, precision: Precision) -> None:
-        if not isinstance(precision, Precision):
-            raise TypeError(f"precision must be a hwsim.Precision, got {precision!r}")
+        assign_precision(self.layers, precision)
         self.precision = precision
-        grid = None  # the quantizer whose grid the current tensor lies on (None: unknown/raw)
-        for layer in self.layers:
-            layer.precision = layer.precision_override or precision
-            act = layer.precision.activation
-            layer.quantize_input = act is None or grid is None or grid != act
-            if not layer.passes_grid:
-                grid = act
-            layer._bases = {}
 
     def set_step(self, step: int) -> None:
         self.step = step
@@ -128,6 +119,21 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({', '.join(l.name for l in self.layers)}; input {self.input_shape})"
+
+
+def assign_precision(layers: list[Layer], precision: Precision) -> None:
+    """Give ``layers`` (run in this order) the policy (a layer's ``precision_override`` wins) and
+    mark where an input is already on the activation grid, so it is quantized once, not twice."""
+    if not isinstance(precision, Precision):
+        raise TypeError(f"precision must be a hwsim.Precision, got {precision!r}")
+    grid = None  # the quantizer whose grid the current tensor lies on (None: unknown/raw)
+    for layer in layers:
+        layer.precision = layer.precision_override or precision
+        act = layer.precision.activation
+        layer.quantize_input = act is None or grid is None or grid != act
+        if not layer.passes_grid:
+            grid = act
+        layer._bases = {}
 
 
 def _image_input(input_shape: tuple, spec: str) -> tuple[list[Layer], tuple]:

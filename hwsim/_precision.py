@@ -36,6 +36,8 @@ from numba import njit
 import fixedpoint as fxp
 from fixedpoint._counter_rng import GOLDEN, MASK64, seed_key
 
+from ._xp import get_array_module
+
 ROLES = ("weight", "activation", "error", "grad", "update", "acc")
 ROLE_CODE = {**{r: i + 1 for i, r in enumerate(ROLES)}, "dropout": 7}
 ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic")
@@ -150,13 +152,16 @@ class RoleFormat:
 def _all_inside(x, lo: float, hi: float) -> bool:
     """True when every element of ``x`` lies in ``[lo, hi]`` (NaN does not). A C-contiguous
     float numpy array takes one Numba pass, comparing in its own dtype when both bounds are
-    exact there (else in float64); other arrays ``min``/``max``."""
+    exact there (else in float64); other arrays ``min``/``max`` (CuPy: both in one copy to the host)."""
     if type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.c_contiguous:
         lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
         if float(lo_t) == lo and float(hi_t) == hi:
             return _all_inside_flat(x.reshape(-1), lo_t, hi_t)
         return _all_inside_flat(x.reshape(-1), lo, hi)
-    return bool(float(x.min()) >= lo and float(x.max()) <= hi)
+    if type(x) is np.ndarray:
+        return bool(float(x.min()) >= lo and float(x.max()) <= hi)
+    x_min, x_max = get_array_module(x).stack((x.min(), x.max())).tolist()  # one synchronisation
+    return bool(x_min >= lo and x_max <= hi)
 
 
 @njit(cache=True)

@@ -30,7 +30,7 @@ import numpy as np
 from . import _checkpoint
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
-from ._xp import get_array_module
+from ._xp import array_module_named, get_array_module
 from .layers import DivergenceError, SoftmaxCrossEntropy
 from .layers._dense import WeightedLayer
 
@@ -205,7 +205,7 @@ def _train_step(model, loss_fn, opt, scheme, xb, yb, step: int):
 def train(model, data, precision: Precision, *, epochs: int, batch: int, optimizer: str = "adam",
           lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, schedule=None,
           seed: int = 0, out=None, resume: bool = False, progress: bool = True, scheme=None,
-          health_every: int = 10) -> dict:
+          health_every: int = 10, xp: str | None = None) -> dict:
     """Train ``model`` on ``data`` (an ``hwsim.Dataset``: X_train, y_train, X_test, y_test,
     input_shape, num_classes, name) at ``precision``; returns the metrics dict.
 
@@ -223,7 +223,13 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     KeyboardInterrupt. A non-finite loss raises `DivergenceError` naming the layer and role.
     ``progress``: a tqdm bar with loss and accuracy, and one summary line per epoch (only when
     stderr is a terminal).
+    ``xp``: ``"cupy"`` moves the model (in place: it stays there) to the GPU and trains there:
+    parameters, data, every quantization and the optimizer on CuPy arrays, no host copy per step
+    but the loss and accuracy; ``"numpy"`` moves it to host memory; None (default) trains where
+    the model's parameters are. Checkpoints hold numpy arrays either way (the same file).
     """
+    if xp is not None:
+        model.to(array_module_named(xp))
     cfg = TrainConfig(epochs=epochs, batch=batch, optimizer=optimizer, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, schedule=schedule if schedule is None or isinstance(schedule, str)
                       else getattr(schedule, "spec", type(schedule).__name__), seed=seed)
@@ -262,8 +268,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
                               "history": hist, "partial": part})
 
     nb = -(-n // batch)
-    xp = get_array_module(X)
-    xp_index = (lambda i: i) if xp is np else xp.asarray
+    xp_mod = get_array_module(X)
     loss_fn = SoftmaxCrossEntropy()
     bar_enabled = progress and sys.stderr.isatty()
     if bar_enabled:
@@ -272,6 +277,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
         for epoch in range(epoch0, epochs):
             opt.lr = lr if sched is None else sched.lr(lr, epoch, epochs)
             perm = np.random.default_rng([seed, epoch]).permutation(n)
+            rows_of_epoch = perm if xp_mod is np else xp_mod.asarray(perm)  # one copy per epoch
             start = batch0 if epoch == epoch0 else 0
             if start == 0:
                 partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
@@ -281,8 +287,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             loss_sum, correct, seen = partial["loss"], partial["correct"], partial["seen"]
             t0 = time.perf_counter() - partial["seconds"]
             for b in range(start, nb):
-                idx = perm[b * batch:(b + 1) * batch]
-                rows = xp_index(idx)
+                rows = rows_of_epoch[b * batch:(b + 1) * batch]
                 xb, yb = X[rows], y[rows]
                 model.set_step(step)
                 model.set_flags(collect_stats=b % health_every == 0)
@@ -295,9 +300,9 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
                     where = f"epoch {epoch + 1}, step {step}"
                     raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
                 step += 1
-                loss_sum += loss * len(idx)
+                loss_sum += loss * len(rows)
                 correct += int((logits.argmax(axis=1) == yb).sum())
-                seen += len(idx)
+                seen += len(rows)
                 if bar is not None and (b % 10 == 0 or b == nb - 1):
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
                     bar.update(b + 1 - bar.n)

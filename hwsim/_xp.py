@@ -24,3 +24,23 @@ def get_array_module(*arrays) -> ModuleType:
 def to_numpy(a):
     """A numpy copy/view of ``a`` (``a.get()`` for CuPy arrays)."""
     return a.get() if type(a).__module__.startswith("cupy") else np.asarray(a)
+
+
+#: Names accepted by ``hwsim.train(..., xp=)`` and the CLI's ``--array-module``.
+ARRAY_MODULES = ("numpy", "cupy")
+
+
+def array_module_named(name: str, argument: str = "xp") -> ModuleType:
+    """The module ``name`` of `ARRAY_MODULES`; ``"cupy"`` needs CuPy and a CUDA device
+    (ValueError naming ``argument`` otherwise)."""
+    if name == "numpy":
+        return np
+    if name != "cupy":
+        raise ValueError(f"{argument} must be one of {', '.join(map(repr, ARRAY_MODULES))}; got {name!r}")
+    try:
+        import cupy
+
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # noqa: BLE001 (ImportError, or CUDARuntimeError: no device/driver)
+        raise ValueError(f"{argument} cupy needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): {err}") from None
+    return cupy

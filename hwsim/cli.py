@@ -28,6 +28,7 @@ _EXAMPLES = {
   hwsim train --weight s8.7 --activation s8.4 --update s16.14:stochastic --out runs/w8a8
   hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
   hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint
+  hwsim train --precision fixed8 --array-module cupy --out runs/gpu   # on a CUDA GPU (pip install 'hwsim[gpu]')
   hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme
   hwsim train --model seq:1x8x8,conv(4,3),relu,flatten,dense(10) --optical optical4f:photons=1000,adc_bits=8 \
       --out runs/optical                                          # the 4f optics in the training loop""",
@@ -111,6 +112,12 @@ def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
                         "with train and t10k files: the official split)")
 
 
+def _add_array_module_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--array-module", choices=("numpy", "cupy"), default="numpy",
+                   help="where the arrays live: numpy (CPU, default) or cupy (a CUDA GPU; same "
+                        "checkpoints; needs pip install 'hwsim[gpu]')")
+
+
 def _command(sub, name: str, help_text: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES[name],
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for data split, init and rounding")
     p.add_argument("--quick", action="store_true",
                    help="a tiny run (few epochs, fewer examples) for smoke tests")
+    _add_array_module_flag(p)
 
     p = _command(sub, "train", "train a model through a precision policy; writes RUN_DIR/metrics.json "
                                "and a checkpoint every epoch")
@@ -154,12 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     _add_optical_flag(p, "train with")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_array_module_flag(p)
 
     p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
     p.add_argument("run_dir", metavar="RUN_DIR")
     _add_data_flags(p, None)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_optical_flag(p, "evaluate (instead of the run's own setting; 'none': digitally)")
+    _add_array_module_flag(p)
 
     p = _command(sub, "cost", "latency and energy per inference (or training step) on device profiles")
     _add_model_flags(p, "mlp:784-256-256-10")

@@ -1,6 +1,7 @@
 """Layers with explicit forward and backward passes (numpy or CuPy, float32 by default)."""
 from ._activations import KINDS as ACTIVATIONS, Activation
 from ._base import DivergenceError, Layer
+from ._circulant import Circulant
 from ._conv import Conv2d
 from ._dense import Dense
 from ._dropout import Dropout
@@ -10,6 +11,6 @@ from ._norm import BatchNorm
 from ._optical import OpticalOption, set_optical
 from ._pool import AvgPool2d, MaxPool2d
 
-__all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "DivergenceError",
+__all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Circulant", "Conv2d", "Dense", "DivergenceError",
            "Dropout", "Flatten", "Layer", "MaxPool2d", "OpticalOption", "Reshape", "SoftmaxCrossEntropy",
            "set_optical"]

@@ -5,7 +5,10 @@ from .._xp import get_array_module
 
 
 class SoftmaxCrossEntropy:
-    """``loss = mean_n(-log softmax(z_n)[y_n])``, computed in the logits' float dtype.
+    """``loss = mean_n(-log softmax(z_n)[y_n])``; the probabilities are computed in float64 and
+    rounded to the logits' dtype, so that numpy and CuPy (whose ``exp`` and row sums may differ in
+    the last float64 bit) give the same float32 probabilities and gradients (a difference would
+    need a float64 result within one float64 ulp of a float32 rounding boundary).
 
     `backward` returns ``softmax(z) - onehot(y)``: the gradient of the *summed* loss (the layers'
     gradient convention, see ``hwsim.layers._base``). Logits quantized with a saturating format
@@ -18,13 +21,14 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, y):
         """Mean loss as a 0-d array of the logits' dtype; caches the probabilities."""
         xp = get_array_module(logits)
-        z = logits - logits.max(axis=1, keepdims=True)
+        z = logits.astype(xp.float64)
+        z -= z.max(axis=1, keepdims=True)
         e = xp.exp(z)
         s = e.sum(axis=1, keepdims=True)
-        self._p = e / s
+        self._p = (e / s).astype(logits.dtype, copy=False)
         self._y = y
         rows = xp.arange(logits.shape[0])
-        return (xp.log(s[:, 0]) - z[rows, y]).mean()
+        return (xp.log(s[:, 0]) - z[rows, y]).mean().astype(logits.dtype)
 
     def backward(self):
         xp = get_array_module(self._p)

@@ -169,3 +169,22 @@ def test_readme_preset_table_matches_presets():
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
         cells = [c.strip() for c in row.strip("|").split("|")][1:]
         assert cells == [roles.get(r) or "–" for r in ROLES], name
+
+
+def test_array_module_cupy_without_a_gpu_is_a_clean_error_before_any_write(capsys, tmp_path):
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            pytest.skip("a CUDA device is present (tests/hwsim/test_gpu_training.py covers it)")
+    except Exception:  # noqa: BLE001 (no cupy, or no driver/device: the case under test)
+        pass
+    out = tmp_path / "run"
+    for argv in (["train", "--array-module", "cupy", "--out", str(out)], ["demo", "--array-module", "cupy",
+                                                                          "--out", str(out)]):
+        code, stdout, err = _run(capsys, *argv)
+        assert code == 2 and "--array-module cupy needs CuPy and a CUDA GPU" in err
+        assert "Traceback" not in err and not out.exists()
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--array-module", "gpu", "--out", str(out)])
+    assert info.value.code == 2 and "invalid choice" in capsys.readouterr().err

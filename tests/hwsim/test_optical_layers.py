@@ -169,3 +169,33 @@ def test_non_numpy_input_is_a_clear_error():
     layer.check_optical_input(np.ones(3))
     with pytest.raises(TypeError, match="numpy arrays"):
         layer.check_optical_input([1.0, 2.0])
+
+
+# ---------------------------------------------------------------- Circulant on the optics
+def test_circulant_layer_on_ideal_optics_matches_and_backward_is_straight_through():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 16)).astype(np.float32)
+    digital = hwsim.layers.Circulant(16, seed=2)
+    ideal = hwsim.layers.Circulant(16, seed=2, optical=FourF())
+    assert np.allclose(ideal.forward(x), digital.forward(x), atol=1e-5)
+    noisy = hwsim.layers.Circulant(16, seed=2, optical=FourF.from_profile(photons_per_pixel=30.0, adc_bits=6))
+    y_d, y_n = digital.forward(x, training=True), noisy.forward(x, training=True)
+    assert not np.allclose(y_d, y_n, atol=1e-2)
+    dy = rng.standard_normal(y_d.shape).astype(np.float32)
+    assert np.array_equal(noisy.backward(dy), digital.backward(dy))
+    for name, g in digital.grads().items():
+        assert np.array_equal(noisy.grads()[name], g)
+
+
+def test_circulant_seq_token_and_workload_on_the_optics():
+    m = hwsim.build_model("seq:16,circulant,relu,circulant(optical=false),dense(4)", (16,), 4)
+    assert hwsim.set_optical(m, FourF.from_profile(dac_bits=6)) == 1
+    assert m.layers[0].optical is not None and m.layers[2].optical is None
+    ops = [op for op in hwsim.workload(m, hwsim.Precision.from_flags("fixed8")).ops if op.name.endswith("/circ")]
+    assert [op.a_bits for op in ops] == [6, 8]
+
+
+def test_cli_optical_refuses_cupy_before_writing(capsys, tmp_path):
+    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"),
+                      "--optical", "optical4f", "--array-module", "cupy")
+    assert rc == 2 and "--array-module" in err and not (tmp_path / "r").exists()

@@ -1,0 +1,293 @@
+"""`quantize_model`: hwsim's own layers run inside a torch model, on zero-copy views of its tensors.
+
+Each supported leaf module is replaced by a `HwsimModule` that holds the module's parameters (same
+names, so ``state_dict`` keys do not change) and the equivalent hwsim layer, whose parameters are
+views of the torch parameters (``nn.Linear``'s ``weight`` (out, in) is hwsim's ``W`` (in, out)
+transposed). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor role of
+the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's engine.
+
+Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
+gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
+gradient is multiplied by the batch size N before the ``error`` role (so the error role sees the
+per-example errors hwsim's layers see) and the input gradient is divided by N on the way out; these
+scalings are exact when N is a power of two. ``loss_reduction="sum"`` passes errors unchanged and
+multiplies the parameter gradients by N.
+
+What is guaranteed: the quantization points, formats, rounding, seeds and straight-through masks are
+hwsim's own code, so for the same values they give the same bits. The float products of fast mode
+run through torch's GEMM (`torch_matmul`; exact mode uses ``fixedpoint.matmul`` as in hwsim), and the
+loss and the optimizer are PyTorch's: their float32 sums may differ from hwsim's numpy BLAS in the
+last bit (another summation order). So a quantized model equals hwsim's layers bit for bit, step by
+step, wherever that float arithmetic is exact — e.g. parameters, inputs and errors on coarse
+fixed-point grids (tests/hwsim/test_torch.py) — and agrees to float32 rounding elsewhere.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import layers as hl
+from .._model import Sequential, assign_precision
+from .._precision import Precision
+from .._xp import get_array_module
+from ._convert import as_array, as_tensor
+from ._roles import as_precision
+
+#: torch module type -> what it becomes; modules of other types are an error naming the type.
+SUPPORTED = ("Linear", "Conv2d", "ReLU", "Tanh", "Sigmoid", "Hardtanh(-1, 1)", "Flatten", "MaxPool2d",
+             "AvgPool2d", "Dropout", "BatchNorm1d", "BatchNorm2d", "Identity")
+
+#: Attribute set on every parameter bound by quantize_model: (hwsim layer, hwsim name, transposed,
+#: every hwsim layer of the model).
+_BINDING = "hwsim_binding"
+
+
+def torch_matmul(a, b):
+    """``a @ b`` of two numpy arrays through torch's CPU GEMM on zero-copy views (the products of fast
+    mode; exact mode never comes here). The float32 sums may differ from numpy's BLAS in the last bit
+    (another summation order), never on values whose products and sums are exact."""
+    if not isinstance(a, np.ndarray):  # CuPy arrays: cuBLAS through their own @
+        return a @ b
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+
+
+def _pair(v, what: str, path: str) -> int:
+    a, b = (v, v) if isinstance(v, int) else tuple(v)
+    if a != b:
+        raise TypeError(f"{path}: hwsim needs a square {what}, got {v!r}")
+    return int(a)
+
+
+def _layer_for(m: nn.Module, path: str):
+    """(hwsim layer, [(hwsim name, torch name, transposed)], [(hwsim buffer, torch buffer)])."""
+    t = type(m)
+    if t is nn.Linear:
+        layer = hl.Dense(m.in_features, m.out_features, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
+        binds = [("W", "weight", True)] + ([("b", "bias", False)] if m.bias is not None else [])
+        if m.bias is None:
+            layer.b = np.zeros_like(layer.b)
+        return layer, binds, []
+    if t is nn.Conv2d:
+        if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" or isinstance(m.padding, str) \
+                and m.padding != "valid":
+            raise TypeError(f"{path}: hwsim's Conv2d needs groups=1, dilation=1 and zero padding given as "
+                            f"numbers, got groups={m.groups}, dilation={m.dilation}, padding={m.padding!r}")
+        pad = 0 if isinstance(m.padding, str) else _pair(m.padding, "padding", path)
+        layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size), _pair(m.stride, "stride", path),
+                          pad, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
+        binds = [("W", "weight", False)] + ([("b", "bias", False)] if m.bias is not None else [])
+        if m.bias is None:
+            layer.b = np.zeros_like(layer.b)
+        return layer, binds, []
+    if t in (nn.ReLU, nn.Tanh, nn.Sigmoid):
+        return hl.Activation({nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}[t]), [], []
+    if t is nn.Hardtanh and (m.min_val, m.max_val) == (-1.0, 1.0):
+        return hl.Activation("hard_tanh"), [], []
+    if t is nn.Flatten and (m.start_dim, m.end_dim) == (1, -1):
+        return hl.Flatten(), [], []
+    if t in (nn.MaxPool2d, nn.AvgPool2d):
+        k = _pair(m.kernel_size, "kernel", path)
+        stride = k if m.stride is None else _pair(m.stride, "stride", path)
+        if _pair(m.padding, "padding", path) != 0 or m.ceil_mode or getattr(m, "dilation", 1) not in (1, (1, 1)):
+            raise TypeError(f"{path}: hwsim's pooling needs padding=0, dilation=1, ceil_mode=False")
+        return (hl.MaxPool2d if t is nn.MaxPool2d else hl.AvgPool2d)(k, stride), [], []
+    if t is nn.Dropout:
+        return hl.Dropout(m.p), [], []
+    if t in (nn.BatchNorm1d, nn.BatchNorm2d):
+        if not (m.affine and m.track_running_stats) or m.momentum is None:
+            raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a momentum")
+        layer = hl.BatchNorm(m.num_features, m.eps, m.momentum)
+        return layer, [("gamma", "weight", False), ("beta", "bias", False)], [
+            ("running_mean", "running_mean"), ("running_var", "running_var")]
+    raise TypeError(f"{path}: {t.__module__}.{t.__name__} is not supported by hwsim.torch; supported: "
+                    f"{', '.join(SUPPORTED)}")
+
+
+class _LayerFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int, *params: torch.Tensor) -> torch.Tensor:
+        xa = as_array(x.contiguous())
+        y = module.layer.forward(xa, training=module.training)
+        share = getattr(get_array_module(y), "may_share_memory", None)
+        if y is xa or (share is not None and share(y, xa)):  # a view of the input (flatten, eval dropout)
+            y = y.copy()
+        ctx.module, ctx.call, ctx.training = module, call, module.training
+        return as_tensor(y)
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):
+        module = ctx.module
+        if not ctx.training:
+            raise RuntimeError(f"hwsim.torch: backward through {module.layer.name!r} run in eval mode; "
+                               f"call model.train() before a training forward")
+        if ctx.call != module.calls:
+            raise RuntimeError(f"hwsim.torch: {module.layer.name!r} keeps the state of its last forward "
+                               f"only; call backward before the next training forward")
+        n = dy.shape[0]
+        mean = module.loss_reduction == "mean"
+        g = as_array(dy.contiguous())
+        dx = module.layer.backward(g * g.dtype.type(n) if mean else g)
+        if mean:
+            dx = dx / dx.dtype.type(n)
+        grads = module.layer.grads()
+        out = []
+        for hname, _, transposed in module.binds:
+            d = grads[hname].T if transposed else grads[hname]
+            out.append(as_tensor(d * d.dtype.type(n) if not mean else d))
+        return (as_tensor(dx), None, None, *out)
+
+
+class HwsimModule(nn.Module):
+    """A torch module running the hwsim layer ``layer`` on the parameters of ``source`` (see module doc).
+
+    Its parameters and buffers are those of ``source`` under the same names; ``calls`` counts the
+    training forwards (a backward must follow its own forward).
+    """
+
+    def __init__(self, source: nn.Module, layer: Any, binds: list, buffers: list, loss_reduction: str):
+        super().__init__()
+        self.layer, self.binds, self.buffer_binds = layer, binds, buffers
+        self.loss_reduction, self.calls = loss_reduction, 0
+        self.source_type = type(source).__name__
+        for _, tname, _ in binds:
+            self.register_parameter(tname, getattr(source, tname))
+        for _, tname in buffers:
+            self.register_buffer(tname, getattr(source, tname))
+        self.train(source.training)
+        self._bind()
+
+    def _bind(self) -> None:
+        """Point the hwsim layer's parameters and buffers at views of the current torch tensors."""
+        for hname, tname, transposed in self.binds:
+            view = as_array(getattr(self, tname))
+            setattr(self.layer, hname, view.T if transposed else view)
+        for hname, tname in self.buffer_binds:
+            setattr(self.layer, hname, as_array(getattr(self, tname)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._bind()
+        if self.training:
+            self.calls += 1
+        y = _LayerFunction.apply(x, self, self.calls, *(getattr(self, t) for _, t, _ in self.binds))
+        for hname, tname in self.buffer_binds:  # BatchNorm's running statistics, updated by hwsim
+            new = getattr(self.layer, hname)
+            view = as_array(getattr(self, tname))
+            if new is not view:
+                view[...] = new
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{self.source_type} as hwsim {type(self.layer).__name__} {self.layer.name!r}"
+
+
+def _leaves(model: nn.Module, prefix: str = ""):
+    """(parent, attribute name, module, path) of every leaf module, in registration order."""
+    for name, child in model.named_children():
+        path = f"{prefix}.{name}" if prefix else name
+        if isinstance(child, HwsimModule) or not any(True for _ in child.children()):
+            yield model, name, child, path
+        else:
+            yield from _leaves(child, path)
+
+
+def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | None = None,
+                   loss_reduction: str = "mean", **roles: str) -> nn.Module:
+    """Run ``model``'s layers through hwsim at ``precision``; returns ``model`` (changed in place).
+
+    ``precision``: a `hwsim.Precision`, a preset (``"fp32"``, ``"fixed16"``, ``"fixed8"``,
+    ``"fixed4"``) refined by CLI role strings (``weight="s8.7"``, ``activation="s8.4"``,
+    ``update="s16.14:stochastic"``, ``mode="exact"`` via a Precision), or a scheme name (``"bnn"``,
+    ``"binaryconnect"``: its policy). ``seed`` sets the policy seed. Leaf modules are numbered in
+    registration order (the layer index of hwsim's seed rule), which must be the order the model
+    runs them in (true for ``nn.Sequential``); functional calls (``F.relu``) are not quantized.
+    A model quantized before gets the new policy. Unsupported module types raise TypeError naming
+    the type and its path.
+    """
+    if loss_reduction not in ("mean", "sum"):
+        raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+    mode = roles.pop("mode", None)
+    policy = as_precision(precision, seed, roles)
+    if mode is not None:
+        policy = Precision.from_dict({**policy.to_dict(), "mode": mode})
+    layers = []
+    for parent, name, child, path in list(_leaves(model)):
+        if isinstance(child, HwsimModule):
+            child.loss_reduction = loss_reduction
+            layers.append(child.layer)
+            continue
+        if type(child) is nn.Identity:
+            continue
+        layer, binds, buffers = _layer_for(child, path)
+        layer.matmul = torch_matmul
+        wrapper = HwsimModule(child, layer, binds, buffers, loss_reduction)
+        setattr(parent, name, wrapper)
+        layers.append(layer)
+    if not layers:
+        raise TypeError(f"{type(model).__name__} has no module hwsim.torch can run; supported: {', '.join(SUPPORTED)}")
+    for i, layer in enumerate(layers):
+        layer.index = i
+        layer.name = f"{layer.name.rstrip('0123456789')}{i}"
+    assign_precision(layers, policy)
+    for m in model.modules():
+        if isinstance(m, HwsimModule):
+            for hname, tname, transposed in m.binds:
+                setattr(getattr(m, tname), _BINDING, (m.layer, hname, transposed, layers))
+    model.hwsim_precision = policy
+    return model
+
+
+def hwsim_layers(model: nn.Module) -> list:
+    """The hwsim layers of a model from `quantize_model`, in index order."""
+    found = [m.layer for m in model.modules() if isinstance(m, HwsimModule)]
+    if not found:
+        raise ValueError("the model has no hwsim layers: call hwsim.torch.quantize_model(model, ...) first")
+    return sorted(found, key=lambda layer: layer.index)
+
+
+def bound_parameter(p: torch.Tensor):
+    """(hwsim layer, hwsim parameter name, transposed, all the model's hwsim layers) of a parameter
+    bound by `quantize_model`, or None."""
+    return getattr(p, _BINDING, None)
+
+
+def to_hwsim(model: nn.Module, input_shape: tuple, precision: Any = None) -> Sequential:
+    """An hwsim ``Sequential`` of the model's layers (batch axis excluded from ``input_shape``).
+
+    A model from `quantize_model` shares its layers (and so its parameters) with the result and keeps
+    its policy unless ``precision`` is given; any other model is converted into new hwsim layers with
+    copies of its parameters."""
+    if any(isinstance(m, HwsimModule) for m in model.modules()):
+        layers = hwsim_layers(model)
+        policy = getattr(model, "hwsim_precision", None) if precision is None else as_precision(precision, None, {})
+        for m in model.modules():
+            if isinstance(m, HwsimModule):
+                m._bind()
+    else:
+        layers = []
+        for _, _, child, path in _leaves(model):
+            if type(child) is nn.Identity:
+                continue
+            layer, binds, buffers = _layer_for(child, path)
+            for hname, tname, transposed in binds:
+                v = as_array(getattr(child, tname)).copy()
+                setattr(layer, hname, np.ascontiguousarray(v.T) if transposed else v)
+            for hname, tname in buffers:
+                setattr(layer, hname, as_array(getattr(child, tname)).copy())
+            layers.append(layer)
+        policy = None if precision is None else as_precision(precision, None, {})
+    net = Sequential(layers, input_shape)
+    net.set_precision(policy if policy is not None else Precision())
+    return net
+
+
+def workload(model: nn.Module, example_input: torch.Tensor, precision: Any = None, *, training: bool = False,
+             optimizer: str = "adam"):
+    """The ``devices.Workload`` of one inference (or training step) of ``example_input``'s batch through
+    ``model`` (`to_hwsim`, then ``hwsim.workload``), to cost with ``devices.estimate`` on any profile."""
+    from .._workload import workload as hwsim_workload
+
+    net = to_hwsim(model, tuple(example_input.shape[1:]), precision)
+    return hwsim_workload(net, None, batch=int(example_input.shape[0]), training=training, optimizer=optimizer)

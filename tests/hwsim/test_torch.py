@@ -1,0 +1,258 @@
+"""hwsim.torch: DLPack in fixedpoint, Quantize, quantize_model against hwsim's own layers, the optimizer."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+import fixedpoint as fxp  # noqa: E402
+import hwsim  # noqa: E402
+import hwsim.torch as ht  # noqa: E402
+from hwsim.torch._roles import stream_seed  # noqa: E402
+
+nn = torch.nn
+
+
+# ---------------------------------------------------------------------------- zero-copy conversion
+def test_views_share_storage():
+    t = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    a = ht.as_array(t)
+    assert a.ctypes.data == t.data_ptr() and a.dtype == np.float32
+    back = ht.as_tensor(a)
+    assert back.data_ptr() == t.data_ptr() and back.dtype == t.dtype and back.device == t.device
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**63), n=st.integers(0, 50),
+       rounding=st.sampled_from(["nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic"]),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_fixedpoint_on_tensors_equals_oracle(seed, n, rounding, dtype):
+    t = torch.from_numpy(np.random.default_rng(seed % 2**32).standard_normal(n) * 9).to(dtype)
+    fmt = fxp.Fixed(8, 4)
+    got = fxp.quantize(t, fmt, rounding, seed=seed)
+    want = fxp.quantize(t.numpy(), fmt, rounding, seed=seed, backend="numpy")
+    assert isinstance(got, torch.Tensor) and got.dtype == dtype
+    assert got.numpy().tobytes() == want.tobytes()
+    raw = fxp.to_raw(t, fmt, rounding, seed=seed)
+    assert raw.dtype == torch.int64 and np.array_equal(raw.numpy(), fxp.to_raw(t.numpy(), fmt, rounding, seed=seed))
+    q = fxp.Quantizer(fmt, rounding)
+    assert q(t, seed=seed).numpy().tobytes() == want.tobytes()
+    for f in (lambda x: fxp.binarize(x, True, seed), lambda x: fxp.ternarize(x, 0.5),
+              lambda x: fxp.pow2(x, -4, 2, seed=seed)):
+        r = f(t)
+        assert isinstance(r, torch.Tensor) and r.numpy().tobytes() == f(t.numpy()).tobytes()
+
+
+def test_fixedpoint_result_shares_memory_with_returned_tensor():
+    t = torch.randn(100)
+    # the result tensor wraps the array fixedpoint wrote: same buffer, no copy on the way out
+    q = fxp.quantize(t, fxp.Fixed(16, 8))
+    assert ht.as_array(q).ctypes.data == q.data_ptr()
+
+
+def test_tensor_requiring_grad_is_a_clear_error():
+    with pytest.raises(TypeError, match="detach"):
+        fxp.quantize(torch.randn(3, requires_grad=True), fxp.Fixed(8, 4))
+
+
+# ---------------------------------------------------------------------------- Quantize
+def test_quantize_forward_backward_hand_values():
+    m = ht.Quantize("s8.4", "s8.2")
+    x = torch.tensor([-200.0, 0.30, 1.0 / 3, 100.0], requires_grad=True)
+    y = m(x)
+    assert y.tolist() == [-8.0, 0.3125, 0.3125, 7.9375]
+    y.backward(torch.tensor([1.0, 0.3, 0.6, 1.0]))
+    # straight-through mask zero outside [-8, 7.9375]; then the error rounded to s8.2 (step 0.25)
+    assert x.grad.tolist() == [0.0, 0.25, 0.5, 0.0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32), step=st.integers(0, 5))
+def test_quantize_stochastic_seeds_follow_hwsim_rule(seed, step):
+    m = ht.Quantize("s8.4:stochastic", "s8.4:stochastic", seed=seed, index=3)
+    m.set_step(step)
+    x = torch.linspace(-3, 3, 40, requires_grad=True)
+    y = m(x)
+    want = fxp.quantize(x.detach().numpy(), fxp.Fixed(8, 4), "stochastic",
+                        seed=stream_seed(seed, 3, "activation", 0, step))
+    assert y.detach().numpy().tobytes() == want.tobytes()
+    dy = torch.linspace(-1, 1, 40)
+    y.backward(dy)
+    want_dx = fxp.quantize(dy.numpy(), fxp.Fixed(8, 4), "stochastic", seed=stream_seed(seed, 3, "error", 0, step))
+    assert x.grad.numpy().tobytes() == want_dx.tobytes()
+    assert m.step == step + 1
+
+
+def test_quantize_gradient_is_straight_through_by_finite_difference():
+    m = ht.Quantize("s16.12")       # fine grid inside range: the forward is the identity to 2**-12
+    x = torch.tensor([0.5, -1.25, 3.0], dtype=torch.float64, requires_grad=True)
+    (m(x) ** 2).sum().backward()
+    h = 2.0**-6
+    fd = [((m(x.detach() + h * e) ** 2).sum() - (m(x.detach() - h * e) ** 2).sum()).item() / (2 * h)
+          for e in torch.eye(3, dtype=torch.float64)]
+    assert np.allclose(x.grad.numpy(), fd, atol=2**-10)
+
+
+# ---------------------------------------------------------------------------- same numbers as hwsim
+def _grid(rng, shape, step, lo, hi):
+    return (rng.integers(lo, hi, shape) * step).astype(np.float32)
+
+
+def _pair(arch, precision, seed=0):
+    """(torch model quantized, hwsim Sequential) with identical parameters on coarse grids."""
+    rng = np.random.default_rng(seed)
+    model = arch()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.from_numpy(_grid(rng, tuple(p.shape), 2.0**-4, -8, 8)))
+    return model, precision
+
+
+@pytest.mark.parametrize("policy", [
+    dict(weight="s8.4", activation="s8.4", error="s8.4", grad="s16.10", update="s16.12:stochastic"),
+    dict(weight="s8.4", activation="s8.4:stochastic", error="s8.6:stochastic", update="s12.8:stochastic"),
+])
+def test_quantize_model_equals_hwsim_step_by_step(policy):
+    torch.manual_seed(0)
+    arch = lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 4))  # noqa: E731
+    model, _ = _pair(arch, None)
+    net = ht.to_hwsim(model, (6,))                      # copies, converted before quantization
+    precision = hwsim.Precision.from_flags("fp32", seed=11, **policy)
+    net.set_precision(precision)
+    ht.quantize_model(model, precision)
+    lr = 2.0**-4
+    opt = ht.LowPrecisionOptimizer(torch.optim.SGD(model.parameters(), lr=lr))
+    hopt = hwsim.SGD(net, lr=lr)
+    rng = np.random.default_rng(1)
+    n = 8
+    for step in range(4):
+        x = _grid(rng, (n, 6), 2.0**-3, -16, 16)
+        dy_mean = _grid(rng, (n, 4), 2.0**-6, -8, 8)        # d(mean loss)/dy on a coarse grid
+        net.set_step(step)
+        want_y = net.forward(x, training=True)
+        net.backward(dy_mean * n)
+        hopt.step()
+        xt = torch.from_numpy(x)
+        opt.zero_grad()
+        y = model(xt)
+        assert y.detach().numpy().tobytes() == want_y.tobytes(), step
+        y.backward(torch.from_numpy(dy_mean))
+        for (layer, name, _), (tname, p) in zip(net.parameters(), model.named_parameters()):
+            g = p.grad.numpy().T if name == "W" else p.grad.numpy()
+            assert np.array_equal(g, layer.grads()[name]), (step, tname)
+        opt.step()
+        for (layer, name, w), (tname, p) in zip(net.parameters(), model.named_parameters()):
+            pw = p.detach().numpy().T if name == "W" else p.detach().numpy()
+            assert pw.tobytes() == np.ascontiguousarray(w).tobytes(), (step, tname)
+
+
+def test_conv_model_equals_hwsim():
+    arch = lambda: nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),  # noqa: E731
+                                 nn.Linear(3 * 4 * 4, 5))
+    model, _ = _pair(arch, None, seed=2)
+    net = ht.to_hwsim(model, (1, 8, 8))
+    precision = hwsim.Precision.from_flags("fixed8", seed=4)
+    net.set_precision(precision)
+    ht.quantize_model(model, precision)
+    x = _grid(np.random.default_rng(3), (4, 1, 8, 8), 2.0**-3, -8, 8)
+    want = net.forward(x, training=True)
+    dy = _grid(np.random.default_rng(4), (4, 5), 2.0**-5, -8, 8)
+    want_dx = net.backward(dy * 4)
+    xt = torch.from_numpy(x).requires_grad_()
+    y = model(xt)
+    assert y.detach().numpy().tobytes() == want.tobytes()
+    y.backward(torch.from_numpy(dy))
+    assert np.array_equal(xt.grad.numpy() * 4, want_dx)
+    assert np.array_equal(model[0].weight.grad.numpy(), net.layers[0].dW)
+
+
+def test_quantize_model_trains_on_digits():
+    data = hwsim.load_data("digits", flatten=True)
+    torch.manual_seed(0)
+    model = ht.quantize_model(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), "fixed8",
+                              update="s16.12:stochastic")
+    opt = ht.LowPrecisionOptimizer(torch.optim.Adam(model.parameters(), lr=1e-2))
+    X, y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    losses = []
+    for epoch in range(3):
+        for i in range(0, len(X), 64):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(X[i:i + 64]), y[i:i + 64])
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    with torch.no_grad():
+        acc = (model.eval()(torch.from_numpy(data.X_test)).argmax(1).numpy() == data.y_test).mean()
+    assert acc > 0.8
+
+
+def test_optimizer_update_bits_equal_fixedpoint_for_plain_parameters():
+    p = nn.Parameter(torch.linspace(-2, 2, 30))
+    opt = ht.LowPrecisionOptimizer(torch.optim.SGD([p], lr=0.1), update="s8.4:stochastic", seed=5)
+    for t in range(3):
+        p.grad = torch.full_like(p, 0.37)
+        before = p.detach().numpy().copy()
+        opt.step()
+        want = fxp.quantize((before - np.float32(0.1) * np.float32(0.37)).astype(np.float32), fxp.Fixed(8, 4),
+                            "stochastic", seed=stream_seed(5, 0, "update", 0, t))
+        assert p.detach().numpy().tobytes() == want.tobytes()
+    assert opt.t == 3
+
+
+def test_batchnorm_running_stats_reach_torch_buffers():
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)), "fp32")
+    model(torch.randn(16, 4))
+    assert not torch.equal(model[1].running_mean, torch.zeros(3))
+    assert set(model.state_dict()) == {"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                                       "1.running_var", "1.num_batches_tracked"} - {"1.num_batches_tracked"}
+
+
+def test_workload_matches_hwsim_workload():
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    wl = ht.workload(model, torch.zeros(8, 64), "fixed8")
+    want = hwsim.workload(hwsim.build_model("mlp:64-32-10", (64,), 10), hwsim.Precision.from_flags("fixed8"), batch=8)
+    assert [(type(o).__name__, o.name) for o in wl.ops] == [(type(o).__name__, o.name) for o in want.ops]
+    assert wl.ops[0].m == 8 and wl.ops[0].a_bits == 8
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(TypeError, match=r"0: torch.nn.modules.rnn.LSTM is not supported"):
+        ht.quantize_model(nn.Sequential(nn.LSTM(3, 3)), "fp32")
+    with pytest.raises(TypeError, match="groups=1"):
+        ht.quantize_model(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), "fp32")
+    with pytest.raises(ValueError, match="bad format token"):
+        ht.Quantize("s8.x")
+    with pytest.raises(ValueError, match="precision 'fixed3'"):
+        ht.quantize_model(nn.Sequential(nn.Linear(2, 2)), "fixed3")
+    model = ht.quantize_model(nn.Sequential(nn.Linear(2, 2)), "fp32", grad="s8.4")
+    with pytest.raises(ValueError, match="already quantizes gradients"):
+        ht.LowPrecisionOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), grad="s8.4")
+    y = model(torch.randn(2, 2))
+    model(torch.randn(2, 2))
+    with pytest.raises(RuntimeError, match="call backward before the next training forward"):
+        y.sum().backward()
+
+
+def test_scheme_by_name():
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 2)), "binaryconnect")
+    assert model.hwsim_precision.weight.kind == "binary"
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_equal_cpu():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    pytest.importorskip("cupy")
+    t = torch.randn(1000, device="cuda")
+    got = fxp.quantize(t, fxp.Fixed(8, 4), "stochastic", seed=9)
+    assert got.device == t.device
+    assert got.cpu().numpy().tobytes() == fxp.quantize(t.cpu().numpy(), fxp.Fixed(8, 4), "stochastic", seed=9).tobytes()
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
+    cpu = ht.quantize_model(model, "fixed8", seed=3)
+    x = torch.randn(8, 6)
+    want = cpu(x).detach()
+    gpu = ht.quantize_model(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4)), "fixed8", seed=3).cuda()
+    gpu.load_state_dict(cpu.state_dict())
+    assert torch.equal(gpu(x.cuda()).detach().cpu(), want)
