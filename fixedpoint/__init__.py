@@ -11,6 +11,7 @@ from ._quantize import Quantizer, from_raw, quantize, to_raw
 from ._quantizers import binarize, pow2, ternarize
 from ._stats import QuantStats
 from ._validate import OVERFLOW_MODES, ROUNDING_MODES
+from . import rng
 
 __all__ = [
     "Fixed",
@@ -34,4 +35,5 @@ __all__ = [
     "from_raw",
     "ROUNDING_MODES",
     "OVERFLOW_MODES",
+    "rng",
 ]

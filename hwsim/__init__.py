@@ -1,6 +1,6 @@
 """hwsim: neural networks through emulated low-precision hardware arithmetic, and what they cost.
 
-Public API (flat): precision policies, layers, models, optimizers, training.
+Public API (flat): precision policies, layers, models, optimizers, training, design-space sweeps.
 
 Importing hwsim sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. A training step runs
 BLAS products between fixedpoint's parallel Numba kernels; Numba's OpenMP workers otherwise spin
@@ -23,11 +23,12 @@ from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Divergence
 from . import optics  # noqa: E402  (the 4f system's numerics: hwsim.optics.FourF)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
+from ._sweep import sweep  # dask is imported only when a sweep runs
 
 __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",
     "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "Quantizer", "ROLES", "RoleFormat",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
-    "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical",
+    "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",
 ]

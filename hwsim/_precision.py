@@ -20,7 +20,7 @@ training step ``t`` gets ``offset = 0`` and
     base = seed_key(seed_key(precision.seed) ^ (i << 16 | ROLE_CODE[r] << 8 | slot))
     seed = seed_key((base + t * GOLDEN) mod 2**64)
 
-with ``seed_key`` / ``GOLDEN`` from ``fixedpoint._counter_rng`` (SplitMix64), ``ROLE_CODE`` the
+with ``seed_key`` / ``GOLDEN`` from ``fixedpoint.rng`` (SplitMix64), ``ROLE_CODE`` the
 1-based position of ``r`` in `ROLES` (7 for dropout masks) and ``slot`` distinguishing the tensors of
 one role in one layer (0 = W / the layer input, 1 = b / the weighted sums, 2 = the output).
 """
@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 import fixedpoint as fxp
-from fixedpoint._counter_rng import GOLDEN, MASK64, seed_key
+from fixedpoint.rng import GOLDEN, MASK64, seed_key
 
 from ._xp import get_array_module
 

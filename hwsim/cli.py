@@ -1,8 +1,8 @@
 """The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``, ``report``,
-``quantize``.
+``quantize``, ``sweep``.
 
 This module only builds the argument parsers; each command's work lives in a private module
-(``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate).
+(``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate; ``_sweep``: sweep).
 ``main(argv)`` returns the process exit status: 0 on success, 2 for a usage error (bad flag, bad spec,
 missing file — printed as one ``hwsim <command>: error: ...`` line, no traceback), 1 when training
 diverges (the message names the layer and role), 130 on Ctrl-C (after the checkpoint is written).
@@ -52,6 +52,21 @@ _EXAMPLES = {
     "quantize": """examples:
   hwsim quantize runs/mnist --bits 12 10 8 6     # post-training min-max quantization, one format per tensor
   hwsim quantize runs/mnist --bits 8 --json""",
+    "sweep": """examples:
+  hwsim sweep grid.toml --out sweeps/g1                  # a LocalCluster with one worker per CPU
+  hwsim sweep grid.toml --out sweeps/g1 --resume         # continue after a crash or Ctrl-C
+  hwsim sweep grid.toml --out sweeps/g1 --workers 2      # two single-threaded worker processes
+  hwsim sweep grid.toml --out /shared/g1 --scheduler tcp://10.0.0.5:8786   # an existing Dask cluster
+  hwsim sweep examples/seed_precision_tables.toml --out sweeps/seed-tables
+
+grid.toml (every list is an axis; see the README section "Design-space sweeps"):
+  [grid]
+  model = ["mlp:64-32-10"]
+  data = "digits"
+  precision = ["fp32", "fixed8"]
+  seed = [0, 1]
+  epochs = 3
+  devices = ["stm32h743", "h100-sxm"]""",
     "report": """examples:
   hwsim report runs/fp32                 # writes runs/fp32/report.md and its plots
   hwsim report runs/fp32 --out /tmp/r""",
@@ -204,6 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(p, None)
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
+    p = _command(sub, "sweep", "train, evaluate and cost a grid of models x precisions x schemes x seeds on "
+                               "Dask; writes OUT/results.csv, results.json and report.md (Pareto fronts)")
+    p.add_argument("spec", metavar="SPEC.toml", help="the grid (TOML)")
+    p.add_argument("--out", required=True, metavar="DIR", help="sweep folder (created; refused if it "
+                                                              "holds another sweep unless --resume)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of an existing Dask scheduler, e.g. tcp://host:8786 (default: start a "
+                        "LocalCluster); its workers must see DIR at the same path")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="LocalCluster worker processes, one thread each (default: one per CPU)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="Numba threads per task (default 1: parallel kernels on shared cores slow "
+                        "each other)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the sweep in DIR: keep finished cells, rerun failed and missing ones, "
+                        "continue interrupted training from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
     p = _command(sub, "report", "markdown report with plots from RUN_DIR/metrics.json")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="report folder (default RUN_DIR)")
@@ -217,6 +250,9 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
     if command == "quantize":
         from hwsim._cli_quantize import cmd_quantize
         return cmd_quantize
+    if command == "sweep":
+        from hwsim._sweep import cmd_sweep
+        return cmd_sweep
     if command in ("train", "eval", "report"):
         from hwsim import _cli_run
         return getattr(_cli_run, f"cmd_{command}")

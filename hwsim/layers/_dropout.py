@@ -1,7 +1,7 @@
 """Inverted dropout with counter-based, reproducible masks."""
 from __future__ import annotations
 
-from fixedpoint._counter_rng import uniforms
+from fixedpoint.rng import uniforms
 
 from .._xp import get_array_module
 from ._base import Layer
@@ -10,7 +10,7 @@ from ._base import Layer
 class Dropout(Layer):
     """Training: ``y = Q_activation(x * m / (1 - p))`` with ``m = [u >= p]``; inference: ``y = x``.
 
-    ``u`` are ``fixedpoint._counter_rng.uniforms(seed, 0, x.size)`` (row-major over ``x``) with the
+    ``u`` are ``fixedpoint.rng.uniforms(seed, 0, x.size)`` (row-major over ``x``) with the
     seed of the quantizers' rule in ``hwsim._precision``: ``seed = step_seed(base, step)``,
     ``base = role_base(precision.seed, index, "dropout")`` (role code 7, slot 0), cached per layer
     like the quantizers' bases (`Layer.stream_seed`). So the mask is a function of (``precision.seed``, layer index,

@@ -1,14 +1,13 @@
 """Counter-based random draws for the optical noise: a function of (seed, stream, element index) only.
 
-The rule is fixedpoint's counter generator (the one its stochastic rounding and hwsim's dropout masks
-use; fixedpoint exposes no public draw function, so the rule is restated here): the 64 random bits of
-element ``i`` are ``mix64(seed_key(seed) + (i + 1) * GOLDEN)`` (all arithmetic mod 2**64), ``mix64`` the
-SplitMix64 finaliser with Stafford's "variant 13" constants, ``seed_key = mix64``, ``GOLDEN =
-0x9E3779B97F4A7C15``. Uniforms take the top 53 bits. Each noise source of one call draws from its own
-stream, ``stream_seed(seed, stream)``, so adding a source never shifts another's draws.
+Uniforms come from ``fixedpoint.rng`` (the rule of fixedpoint's stochastic rounding and hwsim's
+dropout masks: element ``i`` of ``seed`` is output ``i`` of a SplitMix64 stream keyed by
+``seed_key(seed)``). Each noise source of one call draws from its own stream, ``stream_seed(seed,
+stream)``, so adding a source never shifts another's draws.
 
 Poisson counts: the inverse CDF of a uniform for small means, Hörmann's PTRS rejection sampler for
-means >= 10 (see `poisson`); Gaussians the inverse normal CDF (``scipy.special.ndtri``) of the uniform shifted to the
+means >= 10 (see `poisson`; a compiled loop restating the SplitMix64 step so that it runs per
+element); Gaussians the inverse normal CDF (``scipy.special.ndtri``) of the uniform shifted to the
 open interval. Draw ``i`` is a function of ``(seed, i)`` alone, so any chunking gives the same draws.
 """
 from __future__ import annotations
@@ -19,10 +18,10 @@ import numpy as np
 from numba import njit
 from scipy import special
 
-GOLDEN = 0x9E3779B97F4A7C15
-_MIX_1 = 0xBF58476D1CE4E5B9
+from fixedpoint.rng import GOLDEN, MASK64, seed_key, uniforms
+
+_MIX_1 = 0xBF58476D1CE4E5B9       # SplitMix64 finaliser constants (Stafford's "variant 13"), as fixedpoint.rng
 _MIX_2 = 0x94D049BB133111EB
-_MASK64 = (1 << 64) - 1
 
 #: Stream numbers of the noise sources (part of the reproducibility contract).
 STREAM_SHOT, STREAM_READ = 1, 2
@@ -30,50 +29,17 @@ STREAM_SHOT, STREAM_READ = 1, 2
 PTRS_MIN_MEAN = 10.0
 
 
-def seed_key(seed: int) -> int:
-    """SplitMix64 finaliser of ``seed mod 2**64`` (fixedpoint's stream key)."""
-    z = int(seed) & _MASK64
-    z = ((z ^ (z >> 30)) * _MIX_1) & _MASK64
-    z = ((z ^ (z >> 27)) * _MIX_2) & _MASK64
-    return z ^ (z >> 31)
-
-
 def derive_seed(*parts: int) -> int:
     """One 64-bit seed from integers (order matters): ``seed_key`` folded over the parts."""
     z = 0
     for p in parts:
-        z = seed_key((z + (int(p) & _MASK64) * GOLDEN + 1) & _MASK64)
+        z = seed_key((z + (int(p) & MASK64) * GOLDEN + 1) & MASK64)
     return z
 
 
 def stream_seed(seed: int, stream: int) -> int:
     """The seed of noise source ``stream`` within a call seeded ``seed``."""
-    return seed_key((seed_key(seed) + int(stream) * GOLDEN) & _MASK64)
-
-
-def random_bits(seed: int, n: int) -> np.ndarray:
-    """The 64-bit draws of counters ``0 .. n-1`` for ``seed`` (uint64)."""
-    return bits_at(seed, np.arange(n, dtype=np.uint64))
-
-
-def bits_at(seed: int, index: np.ndarray) -> np.ndarray:
-    """The 64-bit draws of the given counters (element indices) for ``seed`` (uint64)."""
-    key = np.uint64(seed_key(seed))
-    with np.errstate(over="ignore"):
-        z = key + (np.asarray(index, dtype=np.uint64) + np.uint64(1)) * np.uint64(GOLDEN)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(_MIX_1)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(_MIX_2)
-        return z ^ (z >> np.uint64(31))
-
-
-def uniforms(seed: int, n: int) -> np.ndarray:
-    """Uniform float64 draws in [0, 1) (53 bits each), element ``i`` from counter ``i``."""
-    return uniforms_at(seed, np.arange(n, dtype=np.uint64))
-
-
-def uniforms_at(seed: int, index: np.ndarray) -> np.ndarray:
-    """The uniforms of the given counters."""
-    return (bits_at(seed, index) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return seed_key((seed_key(seed) + int(stream) * GOLDEN) & MASK64)
 
 
 @njit(cache=True)
@@ -152,5 +118,5 @@ def poisson(mean: np.ndarray, seed: int) -> np.ndarray:
 def normal(shape: tuple, seed: int) -> np.ndarray:
     """Standard normal draws (float64), inverse CDF of uniforms shifted by half a step into (0, 1)."""
     n = int(np.prod(shape, dtype=np.int64))
-    u = uniforms(seed, n) + 2.0 ** -54
+    u = uniforms(seed, 0, n) + 2.0 ** -54
     return special.ndtri(u).reshape(shape)

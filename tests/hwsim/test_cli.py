@@ -10,7 +10,7 @@ import pytest
 
 from hwsim.cli import build_parser, main
 
-COMMANDS = ("demo", "train", "eval", "cost", "devices", "calibrate", "report")
+COMMANDS = ("demo", "train", "eval", "cost", "devices", "calibrate", "report", "sweep")
 TINY = ["--model", "mlp:64-16-10", "--split", "300", "--epochs", "1", "--batch", "32", "--quiet"]
 
 

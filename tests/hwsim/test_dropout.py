@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fixedpoint._counter_rng import uniforms
+from fixedpoint.rng import uniforms
 from hwsim import Precision, Sequential, train
 from hwsim._precision import role_base, step_seed
 from hwsim.layers import Activation, Dense, Dropout

@@ -108,8 +108,16 @@ def test_poisson_mean_variance_and_pmf(lam):
 
 
 def test_counter_rule_matches_fixedpoint_and_is_reproducible():
-    from fixedpoint._counter_rng import uniforms as fxp_uniforms  # the rule being restated (test only)
-    assert np.array_equal(_rng.uniforms(1234, 1000), fxp_uniforms(1234, 0, 1000))
+    from scipy.stats import poisson
+    from fixedpoint.rng import uniforms
+    # small means: the inverse CDF of fixedpoint.rng's uniform i (the compiled loop restates its rule)
+    lam = np.linspace(0.01, 9.9, 5000)
+    u = uniforms(1234, 0, lam.size)
+    k = _rng.poisson(lam, seed=1234)
+    assert np.mean(k == poisson.ppf(u, lam)) > 0.999
+    # the Gaussians are the inverse normal CDF of fixedpoint.rng's uniforms
+    from scipy.special import ndtri
+    assert np.array_equal(_rng.normal((7, 3), seed=5), ndtri(uniforms(5, 0, 21) + 2.0 ** -54).reshape(7, 3))
     a = optics.shot_noise(np.full(1000, 20.0), seed=7)
     assert np.array_equal(a, optics.shot_noise(np.full(1000, 20.0), seed=7))
     assert not np.array_equal(a, optics.shot_noise(np.full(1000, 20.0), seed=8))
