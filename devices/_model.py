@@ -156,10 +156,10 @@ def _optical_row(op: Op, prof: Profile) -> Row | None:
     if plan is None:
         return None
     mask_s = plan.mask_loads / spec.mask["rate_hz"] if spec.mask["rate_hz"] > 0 else 0.0
-    io_s = plan.passes * plan.t_pass_s
+    io_s = plan.passes * spec.pass_s(plan)
     latency = io_s + mask_s
-    compute_j = (plan.dac_conversions * spec.dac_pj(plan.dac_bits) + plan.adc_conversions * spec.camera["adc_pj"]) * PJ
-    compute_j += spec.laser_w * io_s
+    compute_j = (plan.dac_conversions * spec.dac_pj(plan.dac_bits) + plan.adc_conversions * spec.adc_pj()) * PJ
+    compute_j += spec.laser_j(plan)
     static_j = prof.static_w * latency
     util = plan.planes * plan.bit_slices / (plan.passes * plan.tiles_per_pass)
     return Row(op.name, latency, compute_j + static_j, "io", util, "optical", op.family, "optical",

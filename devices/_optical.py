@@ -13,9 +13,17 @@ the intensity. Geometry (all counted, see :func:`plan`):
   double them again (w = w⁺ − w⁻), subtracted digitally.
 - Activations wider than the modulator's bits are sent as bit slices (one pass set per slice).
 - latency = passes × max(1/f_modulator, 1/f_camera, exposure) + mask loads / f_mask
-- energy = DAC conversions × E_DAC(b) + ADC conversions × E_ADC + laser/η × passes × t_pass
-  (+ static power × latency, added by the model). E_DAC scales ∝ 2^b from its anchor
-  (Walden figure of merit); the ADC runs at the camera's fixed resolution.
+- energy = DAC conversions × E_DAC(b_dac) + ADC conversions × E_ADC(b_adc) + E_laser
+  (+ static power × latency, added by the model). E_DAC and E_ADC scale ∝ 2^b from their anchors
+  (the modulator's and the camera's bits; Walden figure of merit).
+- E_laser (assumption): the laser is gated to the exposure and delivers ``photons_per_pixel``
+  photons of energy hc/λ to every lit modulator pixel (one per DAC conversion), divided by the
+  optical ``transmission`` (modulator, mask, lenses) and the wall-plug efficiency. A full-scale
+  output pixel then gathers about ``photons_per_pixel`` photons (point-spread weights sum to at most
+  1). When that light needs longer than a pass at the laser's power, the pass is stretched.
+- Settings (`OpticalSpec.settings`, from ``devices.Profile.with_optical``) replace the profile's
+  photons per pixel, DAC bits (the modulator's bit depth) and ADC bits, so one configuration gives
+  both the emulated numerics and the cost.
 Everything else (dense MatMul, Elementwise, Transform, Memory) runs on the host profile.
 """
 from __future__ import annotations
@@ -85,20 +93,50 @@ class OpticalSpec:
         self.camera = data["camera"]
         self.laser = data["laser"]
 
+        self.settings: dict[str, Any] = data.get("settings", {})
+
+    @property
+    def photons_per_pixel(self) -> float:
+        """Photons per camera pixel at full scale (the setting, else the profile's figure)."""
+        return float(self.settings.get("photons_per_pixel", self.data["photons_per_pixel"]))
+
+    @property
+    def modulator_bits(self) -> int:
+        """The modulator's DAC bits in use (the setting, else the profile's)."""
+        return int(self.settings.get("dac_bits", self.modulator["bits"]))
+
+    @property
+    def adc_bits(self) -> int:
+        """The camera ADC bits in use (the setting, else the profile's)."""
+        return int(self.settings.get("adc_bits", self.camera["adc_bits"]))
+
     def noise_model(self) -> OpticalNoise:
         cam = self.camera
         return OpticalNoise(
-            dac_bits=int(self.modulator["bits"]), adc_bits=int(cam["adc_bits"]),
-            photons_per_pixel=self.data["photons_per_pixel"], read_noise_e=cam["read_noise_e"],
+            dac_bits=self.modulator_bits, adc_bits=self.adc_bits,
+            photons_per_pixel=self.photons_per_pixel, read_noise_e=cam["read_noise_e"],
             quantum_efficiency=cam.get("quantum_efficiency", 1.0), full_well_e=cam.get("full_well_e"))
 
     def dac_pj(self, bits: int) -> float:
+        """Energy of one DAC conversion at ``bits`` (∝ 2^bits from the modulator's anchor)."""
         return self.modulator["dac_pj"] * 2.0 ** (bits - self.modulator["bits"])
 
-    @property
-    def laser_w(self) -> float:
-        """Electrical power of the laser: optical power / wall-plug efficiency."""
-        return self.laser["power_w"] / self.laser["wall_plug_efficiency"]
+    def adc_pj(self, bits: int | None = None) -> float:
+        """Energy of one ADC conversion at ``bits`` (default: in use), ∝ 2^bits from the camera's anchor."""
+        bits = self.adc_bits if bits is None else bits
+        return self.camera["adc_pj"] * 2.0 ** (bits - self.camera["adc_bits"])
+
+    def laser_j(self, plan: "OpticalPlan") -> float:
+        """Electrical laser energy of an op: photons per lit modulator pixel × hc/λ × DAC conversions,
+        / (transmission × wall-plug efficiency)."""
+        photon_j = 6.62607015e-34 * 299792458.0 / (self.laser["wavelength_nm"] * 1e-9)
+        optical = plan.dac_conversions * self.photons_per_pixel * photon_j / self.laser.get("transmission", 1.0)
+        return optical / self.laser["wall_plug_efficiency"]
+
+    def pass_s(self, plan: "OpticalPlan") -> float:
+        """Time of one pass: the plan's, stretched when the laser's power cannot deliver a pass's light."""
+        optical = self.laser_j(plan) * self.laser["wall_plug_efficiency"] / max(plan.passes, 1)
+        return max(plan.t_pass_s, optical / self.laser["power_w"])
 
     def _devices(self) -> tuple[dict, ...]:
         return self.modulator, self.mask, self.camera
@@ -127,7 +165,7 @@ class OpticalSpec:
         mask_loads = math.ceil(kernels / mask_tiles)
         if self.mask["rate_hz"] == 0 and mask_loads > 1:
             return None  # a passive mask holds one fixed pattern
-        dac_bits = min(op.a_bits, int(self.modulator["bits"]))
+        dac_bits = min(op.a_bits, self.modulator_bits)
         slices = math.ceil(op.a_bits / dac_bits)
         planes = planes_unsigned * split
         passes = math.ceil(planes / tiles) * slices

@@ -92,6 +92,26 @@ class Profile:
     def optical(self) -> OpticalSpec | None:
         return OpticalSpec(self.data["optical"]) if self.kind == "optical4f" else None
 
+    def with_optical(self, *, photons_per_pixel: float | None = None, dac_bits: int | None = None,
+                     adc_bits: int | None = None) -> "Profile":
+        """This optical4f profile run at other settings (None keeps the profile's figure): photons per
+        camera pixel at full scale (they set the laser energy per pass), the modulator's DAC bits and
+        the camera's ADC bits (conversion energies scale ∝ 2^bits from the profile's anchors)."""
+        if self.optical is None:
+            raise ValueError(f"profile {self.name!r} is not an optical4f profile: no optical settings")
+        settings = dict(self.data["optical"].get("settings", {}))
+        for key, value, lo in (("photons_per_pixel", photons_per_pixel, 0), ("dac_bits", dac_bits, 1),
+                               ("adc_bits", adc_bits, 1)):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not value > 0 or value < lo or (key != "photons_per_pixel"
+                                                                          and int(value) != value):
+                raise ValueError(f"with_optical: {key} must be a positive {'number' if lo == 0 else 'integer'}, "
+                                 f"got {value!r}")
+            settings[key] = value
+        data = {**self.data, "optical": {**self.data["optical"], "settings": settings}}
+        return Profile(name=self.name, kind=self.kind, source=self.source, data=data)
+
     @property
     def host(self) -> "Profile | None":
         """The profile that runs what a 4f system cannot (None for electronic profiles)."""

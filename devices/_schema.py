@@ -87,10 +87,10 @@ TOP_OPTIONAL = ("description", "tdp_w", "exploits_sparsity", "main_memory", "clo
 MEM_REQUIRED = ("name", "capacity_bytes", "bandwidth_bytes_per_s", "energy_pj_per_byte")
 OPTICAL_SECTIONS = {
     "modulator": (("pixels_x", "pixels_y", "rate_hz", "bits", "dac_pj"), ("binary_rate_hz",)),
-    "mask": (("pixels_x", "pixels_y", "rate_hz"), ()),
+    "mask": (("pixels_x", "pixels_y", "rate_hz"), ("bits",)),
     "camera": (("pixels_x", "pixels_y", "fps", "adc_bits", "adc_pj", "read_noise_e"),
                ("exposure_s", "quantum_efficiency", "full_well_e")),
-    "laser": (("power_w", "wall_plug_efficiency", "wavelength_nm"), ()),
+    "laser": (("power_w", "wall_plug_efficiency", "wavelength_nm"), ("transmission",)),
 }
 
 
@@ -174,7 +174,7 @@ def _optical(c: _Checker, data: Any) -> dict:
         vals = {}
         for k in sub:
             positive = k not in ("rate_hz", "read_noise_e", "dac_pj", "adc_pj", "exposure_s")
-            at_most = 1.0 if k in ("wall_plug_efficiency", "quantum_efficiency") else None
+            at_most = 1.0 if k in ("wall_plug_efficiency", "quantum_efficiency", "transmission") else None
             vals[k] = c.number(sub, k, p, positive=positive, at_most=at_most)
         out[sec] = vals
     return out

@@ -19,7 +19,8 @@ from ._precision import PRESETS, ROLES, Precision, Quantizer, RoleFormat, fast_m
 from ._train import TrainConfig, evaluate, train
 from ._workload import workload
 from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, DivergenceError, Dropout, Flatten,
-                     Layer, MaxPool2d, SoftmaxCrossEntropy)
+                     Layer, MaxPool2d, SoftmaxCrossEntropy, set_optical)
+from . import optics  # noqa: E402  (the 4f system's numerics: hwsim.optics.FourF)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
 from ._sweep import sweep  # dask is imported only when a sweep runs
@@ -34,7 +35,7 @@ __all__ = [
     "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "Quantizer", "ROLES", "RoleFormat",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
-    "compression", "schemes", "Scheme", "get_scheme", "sweep",
+    "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",
 ]
 __all__ += ["ConditionalGRU", "EstimatedDense", "GRU", "TextData", "estimator_flops", "estimator_gain",
             "estimator_gain_nn", "evaluate_text", "load_text", "train_text"]

@@ -8,7 +8,7 @@ from hwsim._precision import ROLES, Precision
 from hwsim._seq_spec import seq_input_shape
 
 __all__ = ["precision_from_args", "mlp_input_features", "load_data_for_model", "parse_shape",
-           "cost_input_shape"]
+           "cost_input_shape", "optical_from_args"]
 
 #: Input shape assumed by ``hwsim cost`` for a CNN spec when ``--input-shape`` is not given.
 DEFAULT_CNN_INPUT = (1, 28, 28)
@@ -74,3 +74,20 @@ def cost_input_shape(model_spec: str, text: str | None) -> tuple[int, ...]:
     n_in = mlp_input_features(model_spec)
     return (n_in,) if n_in is not None else DEFAULT_CNN_INPUT
 
+
+
+def optical_from_args(text: str | None, default: str | None = None, array_module: str | None = "numpy"):
+    """The ``FourF`` of an ``--optical`` spec (else of ``default``, e.g. a run's saved spec); None for
+    neither or ``none`` (digital). A bad spec, or optics with ``--array-module cupy`` (the emulation is
+    numpy only), is a ValueError naming the flag and the bad key or value."""
+    from hwsim.optics import FourF
+    text = text if text is not None else default
+    if text is None or text.strip().lower() == "none":
+        return None
+    try:
+        optical = FourF.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"--optical: {exc}") from None
+    if array_module not in (None, "numpy"):
+        raise ValueError(f"--optical runs on numpy arrays: use --array-module numpy, not {array_module!r}")
+    return optical

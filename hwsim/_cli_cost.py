@@ -10,10 +10,11 @@ from typing import Any
 
 import devices
 
-from hwsim._cli_common import check_scheme_flags, cost_input_shape, precision_from_args
+from hwsim._cli_common import check_scheme_flags, cost_input_shape, optical_from_args, precision_from_args
 from hwsim._model import build_model
 from hwsim._report import format_si, md_table
 from hwsim._workload import layer_of, workload
+from hwsim.layers import set_optical
 from hwsim.schemes import parse_scheme
 
 __all__ = ["cost_by_device", "cmd_cost", "cmd_devices", "cmd_calibrate"]
@@ -33,12 +34,17 @@ def _layer_totals(est: Any) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "_slowest"} for e in layers.values()]
 
 
-def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
+def cost_by_device(wl: "devices.Workload", names: list[str], optical: Any = None) -> dict[str, dict]:
     """``{device: {"latency_s", "energy_j", "dynamic_energy_j", "layers": [{name, latency_s, energy_j,
-    bound}]}}``; ``dynamic_energy_j`` is the arithmetic and memory-traffic energy without static power."""
+    bound}]}}``; ``dynamic_energy_j`` is the arithmetic and memory-traffic energy without static power.
+    ``optical`` (a ``hwsim.optics.FourF``): optical4f profiles run at its photons and DAC/ADC bits."""
     out = {}
     for name in names:
-        est = devices.estimate(wl, devices.load(name))
+        prof = devices.load(name)
+        if optical is not None and prof.optical is not None:
+            prof = prof.with_optical(photons_per_pixel=optical.photons_per_pixel, dac_bits=optical.dac_bits,
+                                     adc_bits=optical.adc_bits)
+        est = devices.estimate(wl, prof)
         dynamic = sum(float(r.compute_j) + float(r.memory_j) for r in est.rows)
         out[name] = {"latency_s": float(est.latency_s), "energy_j": float(est.energy_j),
                      "dynamic_energy_j": dynamic, "layers": _layer_totals(est)}
@@ -56,13 +62,18 @@ def cmd_cost(args: argparse.Namespace) -> int:
     else:
         precision = precision_from_args(args)
         model = build_model(args.model, input_shape=shape, num_classes=None)
+    optical = optical_from_args(getattr(args, "optical", None))
+    set_optical(model, optical)
     wl = workload(model, precision, batch=args.batch, training=args.training)
     names = args.device or devices.list_profiles()
-    per_device = cost_by_device(wl, names)
+    if optical is not None and not any(devices.load(n).optical is not None for n in names):
+        names = [*names, optical.profile]
+    per_device = cost_by_device(wl, names, optical)
     what = "training step" if args.training else "inference"
     if args.json:
         print(json.dumps({"model": args.model, "input_shape": list(shape), "batch": args.batch,
-                          "what": what, "precision": precision.to_dict(), "devices": per_device},
+                          "what": what, "precision": precision.to_dict(), "devices": per_device,
+                          "optical": optical.spec if optical is not None else None},
                          indent=2))
         return 0
     if args.csv:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from hwsim._checkpoint import load as load_checkpoint, write_json
-from hwsim._cli_common import check_scheme_flags, load_data_for_model, precision_from_args
+from hwsim._cli_common import check_scheme_flags, load_data_for_model, optical_from_args, precision_from_args
 from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import Precision
@@ -20,12 +20,13 @@ from hwsim._report import md_table, write_run_report
 from hwsim._text_train import cmd_train_text, is_text_spec
 from hwsim._train import evaluate, train
 from hwsim._xp import array_module_named
+from hwsim.layers import set_optical
 from hwsim.schemes import build_scheme_model, parse_scheme
 
 __all__ = ["cmd_train", "cmd_eval", "cmd_report", "load_trained_run", "RUN_FILE"]
 
 RUN_FILE = "run.json"
-_SAME_ON_RESUME = ("model", "data", "split", "seed", "scheme")
+_SAME_ON_RESUME = ("model", "data", "split", "seed", "scheme", "optical")
 
 
 def read_run(run_dir: Path) -> dict:
@@ -44,6 +45,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed,
             "optimizer": args.optimizer, "lr": args.lr, "batch": args.batch, "schedule": args.schedule,
             "scheme": getattr(args, "scheme", None)}
+    optical = optical_from_args(getattr(args, "optical", None), array_module=args.array_module)
+    spec["optical"] = optical.spec if optical is not None else None
     if args.resume:
         saved = read_run(out)
         changed = [k for k in _SAME_ON_RESUME if saved.get(k) != spec[k]]
@@ -54,6 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_scheme_flags(args)
     precision = parse_scheme(spec["scheme"]).precision(args.seed) if spec["scheme"] else precision_from_args(args)
     model = build_scheme_model(args.model, spec["scheme"], data.input_shape, data.num_classes, seed=args.seed)
+    set_optical(model, optical)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, {**spec, "precision": precision.to_dict(), "dataset": data.to_dict()})
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
@@ -69,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def load_trained_run(args: argparse.Namespace) -> tuple[dict, str, Dataset, Sequential]:
     """``(run, data_spec, data, model)`` of ``args.run_dir``: the run's model (with its scheme) with the
-    checkpoint's weights, and the run's data (or ``--data``/``--split``)."""
+    checkpoint's weights, and the run's data (or ``--data``/``--split``); its layers run through the
+    run's optical setting, or ``--optical`` (``none``: digitally)."""
     run_dir = Path(args.run_dir)
     run = read_run(run_dir)
     data_spec = args.data if args.data is not None else run["data"]
@@ -77,6 +82,10 @@ def load_trained_run(args: argparse.Namespace) -> tuple[dict, str, Dataset, Sequ
     data = load_data_for_model(run["model"], data_spec, split, run["seed"])
     model = build_scheme_model(run["model"], run.get("scheme"), data.input_shape, data.num_classes,
                                seed=run["seed"])
+    optical = optical_from_args(getattr(args, "optical", None), run.get("optical"),
+                                getattr(args, "array_module", "numpy"))
+    set_optical(model, optical)
+    run = {**run, "optical_used": optical.spec if optical is not None else None}
     state, _, _ = load_checkpoint(run_dir)
     model.load_state_dict(state)
     return run, data_spec, data, model
@@ -89,13 +98,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
-              "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
+              "accuracy": float(result["accuracy"]), "loss": float(result["loss"]),
+              "optical": run["optical_used"]}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(md_table(["run", "data", "test examples", "accuracy (%)", "loss"], [[
             result["run"], data_spec, result["n_test"], f"{100 * result['accuracy']:.2f}",
             f"{result['loss']:.4f}"]]))
+        if result["optical"]:
+            print(f"through the optics: {result['optical']}")
     return 0
 
 

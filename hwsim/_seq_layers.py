@@ -22,7 +22,9 @@ def _conv(a: LayerArgs) -> Conv2d:
     c = _image(a)[0]
     out, k = a.positional(0, "out", lo=1), a.positional(1, "kernel", lo=1)
     stride, pad = a.keyword("stride", default=1, lo=1), a.keyword("padding", default=0, lo=0)
-    return Conv2d(c, out, k, stride=stride, padding=pad, seed=a.seed, dtype=a.dtype)
+    layer = Conv2d(c, out, k, stride=stride, padding=pad, seed=a.seed, dtype=a.dtype)
+    layer.optical_allowed = a.keyword("optical", kind=bool, default=True)  # --optical may run it
+    return layer
 
 
 def _pool(cls):
@@ -47,7 +49,7 @@ def _activation(kind: str):
 
 
 register_layer_token("dense", _dense, "dense(OUT)")
-register_layer_token("conv", _conv, "conv(OUT,K[,stride=S,padding=P])")
+register_layer_token("conv", _conv, "conv(OUT,K[,stride=S,padding=P,optical=false])")
 register_layer_token("maxpool", _pool(MaxPool2d), "maxpool(K[,stride=S])")
 register_layer_token("avgpool", _pool(AvgPool2d), "avgpool(K[,stride=S])")
 register_layer_token("flatten", lambda a: Flatten(), "flatten")

@@ -2,7 +2,8 @@
 
 ``workload(net, precision, batch=B)`` lists, layer by layer, the operations of one inference of a batch:
 
-* Dense → ``MatMul(m=B, k=in, n=out)``; Conv2d → ``devices.Conv2d`` (same geometry, stride, padding).
+* Dense → ``MatMul(m=B, k=in, n=out)``; Conv2d → ``devices.Conv2d`` (same geometry, stride, padding;
+  a Conv2d with ``optical=FourF(...)`` has ``a_bits`` at most the FourF's DAC bits: what the modulator shows).
   Operand widths come from the policy: ``a_bits`` = activation role, ``b_bits`` = weight role,
   ``acc_bits`` = acc role, ``out_bits`` = activation role (the sums are quantized to it); a None role
   is float32 (32 bits). Multiply kind: both weight and activation ``binary`` → ``binary``
@@ -146,6 +147,9 @@ class _Builder:
         elif fam == "Conv2d":
             cout, cin, kh, kw = (int(d) for d in layer.W.shape)
             kind, a_bits, b_bits = self.r.product("activation", "weight")
+            optical = getattr(layer, "optical", None)
+            if optical is not None and optical.dac_bits is not None:  # the modulator's levels, no bit slices
+                a_bits = min(a_bits, int(optical.dac_bits))
             self.ops.append(devices.Conv2d(
                 f"{label}/fwd", batch=B, cin=cin, cout=cout, h=int(x[1]), w=int(x[2]), kh=kh, kw=kw,
                 stride=int(layer.stride), pad=int(layer.padding), a_bits=a_bits, b_bits=b_bits,

@@ -29,16 +29,20 @@ _EXAMPLES = {
   hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
   hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint
   hwsim train --precision fixed8 --array-module cupy --out runs/gpu   # on a CUDA GPU (pip install 'hwsim[gpu]')
-  hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme""",
+  hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme
+  hwsim train --model seq:1x8x8,conv(4,3),relu,flatten,dense(10) --optical optical4f:photons=1000,adc_bits=8 \
+      --out runs/optical                                          # the 4f optics in the training loop""",
     "eval": """examples:
   hwsim eval runs/fp32                     # accuracy on the run's own test split
-  hwsim eval runs/mnist --data mnist:../shared/data/mnist --split 8000""",
+  hwsim eval runs/mnist --data mnist:../shared/data/mnist --split 8000
+  hwsim eval runs/optical --optical optical4f:photons=100    # through another optical setting (none: digital)""",
     "cost": """examples:
   hwsim cost --model mlp:784-256-256-10 --precision fp32 --device h100-sxm --json
   hwsim cost --model mlp:784-256-256-10 --weight s8.7 --activation s8.4 --layers
   hwsim cost --model cnn:lenet5 --input-shape 1x28x28 --device stm32h743 --device optical4f
   hwsim cost --model mlp:64-64-10 --training --batch 64 --csv cost.csv
-  hwsim cost --model mlp:784-1024-1024-10 --scheme bnn --device stm32h743   # a seed paper's scheme""",
+  hwsim cost --model mlp:784-1024-1024-10 --scheme bnn --device stm32h743   # a seed paper's scheme
+  hwsim cost --model cnn:lenet5 --device optical4f --optical optical4f:photons=100,adc_bits=6""",
     "devices": """examples:
   hwsim devices               # list every profile (shipped and from $HWSIM_DEVICES)
   hwsim devices h100-sxm      # show one profile""",
@@ -106,6 +110,14 @@ def _add_scheme_flag(p: argparse.ArgumentParser) -> None:
                         "fixed8-sr, fp32; e.g. binaryconnect:stochastic=true")
 
 
+def _add_optical_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--optical", default=None, metavar="PROFILE[:KEY=VALUE,...]",
+                   help=f"{what} convolution (and circulant) layers through an emulated 4f system, e.g. "
+                        "optical4f:photons=1000,adc_bits=8; keys photons, dac_bits, mask_bits, adc_bits "
+                        "(none = ideal), detection=incoherent|coherent, phase_only, qe, read_noise, "
+                        "full_well, seed")
+
+
 def _add_data_flags(p: argparse.ArgumentParser, default: str | None) -> None:
     p.add_argument("--data", default=default,
                    help="data spec: digits (embedded 8x8), mnist:DIR (IDX files), npz:PATH (arrays X, y), "
@@ -164,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for split, init, shuffling, rounding")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
+    _add_optical_flag(p, "train with")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_array_module_flag(p)
     p.add_argument("--bptt", type=_positive_int, default=50,
@@ -173,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     _add_data_flags(p, None)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_optical_flag(p, "evaluate (instead of the run's own setting; 'none': digitally)")
     _add_array_module_flag(p)
 
     p = _command(sub, "cost", "latency and energy per inference (or training step) on device profiles")
@@ -187,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--training", action="store_true",
                    help="cost a training step (forward, backward, update) instead of an inference")
     p.add_argument("--layers", action="store_true", help="per-layer breakdown in the table")
+    _add_optical_flag(p, "cost (on optical4f profiles, with these photons and DAC/ADC bits)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true",
                      help="print JSON: latency_s and energy_j per device and per layer")

@@ -10,8 +10,10 @@ from ._flatten import Flatten, Reshape
 from ._gru import GRU, ConditionalGRU
 from ._loss import SoftmaxCrossEntropy
 from ._norm import BatchNorm
+from ._optical import OpticalOption, set_optical
 from ._pool import AvgPool2d, MaxPool2d
 
 __all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Circulant", "Conv2d", "Dense", "DivergenceError",
-           "Dropout", "Flatten", "Layer", "MaxPool2d", "Reshape", "SoftmaxCrossEntropy"]
+           "Dropout", "Flatten", "Layer", "MaxPool2d", "OpticalOption", "Reshape", "SoftmaxCrossEntropy",
+           "set_optical"]
 __all__ += ["GRU", "ConditionalGRU", "EstimatedDense"]

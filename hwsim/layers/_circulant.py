@@ -10,6 +10,7 @@ import devices
 from .._seq_spec import LayerArgs, register_layer_token
 from .._xp import get_array_module
 from ._base import init_rng
+from ._optical import OpticalOption
 from ._structured import StructuredLinear, check_size, fft_module
 
 
@@ -23,7 +24,7 @@ def spectrum_weights(n: int, xp=np):
     return w
 
 
-class Circulant(StructuredLinear):
+class Circulant(OpticalOption, StructuredLinear):
     """``y = x D̃₁ F D₂ F⁻¹ + b`` on ``n`` features: a random ±1 sign flip ``D̃₁`` (fixed, the
     ``sign`` buffer), then a circular convolution with a learned real kernel ``r`` given by its
     spectrum ``D₂ = rfft(r)``.
@@ -55,9 +56,12 @@ class Circulant(StructuredLinear):
 
     Optics hook: `convolve` is the ``F D₂ F⁻¹`` step alone (what a 4f system computes); a model of
     an optical implementation can override it, the rest of forward and backward stay.
+    ``optical=FourF(...)`` (`hwsim.optics`, or `hwsim.set_optical`) runs it through the emulated 4f
+    system (kernel ``r``, numpy arrays); backward stays the ideal gradient (straight-through).
     """
 
-    def __init__(self, n: int, *, bias: bool = True, sign: bool = True, seed=0, dtype=np.float32):
+    def __init__(self, n: int, *, bias: bool = True, sign: bool = True, seed=0, dtype=np.float32,
+                 optical=None):
         n = check_size("Circulant", "n", n, 2)
         self._init_common("circulant", n, n, bias, dtype)
         rng = init_rng(seed)
@@ -70,6 +74,7 @@ class Circulant(StructuredLinear):
         self.spec_im[0] = 0
         self.sign = (rng.integers(0, 2, n) * 2 - 1).astype(dtype) if sign else np.ones(n, dtype)
         self._finish_params(("spec_re", "spec_im"))
+        self.set_optical(optical)
 
     def buffers(self) -> dict:
         return {"sign": self.sign}
@@ -78,6 +83,10 @@ class Circulant(StructuredLinear):
         """``irfft(rfft(u) ⊙ spectrum, n)`` along the last axis: the ``F D₂ F⁻¹`` step.
 
         ``u`` real (batch, n); ``spectrum`` complex (n//2 + 1,). Float64 in ``mode="exact"``."""
+        if self.optical is not None:  # through the emulated 4f system (hwsim.optics); backward unchanged
+            self.check_optical_input(u)
+            kernel = np.fft.irfft(np.asarray(spectrum), n=self.in_features)
+            return self.optical.circulant(u, kernel.astype(u.dtype), seed=self.optical_seed())
         fft = fft_module(get_array_module(u))
         return fft.irfft(fft.rfft(u, axis=-1) * spectrum, n=self.in_features, axis=-1)
 
@@ -127,6 +136,8 @@ class Circulant(StructuredLinear):
         if np.any(self.sign != 1):
             b.ew(f"{label}/sign", b.B * n, "activation", 1, op="mul")
         kind, a_bits, b_bits = b.r.product("activation", "weight")
+        if self.optical is not None and self.optical.dac_bits is not None:  # what the modulator shows
+            a_bits = min(a_bits, int(self.optical.dac_bits))
         b.ops.append(devices.MatMul(f"{label}/circ", m=b.B, k=n, n=n, a_bits=a_bits, b_bits=b_bits,
                                     acc_bits=b.r.bits("acc"), kind=kind, out_bits=b.r.bits("activation"),
                                     structure="circulant"))
@@ -150,8 +161,10 @@ def _build(a: LayerArgs) -> Circulant:
     n = a.in_features
     if n < 2:
         raise a.error("needs at least 2 input features")
-    return Circulant(n, bias=a.keyword("bias", kind=bool, default=True),
-                     sign=a.keyword("sign", kind=bool, default=True), seed=a.seed, dtype=a.dtype)
+    layer = Circulant(n, bias=a.keyword("bias", kind=bool, default=True),
+                      sign=a.keyword("sign", kind=bool, default=True), seed=a.seed, dtype=a.dtype)
+    layer.optical_allowed = a.keyword("optical", kind=bool, default=True)  # --optical may run it
+    return layer
 
 
-register_layer_token("circulant", _build, "circulant[(bias=true,sign=true)]")
+register_layer_token("circulant", _build, "circulant[(bias=true,sign=true,optical=false)]")

@@ -6,6 +6,7 @@ import numpy as np
 from .._xp import get_array_module
 from ._base import init_rng
 from ._dense import WeightedLayer
+from ._optical import OpticalOption
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -30,16 +31,21 @@ def scatter_windows(dx, dwin, stride: int) -> None:
             dx[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dwin[..., i, j]
 
 
-class Conv2d(WeightedLayer):
+class Conv2d(OpticalOption, WeightedLayer):
     """Convolution of NCHW inputs; ``W`` shape (cout, cin, kh, kw), ``b`` (cout,).
 
     im2col: the padded input's windows become rows of a (N*Ho*Wo, cin*kh*kw) matrix, multiplied by
     ``W`` reshaped to (cin*kh*kw, cout) with the same quantization points as `Dense`.
     Initialisation: Glorot uniform with fan_in = cin*kh*kw, fan_out = cout*kh*kw.
+
+    ``optical=FourF(...)`` (`hwsim.optics`): the forward product runs through the emulated 4f system
+    (the padded input is put on the activation grid as an image, then the quantized weights and it go
+    through ``FourF.conv2d``); the bias, the ``acc``/``activation`` quantization and the backward pass
+    (straight-through: the ideal convolution's gradient) are unchanged. numpy arrays only.
     """
 
     def __init__(self, cin: int, cout: int, kernel: int | tuple, stride: int = 1, padding: int = 0,
-                 *, seed=0, dtype=np.float32):
+                 *, seed=0, dtype=np.float32, optical=None):
         super().__init__()
         kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
         for arg, v, lo in (("cin", cin, 1), ("cout", cout, 1), ("kernel", kh, 1), ("kernel", kw, 1),
@@ -54,6 +60,7 @@ class Conv2d(WeightedLayer):
         self.b = np.zeros(cout, dtype=dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
+        self.set_optical(optical)
 
     def _w_matrix(self):
         return self.W.reshape(self.cout, -1).T
@@ -77,11 +84,35 @@ class Conv2d(WeightedLayer):
             x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         win = windows(x, self.kh, self.kw, self.stride)
         n, _, ho, wo = win.shape[:4]
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
-        s = self._forward_matrix(cols, training)
+        if self.optical is None:
+            cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
+            s = self._forward_matrix(cols, training)
+        else:
+            s = self._optical_forward(x, training)
         if training:
             self._geometry = (x.shape, ho, wo)
         return xp.ascontiguousarray(s.reshape(n, ho, wo, self.cout).transpose(0, 3, 1, 2))
+
+    def _to_cols(self, x):
+        win = windows(x, self.kh, self.kw, self.stride)
+        return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, self.cin * self.kh * self.kw)
+
+    def _optical_forward(self, x, training: bool):
+        """The sums (N*Ho*Wo, cout) with the product read back from the optics (x: the padded input)."""
+        self.check_optical_input(x)
+        m_img = None
+        if self.quantize_input:
+            x, m_img = self.quantize_masked("activation", x, 0)
+        seed = self.optical_seed()
+
+        def through_optics(w2):
+            w = w2.T.reshape(self.W.shape)
+            y = self.optical.conv2d(x, w, padding=0, stride=self.stride, seed=seed)
+            return y.transpose(0, 2, 3, 1).reshape(-1, self.cout)
+
+        return self._forward_matrix(self._to_cols(x), training,
+                                    in_mask=None if m_img is None else self._to_cols(m_img),
+                                    product_of=through_optics)
 
     def backward(self, dy):
         xp = get_array_module(dy)

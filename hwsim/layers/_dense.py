@@ -7,6 +7,10 @@ from ._base import Layer, init_rng
 from ._product import product
 
 
+#: Default of ``in_mask``: quantize the input in `WeightedLayer._forward_matrix`.
+QUANTIZE_INPUT = object()
+
+
 def combine_masks(*masks):
     """The product of straight-through masks (None = all ones)."""
     out = None
@@ -25,12 +29,19 @@ class WeightedLayer(Layer):
     (times the weight quantizer's mask); ``dx = e W^T`` (at ``acc`` in exact mode).
     """
 
-    def _forward_matrix(self, x2, training: bool):
-        """``x2`` (M, K) -> quantized sums (M, F); caches what backward needs."""
-        x2, m_in = self.quantize_masked("activation", x2, 0) if self.quantize_input else (x2, None)
+    def _forward_matrix(self, x2, training: bool, *, in_mask=QUANTIZE_INPUT, product_of=None):
+        """``x2`` (M, K) -> quantized sums (M, F); caches what backward needs.
+
+        ``in_mask``: pass the straight-through mask (or None) of an ``x2`` the caller already put on the
+        activation grid. ``product_of(w2)``: computes ``x2 @ w2`` another way (the optics); backward
+        stays the gradient of the matrix product (straight-through)."""
+        if in_mask is not QUANTIZE_INPUT:
+            m_in = in_mask
+        else:
+            x2, m_in = self.quantize_masked("activation", x2, 0) if self.quantize_input else (x2, None)
         w2, m_w = self.quantize_masked("weight", self._w_matrix(), 0)
         b = self.quantize("weight", self.b, 1)
-        s = product(self, x2, w2, "activation", "weight")
+        s = product(self, x2, w2, "activation", "weight") if product_of is None else product_of(w2)
         s += b
         s, m_acc = self.quantize_masked("acc", s, 1)
         s, m_act = self.quantize_masked("activation", s, 1)

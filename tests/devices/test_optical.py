@@ -28,7 +28,9 @@ def test_small_conv_one_pass_with_four_way_sign_split(prof):
     row = devices.estimate(Workload([op]), prof).rows[0]
     assert row.part == "optical" and row.bound == "io"
     assert row.latency_s == pytest.approx(1 / 100 + 1 / 32)
-    energy = 32 * 784 * (1.0 + 64.0) * 1e-12 + (0.01 / 0.2) * (1 / 100) + 5.0 * row.latency_s
+    photon_j = 6.62607015e-34 * 299792458.0 / 532e-9
+    laser_j = 32 * 784 * 30000.0 * photon_j / 0.5 / 0.2   # photons per lit pixel / transmission / wall plug
+    energy = 32 * 784 * (1.0 + 64.0) * 1e-12 + laser_j + 5.0 * row.latency_s
     assert row.energy_j == pytest.approx(energy)
 
 
@@ -99,3 +101,36 @@ def test_noise_model_parameters(prof):
     assert noise.relative_sigma == pytest.approx(math.sqrt(signal + 4) / signal)
     assert noise.effective_bits == pytest.approx(math.log2(signal / math.sqrt(signal + 4)))
     assert devices.OpticalNoise(8, 4, 1e9, 0.0).effective_bits == 4.0
+
+
+def test_settings_set_laser_and_conversion_energy(prof):
+    op = Conv2d("c", batch=1, cin=1, cout=8, h=28, w=28, kh=5, kw=5, a_bits=8, b_bits=8)
+    base = devices.estimate(Workload([op]), prof).rows[0]
+    low = prof.with_optical(photons_per_pixel=300.0, dac_bits=4, adc_bits=8)
+    assert low.optical.noise_model().photons_per_pixel == 300.0 and prof.optical.photons_per_pixel == 30000.0
+    plan = low.optical.plan(op)
+    assert plan.dac_bits == 4 and plan.bit_slices == 2           # 8-bit activations on a 4-bit modulator
+    row = devices.estimate(Workload([op]), low).rows[0]
+    photon_j = 6.62607015e-34 * 299792458.0 / 532e-9
+    n = 32 * 784 * 2                                             # conversions, two bit slices
+    conv_j = n * (1.0 * 2 ** -4 + 64.0 * 2 ** -4) * 1e-12      # E ∝ 2^bits from the 8-bit DAC / 12-bit ADC anchors
+    laser_j = n * 300.0 * photon_j / 0.5 / 0.2
+    assert row.compute_j == pytest.approx(conv_j + laser_j)
+    assert row.latency_s == pytest.approx(2 / 100 + 1 / 32) and base.latency_s == pytest.approx(1 / 100 + 1 / 32)
+
+
+def test_too_much_light_stretches_the_pass(prof):
+    op = Conv2d("c", batch=1, cin=1, cout=8, h=28, w=28, kh=5, kw=5, a_bits=8, b_bits=8)
+    bright = prof.with_optical(photons_per_pixel=1e12)
+    plan = bright.optical.plan(op)
+    photon_j = 6.62607015e-34 * 299792458.0 / 532e-9
+    need_s = 32 * 784 * 1e12 * photon_j / 0.5 / 0.01            # optical energy / 10 mW
+    assert bright.optical.pass_s(plan) == pytest.approx(need_s) and need_s > 1 / 100
+
+
+@pytest.mark.parametrize("kw", [{"photons_per_pixel": 0}, {"dac_bits": 2.5}, {"adc_bits": True}])
+def test_bad_settings_are_named(prof, kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        prof.with_optical(**kw)
+    with pytest.raises(ValueError, match="not an optical4f"):
+        devices.load("xeon-8380").with_optical(photons_per_pixel=10.0)
