@@ -57,7 +57,9 @@ class Dataset:
 
     ``X_train``/``X_test`` float32 (examples first, NCHW images or (N, features) vectors);
     ``y_train``/``y_test`` int64 class indices in ``0 .. num_classes-1``; ``input_shape`` the shape of
-    one example (no batch axis); ``name`` the spec it was loaded from (recorded in run metadata).
+    one example (no batch axis); ``name`` the spec it was loaded from (recorded in run metadata);
+    ``split`` and ``split_seed`` the ``load_data`` arguments that drew the split (None when unknown),
+    so that a run directory can rebuild the same test set.
     """
 
     X_train: np.ndarray
@@ -67,6 +69,8 @@ class Dataset:
     input_shape: tuple[int, ...]
     num_classes: int
     name: str
+    split: int | None = None
+    split_seed: int | None = None
 
     def flattened(self) -> "Dataset":
         """The same data with every example reshaped to a vector of ``prod(input_shape)`` features."""
@@ -86,6 +90,8 @@ class Dataset:
             "n_test": int(len(self.y_test)),
             "input_shape": list(self.input_shape),
             "num_classes": int(self.num_classes),
+            "split": self.split,
+            "split_seed": self.split_seed,
         }
 
 
@@ -227,4 +233,5 @@ def _split(X: np.ndarray, y: np.ndarray, split: int | None, seed: int,
         X_train=np.ascontiguousarray(X[train_idx]), y_train=y[train_idx],
         X_test=np.ascontiguousarray(X[test_idx]), y_test=y[test_idx],
         input_shape=tuple(int(d) for d in X.shape[1:]), num_classes=num_classes, name=name,
+        split=None if split is None else int(split), split_seed=int(seed),
     )
