@@ -164,7 +164,8 @@ class Quantizer:
         """``x`` on the grid (same shape and float dtype); arguments as in `quantize`."""
         if (type(x) is np.ndarray and (backend == "auto" or backend == "numba")
                 and type(offset) is int and 0 <= offset <= MASK64 and x.size
-                and (stats is None or type(stats) is QuantStats) and x.flags.c_contiguous):
+                and (stats is None or type(stats) is QuantStats) and x.flags.c_contiguous
+                and x.dtype.isnative):  # other byte orders: `_general` converts them
             stochastic = self._mode == STOCHASTIC
             if type(seed) is int and 0 <= seed <= MASK64:
                 key = np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0

@@ -49,6 +49,8 @@ MNIST_FILES = {
     "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _IDX_UBYTE = 0x08
+#: First bytes of a zip archive (an .npz): a local file header or, for an empty archive, the end record.
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,13 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"npz data file not found: {path} (expected an .npz with arrays X and y)")
+    with path.open("rb") as fh:
+        head = fh.read(6)
+    if not head.startswith(_NPZ_MAGIC):
+        what = "an empty file" if not head else "a single .npy array" if head == b"\x93NUMPY" else \
+            f"a file starting with {head!r}"
+        raise ValueError(f"{path}: not an .npz archive ({what}); npz: data must be an .npz (zip) file with "
+                         f"arrays X and y, as written by numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
@@ -148,6 +157,10 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path}: X must be numeric, got dtype {X.dtype}")
     X = X.astype(np.float32) / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
+    if not np.isfinite(X).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        raise ValueError(f"{path}: bad data: X holds {'NaN' if np.isnan(X[first]) else 'inf'} at index {first} "
+                         f"(example {first[0]}); inputs must be finite")
     if X.ndim == 3:
         X = X[:, None, :, :]
     return X, y.astype(np.int64)

@@ -245,6 +245,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
         raise ValueError("resume=True needs out=RUN_DIR (the run directory with the checkpoint)")
     sched = parse_schedule(schedule)
     _check_finite_data(data)
+    _check_policy_fits(model, precision)
     X, y = _as_arrays(model, data.X_train, data.y_train)
     Xt, yt = _as_arrays(model, data.X_test, data.y_test)
     n = len(X)
@@ -448,3 +449,19 @@ def _restore_stats(path: Path, model, state: dict) -> None:
             layers[name].stats = {role: QuantStats(**fields) for role, fields in roles.items()}
     except (KeyError, TypeError) as exc:
         raise _checkpoint.CheckpointError(f"{path}: bad partial-epoch statistics ({exc!r})") from None
+
+
+def _check_policy_fits(model, precision: Precision) -> None:
+    """ValueError naming the role when a float-format role has values the model's float dtype cannot
+    hold (the model computes in float32: at most 23 mantissa bits, exponents -126..127)."""
+    params = model.parameters()
+    dtype = np.dtype(params[0][2].dtype if params else np.float32)
+    for role in ROLES:
+        q = getattr(precision, role)
+        fmt = getattr(q, "fmt", None)
+        if hasattr(fmt, "fits") and not fmt.fits(dtype):
+            info = np.finfo(dtype)
+            raise ValueError(f"precision role {role!r} (--{role}): {q.name} has values that the model's {dtype} "
+                             f"cannot hold ({dtype}: at most {info.nmant} mantissa bits, exponents "
+                             f"{info.minexp}..{info.maxexp - 1}); choose a narrower format, e.g. bf16, fp16 or "
+                             f"e8m23")
