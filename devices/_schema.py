@@ -50,7 +50,7 @@ class _Checker:
         name = prefix + key
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.fail(name, f"must be a number, got {v!r}")
-        if v != v or v < 0 or (positive and v == 0) or v == math.inf:
+        if math.isnan(v) or v < 0 or (positive and v == 0) or v == math.inf:
             self.fail(name, f"must be a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
         if integer and v != int(v):
             self.fail(name, f"must be a whole number, got {v!r}")
