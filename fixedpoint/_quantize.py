@@ -154,6 +154,12 @@ class Quantizer:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Quantizer is immutable (make a new one for another {name!r})")
 
+    def __copy__(self) -> Quantizer:
+        return self  # immutable: a copy may share it (copy.deepcopy of a model holding one)
+
+    def __deepcopy__(self, memo: dict) -> Quantizer:
+        return self
+
     def __repr__(self) -> str:
         tail = "" if self.sr_bits is None else f", sr_bits={self.sr_bits}"
         return (f"Quantizer({self.fmt}, {self.rounding!r}, {self.overflow!r}{tail}, "

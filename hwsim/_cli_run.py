@@ -18,7 +18,7 @@ from hwsim._checkpoint import CHECKPOINT, load as load_checkpoint
 from hwsim._cli_common import check_scheme_flags, load_data_for_model, precision_from_args, warn_unsigned_weights
 from hwsim._data import Dataset
 from hwsim._model import Sequential
-from hwsim._precision import ROLES, Precision
+from hwsim._precision import PRESETS, ROLES, Precision, parse_quantizer
 from hwsim._report import md_table, write_run_report
 from hwsim._train import RUN_FILE, _read_run_record, evaluate, train
 from hwsim.schemes import build_scheme_model, parse_scheme
@@ -66,18 +66,30 @@ def _resume_args(args: argparse.Namespace, explicit: set[str]) -> argparse.Names
                 setattr(args, key, saved)
     saved_policy = rec.get("precision")
     if isinstance(saved_policy, dict) and explicit & set(_POLICY_FLAGS):
-        preset = args.precision if "precision" in explicit else "fp32"
-        roles = {r: getattr(args, r) for r in ROLES if r in explicit}
-        given = Precision.from_flags(preset, seed=args.seed, mode=args.mode, **roles).to_dict()
-        checked = set(ROLES) if "precision" in explicit else set(roles)
-        checked |= {"mode"} if "mode" in explicit else set()
-        for field in sorted(checked):
-            if given[field] != saved_policy.get(field):
-                shown = getattr(args, field) if field in explicit else f"{preset} ({field} {given[field]})"
-                raise ValueError(f"--resume: --{field if field in explicit else 'precision'} {shown} contradicts "
-                                 f"the run's {field} {saved_policy.get(field)!r} ({where}); drop the flag")
+        _check_policy_flags(args, explicit, saved_policy, where)
     args.saved_precision = saved_policy
     return args
+
+
+def _check_policy_flags(args: argparse.Namespace, explicit: set[str], saved: dict, where: Path) -> None:
+    """ValueError naming the first explicit --precision / role / --mode flag that differs from the
+    run's policy ``saved`` (a preset is compared in every role it sets, role flags refining it)."""
+    given = {}
+    if "precision" in explicit:
+        if args.precision not in PRESETS:
+            raise ValueError(f"bad precision preset {args.precision!r}: allowed {', '.join(PRESETS)}")
+        given = {r: PRESETS[args.precision].get(r) for r in ROLES}
+    given.update({r: getattr(args, r) for r in ROLES if r in explicit})
+    for role, text in given.items():
+        q = None if text is None else parse_quantizer(text)
+        name = None if q is None else q.name
+        if name != saved.get(role):
+            flag = f"--{role} {text}" if role in explicit else f"--precision {args.precision} ({role} {name})"
+            raise ValueError(f"--resume: {flag} contradicts the run's {role} {saved.get(role)!r} ({where}); "
+                             f"drop the flag")
+    if "mode" in explicit and args.mode != saved.get("mode"):
+        raise ValueError(f"--resume: --mode {args.mode} contradicts the run's mode {saved.get('mode')!r} ({where}); "
+                         f"drop the flag")
 
 
 def _last_target_epochs(run_dir: Path, default):

@@ -123,7 +123,7 @@ def _spawned(step: dict) -> dict:
             f"import _fault_driver as d; d.install({step.get('kill')!r}); from hwsim.cli import main; "
             f"sys.exit(main({step['argv']!r}))")
     with open(step["stderr"], "w") as err, open(step.get("stdout", os.devnull), "w") as out:
-        rc = subprocess.run([sys.executable, "-c", code], stderr=err, stdout=out).returncode
+        rc = subprocess.run([sys.executable, "-c", code], check=False, stderr=err, stdout=out).returncode
     return {"signal": -rc} if rc < 0 else {"rc": rc}
 
 
