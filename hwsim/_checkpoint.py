@@ -126,8 +126,8 @@ def check_meta(path: Path, meta: dict, *, n_examples: int, batch: int) -> None:
         raise _fail(path, f"'partial' must hold loss, seconds, seen = {seen} and 0 <= correct <= seen "
                           f"for {b} batches of {batch}")
     stats = part.get("stats", {})
-    if not isinstance(stats, dict) or not all(isinstance(r, dict) and all(isinstance(s, dict) for s in r.values())
-                                              for r in stats.values()):
+    if not isinstance(stats, dict) or not all(
+            isinstance(r, dict) and all(isinstance(s, dict) for s in r.values()) for r in stats.values()):
         raise _fail(path, "'partial.stats' must map layer -> role -> statistics")
 
 

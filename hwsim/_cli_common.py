@@ -8,8 +8,8 @@ from pathlib import Path
 from hwsim._data import Dataset, load_data
 from hwsim._precision import ROLES, Precision
 
-__all__ = ["precision_from_args", "warn_unsigned_weights", "check_output_file", "mlp_input_features", "load_data_for_model",
-           "parse_shape", "cost_input_shape"]
+__all__ = ["precision_from_args", "warn_unsigned_weights", "check_output_file", "mlp_input_features",
+           "load_data_for_model", "parse_shape", "cost_input_shape"]
 
 #: Input shape assumed by ``hwsim cost`` for a CNN spec when ``--input-shape`` is not given.
 DEFAULT_CNN_INPUT = (1, 28, 28)

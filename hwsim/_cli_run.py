@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 from hwsim._checkpoint import CHECKPOINT, load as load_checkpoint
-from hwsim._cli_common import check_scheme_flags, load_data_for_model, precision_from_args, warn_unsigned_weights
+from hwsim._cli_common import (check_scheme_flags, load_data_for_model, precision_from_args,
+                               warn_unsigned_weights)
 from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import PRESETS, ROLES, Precision, parse_quantizer
@@ -41,8 +42,8 @@ def read_run(run_dir: Path) -> dict:
     if (run_dir / CHECKPOINT).is_file():
         _, _, meta = load_checkpoint(run_dir)
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        return {"model": meta.get("model"), "data": meta.get("data"), "split": None, "seed": config.get("seed", 0),
-                "precision": meta.get("precision"), "scheme": None, **config}
+        return {"model": meta.get("model"), "data": meta.get("data"), "split": None,
+                "seed": config.get("seed", 0), "precision": meta.get("precision"), "scheme": None, **config}
     raise FileNotFoundError(f"{run_dir / RUN_FILE} not found: RUN_DIR must be a directory written by "
                             f"'hwsim train' or hwsim.train(out=RUN_DIR)")
 
@@ -60,8 +61,8 @@ def _resume_args(args: argparse.Namespace, explicit: set[str]) -> argparse.Names
             saved = rec[key] if key in rec else config[key]
             flag = "--" + key.replace("_", "-")
             if key in explicit and key != "epochs" and saved != getattr(args, key):
-                raise ValueError(f"--resume: {flag} {getattr(args, key)} contradicts the run's {key} {saved!r} "
-                                 f"({where}); drop the flag to continue the run, or start a new one")
+                raise ValueError(f"--resume: {flag} {getattr(args, key)} contradicts the run's {key} "
+                                 f"{saved!r} ({where}); drop the flag to continue the run, or start a new one")
             if key not in explicit:
                 setattr(args, key, saved)
     saved_policy = rec.get("precision")
@@ -88,8 +89,8 @@ def _check_policy_flags(args: argparse.Namespace, explicit: set[str], saved: dic
             raise ValueError(f"--resume: {flag} contradicts the run's {role} {saved.get(role)!r} ({where}); "
                              f"drop the flag")
     if "mode" in explicit and args.mode != saved.get("mode"):
-        raise ValueError(f"--resume: --mode {args.mode} contradicts the run's mode {saved.get('mode')!r} ({where}); "
-                         f"drop the flag")
+        raise ValueError(f"--resume: --mode {args.mode} contradicts the run's mode {saved.get('mode')!r} "
+                         f"({where}); drop the flag")
 
 
 def _last_target_epochs(run_dir: Path, default):
@@ -138,11 +139,12 @@ def load_trained_run(args: argparse.Namespace) -> tuple[dict, str, Dataset, Sequ
     split = args.split if args.split is not None or args.data is not None else run.get("split")
     data_seed = run.get("data_seed")
     try:
-        data = load_data_for_model(run["model"], data_spec, split, run["seed"] if data_seed is None else data_seed)
+        data = load_data_for_model(run["model"], data_spec, split,
+                                   run["seed"] if data_seed is None else data_seed)
     except ValueError as exc:
         if args.data is None and str(exc).startswith("unknown data spec"):
-            raise ValueError(f"{run_dir}: the run was trained on data {data_spec!r}, which is not a data spec "
-                             f"hwsim can load; pass --data SPEC") from None
+            raise ValueError(f"{run_dir}: the run was trained on data {data_spec!r}, which is not a data "
+                             f"spec hwsim can load; pass --data SPEC") from None
         raise
     shape = tuple(run.get("input_shape") or data.input_shape)
     if shape != data.input_shape and len(shape) and _size(shape) == _size(data.input_shape):

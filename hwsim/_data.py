@@ -159,8 +159,9 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     X = X.astype(np.float32) / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
     if not np.isfinite(X).all():
         first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
-        raise ValueError(f"{path}: bad data: X holds {'NaN' if np.isnan(X[first]) else 'inf'} at index {first} "
-                         f"(example {first[0]}); inputs must be finite")
+        bad = "NaN" if np.isnan(X[first]) else "inf"
+        raise ValueError(f"{path}: bad data: X holds {bad} at index {first} (example {first[0]}); "
+                         f"inputs must be finite")
     if X.ndim == 3:
         X = X[:, None, :, :]
     return X, y.astype(np.int64)

@@ -33,7 +33,7 @@ from fixedpoint import QuantStats
 from . import _checkpoint, _rundir
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
-from ._xp import get_array_module
+from ._xp import get_array_module, to_numpy
 from .layers import DivergenceError, SoftmaxCrossEntropy
 from .layers._dense import WeightedLayer
 
@@ -354,8 +354,8 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
             hist["lr"].append(opt.lr)
             hist["quant_health"].append(quant_health(model))
             if progress:
-                line = (f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, train acc {correct / seen:.4f}, "
-                        f"test acc {ev['accuracy']:.4f} ({seconds:.2f} s)")
+                line = (f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, "
+                        f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f} ({seconds:.2f} s)")
                 if bar_enabled:
                     tqdm.write(line, file=sys.stderr)
                 else:  # a logged or piped run: one line per epoch, as it happens
@@ -427,12 +427,14 @@ def _read_run_record(run_dir: Path) -> dict:
 def _check_finite_data(data) -> None:
     """ValueError naming the data and the first index of a NaN or inf in X_train / X_test."""
     for name in ("X_train", "X_test"):
-        X = np.asarray(getattr(data, name))
-        if X.dtype.kind == "f" and not np.isfinite(X).all():
-            first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
-            bad = "NaN" if np.isnan(X[first]) else "inf"
-            raise ValueError(f"bad data {getattr(data, 'name', 'unknown')!r}: {name} holds {bad} at index {first} "
-                             f"(example {first[0]}); training needs finite inputs")
+        xp = get_array_module(getattr(data, name))
+        X = xp.asarray(getattr(data, name))
+        if X.dtype.kind == "f" and not bool(xp.isfinite(X).all()):
+            host = to_numpy(X)
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(host))[0])
+            bad = "NaN" if np.isnan(host[first]) else "inf"
+            raise ValueError(f"bad data {getattr(data, 'name', 'unknown')!r}: {name} holds {bad} at index "
+                             f"{first} (example {first[0]}); training needs finite inputs")
 
 
 def _stats_state(model) -> dict:
@@ -461,7 +463,7 @@ def _check_policy_fits(model, precision: Precision) -> None:
         fmt = getattr(q, "fmt", None)
         if hasattr(fmt, "fits") and not fmt.fits(dtype):
             info = np.finfo(dtype)
-            raise ValueError(f"precision role {role!r} (--{role}): {q.name} has values that the model's {dtype} "
-                             f"cannot hold ({dtype}: at most {info.nmant} mantissa bits, exponents "
-                             f"{info.minexp}..{info.maxexp - 1}); choose a narrower format, e.g. bf16, fp16 or "
-                             f"e8m23")
+            raise ValueError(f"precision role {role!r} (--{role}): {q.name} has values that the model's "
+                             f"{dtype} cannot hold ({dtype}: at most {info.nmant} mantissa bits, exponents "
+                             f"{info.minexp}..{info.maxexp - 1}); choose a narrower format, e.g. bf16, fp16 "
+                             f"or e8m23")

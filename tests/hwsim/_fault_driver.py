@@ -3,9 +3,9 @@
 ``python _fault_driver.py PLAN.json RESULT.json``: PLAN is a list of steps ``{"argv": [...], "kill":
 KILL or null, "stderr": PATH}``; each step runs ``hwsim.cli.main(argv)`` in a child process (forked
 from this one after ``import hwsim.cli``, so the imports are paid once; ``"spawn": true`` in a step
-runs it as ``python -m hwsim.cli`` instead, hooks installed by ``-c``), waits for it and records
-``{"rc": exit status}`` or ``{"signal": number}`` (and the argv run) in RESULT. KILL says where the child sends itself
-a signal (``"signal"``: "KILL" (default) or "INT"):
+runs it in a fresh ``python -c`` process instead: hooks, then ``hwsim.cli.main``), waits for it and records
+``{"rc": exit status}`` or ``{"signal": number}`` (and the argv run) in RESULT. KILL says where the
+child sends itself a signal (``"signal"``: "KILL" (default) or "INT"):
 
 - ``{"kind": "step", "at": S}``: when global training step S begins;
 - ``{"kind": "timer", "after_s": T}``: T seconds after the child starts (anywhere: claiming the

@@ -107,7 +107,8 @@ def kill_plan(rng: random.Random, out: Path, seed: int, phases: list[str], n_ste
     per epoch (phases given), and ``n_timers`` timer kills (each backed by the next hook, so that
     every child dies), then one final ``--resume`` that must complete."""
     points = [(s, {"kind": "step", "at": s}) for s in rng.sample(range(1, epochs * NB), n_steps)]
-    points += [(e * NB - 0.5, {"kind": "save", "epoch": e, "phase": p}) for e, p in zip(range(1, epochs + 1), phases)]
+    points += [(e * NB - 0.5, {"kind": "save", "epoch": e, "phase": p})
+               for e, p in zip(range(1, epochs + 1), phases)]
     kills = [k for _, k in sorted(points, key=lambda t: t[0])]
     for i in sorted(rng.sample(range(len(kills)), n_timers), reverse=True):
         kills.insert(i, [{"kind": "timer", "after_s": round(rng.uniform(0.0, 1.0), 3)}, kills[i]])
@@ -136,7 +137,8 @@ def campaign(work) -> dict[str, list[dict]]:
                  {"touch": str(release)}],
         "kills0": kill_plan(rng, work / "killed0", 0, phases[:3]),
         "kills1": kill_plan(rng, work / "killed1", 1, phases[3:]),
-        "ctrlc": [{"argv": train_argv(work / "ctrlc", 0), "kill": {"kind": "step", "at": 15, "signal": "INT"}},
+        "ctrlc": [{"argv": train_argv(work / "ctrlc", 0),
+                   "kill": {"kind": "step", "at": 15, "signal": "INT"}},
                   {"argv": resume_argv(work / "ctrlc")}],
     }
     results = drive(work, [step for steps in groups.values() for step in steps], "campaign")
@@ -232,6 +234,11 @@ def _nan_weight(arrays, meta):
     arrays["model/0.W"][3, 1] = np.nan
 
 
+def _no_examples_seen(arrays, meta):
+    """A finished epoch's batches with no examples seen (was a ZeroDivisionError)."""
+    meta.update(epoch=meta["epoch"] - 1, batch=NB, history={k: v[:-1] for k, v in meta["history"].items()})
+
+
 def _garbage_meta(run):
     arrays, _ = read_checkpoint(run)
     np.savez(run / "checkpoint.npz", **arrays, meta=np.frombuffer(b"{garbage", np.uint8))
@@ -243,16 +250,17 @@ CHECKPOINT_CASES = {
     "truncated": (_truncate, "corrupt checkpoint", BOTH),
     "empty": (lambda run: (run / "checkpoint.npz").write_bytes(b""), "empty file", BOTH),
     "meta_json": (_garbage_meta, "corrupt checkpoint", BOTH),
-    "nan_weight": (lambda run: _rewrite_checkpoint(run, _nan_weight), "weight '0.W' holds non-finite values", BOTH),
-    "step": (lambda run: _rewrite_checkpoint(run, lambda a, m: m.update(step=m["step"] + 1)), "'step'", RESUME),
-    "seen": (lambda run: _rewrite_checkpoint(  # a finished epoch's batches with no examples seen
-        run, lambda a, m: m.update(epoch=m["epoch"] - 1, batch=NB, history={k: v[:-1] for k, v in m["history"].items()})),
-        "'partial'", RESUME),
+    "nan_weight": (lambda run: _rewrite_checkpoint(run, _nan_weight), "weight '0.W' holds non-finite values",
+                   BOTH),
+    "step": (lambda run: _rewrite_checkpoint(run, lambda a, m: m.update(step=m["step"] + 1)), "'step'",
+             RESUME),
+    "seen": (lambda run: _rewrite_checkpoint(run, _no_examples_seen), "'partial'", RESUME),
     "adam_m": (lambda run: _rewrite_checkpoint(run, lambda a, m: a.pop("optim/0.W.m")),
                "holds ['v'], expected ['m', 'v']", RESUME),
-    "history": (lambda run: _rewrite_checkpoint(run, lambda a, m: m["history"]["train_loss"].pop()), "'history'",
-                RESUME),
-    "t": (lambda run: _rewrite_checkpoint(run, lambda a, m: a.update({"optim/t": np.asarray(0)})), "'t'", RESUME),
+    "history": (lambda run: _rewrite_checkpoint(run, lambda a, m: m["history"]["train_loss"].pop()),
+                "'history'", RESUME),
+    "t": (lambda run: _rewrite_checkpoint(run, lambda a, m: a.update({"optim/t": np.asarray(0)})), "'t'",
+          RESUME),
     "no_meta_keys": (lambda run: _rewrite_checkpoint(run, lambda a, m: m.clear()), "cannot resume", RESUME),
 }
 
@@ -283,8 +291,8 @@ def _cases(work: Path, ref: Path) -> list[tuple[str, Path, list[str], str]]:
     X = np.random.default_rng(0).random((40, 4), dtype=np.float32)
     X[9, 2] = np.nan
     np.savez(data, X=X, y=np.arange(40) % 2)
-    cases.append(("nan-data", work / "nan-out", ["train", "--data", f"npz:{data}", "--model", "mlp:4-2",
-                                                 "--out", str(work / "nan-out")], "X holds NaN at index (9, 2)"))
+    argv = ["train", "--data", f"npz:{data}", "--model", "mlp:4-2", "--out", str(work / "nan-out")]
+    cases.append(("nan-data", work / "nan-out", argv, "X holds NaN at index (9, 2)"))
     text = work / "text.npz"
     text.write_text("hello\n")
     cases.append(("text-npz", work / "text-out", ["train", "--data", f"npz:{text}", "--out",
@@ -292,9 +300,8 @@ def _cases(work: Path, ref: Path) -> list[tuple[str, Path, list[str], str]]:
     cases.append(("existing-run", ref.parent / "existing", [*train_argv(ref.parent / "existing", 0)],
                   "already holds a run"))
     shutil.copytree(ref, ref.parent / "existing")
-    cases.append(("seed-negative", work / "seed-out", [*train_argv(work / "seed-out", 0), "--seed", "-1"], "--seed"))
-    cases.append(("seed-2**64", work / "seed-out", [*train_argv(work / "seed-out", 0), "--seed", str(2**64)],
-                  "--seed"))
+    for name, seed in (("seed-negative", "-1"), ("seed-2**64", str(2**64))):
+        cases.append((name, work / "seed-out", [*train_argv(work / "seed-out", 0), "--seed", seed], "--seed"))
     return cases
 
 
@@ -303,7 +310,8 @@ def corrupt_results(work, references):
     cases = _cases(work, references[0])
     before = {name: snapshot(path) for name, path, _, _ in cases}
     results = drive(work, [{"argv": argv} for _, _, argv, _ in cases], "corrupt")
-    return {name: (r, needle, before[name], snapshot(path)) for (name, path, _, needle), r in zip(cases, results)}
+    return {name: (r, needle, before[name], snapshot(path))
+            for (name, path, _, needle), r in zip(cases, results)}
 
 
 CASE_NAMES = ([f"{n}-{c}" for n, case in CHECKPOINT_CASES.items() for c in case[2]]
@@ -318,7 +326,8 @@ def test_corrupt_input_is_one_error_line_and_nothing_is_written(corrupt_results,
     assert result.get("rc") == 2, (name, result)
     assert "Traceback" not in err and needle in err, (name, err)
     lines = [line for line in err.splitlines() if line]
-    assert len(lines) == 1 or (lines[0].startswith("usage:") and "--seed" in lines[-1]), err  # argparse: usage + error
+    argparse_usage = lines[0].startswith("usage:") and "--seed" in lines[-1]  # argparse: usage, then the error
+    assert len(lines) == 1 or argparse_usage, err
     assert after == before, name
 
 

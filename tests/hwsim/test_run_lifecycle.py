@@ -156,7 +156,8 @@ def test_a_run_on_python_data_asks_for_data(capsys, tmp_path):
 def test_train_refuses_an_existing_run_from_python_too(tmp_path):
     train(build_model("mlp:10-16-3", (10,), 3), DATA, Q8, epochs=1, batch=32, out=tmp_path, progress=False)
     with pytest.raises(ValueError, match="already holds a run"):
-        train(build_model("mlp:10-16-3", (10,), 3), DATA, Q8, epochs=1, batch=32, out=tmp_path, progress=False)
+        train(build_model("mlp:10-16-3", (10,), 3), DATA, Q8, epochs=1, batch=32, out=tmp_path,
+              progress=False)
     train(build_model("mlp:10-16-3", (10,), 3), DATA, Q8, epochs=1, batch=32, out=tmp_path, progress=False,
           overwrite=True)
 
@@ -174,7 +175,8 @@ def test_seed_outside_the_api_range_names_the_flag(capsys, tmp_path):
     for seed in ("-1", str(2**64), "x"):
         with pytest.raises(SystemExit) as info:
             main(["train", "--seed", seed, "--out", str(tmp_path / "s")])
-        assert info.value.code == 2 and "--seed must be an integer in [0, 2**64 - 1]" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "--seed must be an integer in [0, 2**64 - 1]" in err
     assert not (tmp_path / "s").exists()
 
 
@@ -204,7 +206,8 @@ def test_demo_announces_a_slow_wait_before_it():
     with announce_if_slow("compiling kernels (first run only)…", after_s=0.05, stream=stream):
         time.sleep(0.3)
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "hwsim demo: compiling kernels (first run only)…" and lines[1].startswith("hwsim demo: done")
+    assert lines[0] == "hwsim demo: compiling kernels (first run only)…"
+    assert lines[1].startswith("hwsim demo: done")
     stream = io.StringIO()
     with announce_if_slow("x", after_s=5.0, stream=stream):
         pass
