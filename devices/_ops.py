@@ -18,12 +18,18 @@ ELEMENTWISE_KINDS = ("auto", "int", "float")
 ELEMENTWISE_OPS = ("add", "mul", "mac")
 
 
+#: Largest count (dimension, element count, byte count) an op accepts: 2**53, so that every count and
+#: every product of counts the cost model forms is a finite float64.
+MAX_COUNT = 2**53
+
+
 def _check_int(owner: str, name: str, value: object, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        upper = "" if high is None else f"..{high}"
-        raise ValueError(f"{owner}: {name} must be in {low}{upper}, got {value}")
+    if value < low or value > (MAX_COUNT if high is None else high):
+        upper = "..2**53 (counts must stay finite in float64)" if high is None else f"..{high}"
+        shown = f"{value:.3g}" if abs(value) > MAX_COUNT else str(value)
+        raise ValueError(f"{owner}: {name} must be in {low}{upper}, got {shown}")
 
 
 def _check_choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:

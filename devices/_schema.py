@@ -4,6 +4,7 @@ Every error is a :class:`ProfileError` naming the file and the dotted key. Unkno
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -44,13 +45,15 @@ class _Checker:
             self.fail(prefix + unknown[0], f"unknown key (allowed: {', '.join(required + optional)})")
 
     def number(self, data: dict, key: str, prefix: str = "", *, positive: bool = False,
-               at_most: float | None = None) -> float:
+               at_most: float | None = None, integer: bool = False) -> float:
         v = data[key]
         name = prefix + key
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.fail(name, f"must be a number, got {v!r}")
-        if v != v or v < 0 or (positive and v == 0):
-            self.fail(name, f"must be {'> 0' if positive else '>= 0'}, got {v!r}")
+        if math.isnan(v) or v < 0 or (positive and v == 0) or v == math.inf:
+            self.fail(name, f"must be a finite number {'> 0' if positive else '>= 0'}, got {v!r}")
+        if integer and v != int(v):
+            self.fail(name, f"must be a whole number, got {v!r}")
         if at_most is not None and v > at_most:
             self.fail(name, f"must be <= {at_most}, got {v!r}")
         return float(v)
@@ -100,8 +103,9 @@ def _curve(c: _Checker, data: Any, key: str) -> list[tuple[float, float]]:
     pts = []
     for i, p in enumerate(data):
         if (not isinstance(p, list) or len(p) != 2
-                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in p)):
-            c.fail(f"{key}[{i}]", f"must be a pair of positive numbers, got {p!r}")
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf
+                       for v in p)):
+            c.fail(f"{key}[{i}]", f"must be a pair of finite positive numbers, got {p!r}")
         pts.append((float(p[0]), float(p[1])))
     if any(b[0] <= a[0] for a, b in zip(pts, pts[1:])):
         c.fail(key, "x values must be strictly increasing")
@@ -118,7 +122,7 @@ def _memory(c: _Checker, data: Any) -> list[dict]:
         c.keys(lv, p, MEM_REQUIRED, ("cache",))
         levels.append({
             "name": c.string(lv, "name", p),
-            "capacity_bytes": c.number(lv, "capacity_bytes", p, positive=True),
+            "capacity_bytes": c.number(lv, "capacity_bytes", p, positive=True, integer=True),
             "bandwidth_bytes_per_s": c.number(lv, "bandwidth_bytes_per_s", p, positive=True),
             "energy_pj_per_byte": c.number(lv, "energy_pj_per_byte", p),
             "cache": c.boolean(lv, "cache", p) if "cache" in lv else False,

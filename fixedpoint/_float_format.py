@@ -15,8 +15,14 @@ given by ``specials`` (the names follow ml_dtypes / the OCP FP8 and MX specifica
   all-ones pattern S.1..1.1..1, which is NaN. float8_e4m3fn = ``FloatFormat(4, 3, specials="fn")``
   (max 448).
 - ``"fnuz"``: finite, unsigned zero: every code is a number except 1.0..0.0..0 (the would-be -0),
-  which is NaN; there is no -0 (a result -0 becomes +0). float8_e4m3fnuz = ``FloatFormat(4, 3,
-  bias=8, specials="fnuz")`` (max 240), float8_e5m2fnuz = ``FloatFormat(5, 2, bias=16, ...)``.
+  which is NaN; there is no -0 (a result -0 becomes +0). The default bias of these formats is
+  ``2^(exp-1)`` (one more than IEEE), as in ml_dtypes / Graphcore / AMD, so that the names mean what
+  they mean elsewhere, bit for bit: ``"e4m3fnuz"`` = float8_e4m3fnuz = ``FloatFormat(4, 3,
+  specials="fnuz")`` (bias 8, max 240), ``"e5m2fnuz"`` = float8_e5m2fnuz (bias 16, max 57,344);
+  float8_e4m3b11fnuz = ``"e4m3b11fnuz"``.
+
+Note that ``"e4m3"`` (IEEE-style: inf and NaN in the top exponent code, max 240) is ml_dtypes'
+float8_e4m3, not OCP FP8 E4M3: that one is ``"e4m3fn"`` (alias ``"fp8_e4m3"``, max 448).
 - ``"finite"``: every code is a finite number, no inf and no NaN (OCP MX FP4/FP6; ml_dtypes calls
   these float4_e2m1fn, float6_e2m3fn, float6_e3m2fn). FP4 E2M1 = ``FloatFormat(2, 1, specials="finite")``.
 
@@ -52,12 +58,18 @@ def _check_int(name: str, value: object, lo: int, hi: int,
     return int(value)
 
 
+def _default_bias(exp: int, specials: str) -> int:
+    """``2^(exp-1) - 1`` (IEEE), or ``2^(exp-1)`` for ``"fnuz"`` formats (ml_dtypes' float8_*fnuz)."""
+    return 2 ** (exp - 1) - (0 if specials == "fnuz" else 1)
+
+
 @dataclass(frozen=True)
 class FloatFormat:
     """An immutable binary floating-point format (see the module docstring for the bit layout).
 
     ``exp``: exponent bits, 2..11. ``man``: stored mantissa (fraction) bits, 0..52.
-    ``bias``: exponent bias, default ``2^(exp-1) - 1``. ``subnormals=False``: flush-to-zero format
+    ``bias``: exponent bias, default ``2^(exp-1) - 1`` (``2^(exp-1)`` for ``specials="fnuz"``, the
+    ml_dtypes convention). ``subnormals=False``: flush-to-zero format
     (results below the smallest normal become +-0 after rounding). ``specials``: ``"ieee"``,
     ``"fn"``, ``"fnuz"`` or ``"finite"`` (what the top exponent code and -0 mean).
     """
@@ -78,7 +90,7 @@ class FloatFormat:
             raise ValueError(f"specials must be one of {SPECIALS}, got {self.specials!r}")
         if not isinstance(self.subnormals, (bool, np.bool_)):
             raise TypeError(f"subnormals must be a bool, got {self.subnormals!r}")
-        default_bias = 2 ** (exp - 1) - 1
+        default_bias = _default_bias(exp, self.specials)
         top_code = 2**exp - 1
         if self.specials == "ieee" or (self.specials == "fn" and man == 0):
             top_code -= 1  # the all-ones exponent holds no finite value
@@ -151,7 +163,7 @@ class FloatFormat:
 
     # ----------------------------------------------------------------- names
     def __str__(self) -> str:
-        bias = "" if self.bias == 2 ** (self.exp - 1) - 1 else f"b{self.bias}"
+        bias = "" if self.bias == _default_bias(self.exp, self.specials) else f"b{self.bias}"
         ftz = "" if self.subnormals else "_ftz"
         return f"e{self.exp}m{self.man}{bias}{_SUFFIX[self.specials]}{ftz}"
 

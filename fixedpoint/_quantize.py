@@ -157,6 +157,12 @@ class Quantizer:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Quantizer is immutable (make a new one for another {name!r})")
 
+    def __copy__(self) -> Quantizer:
+        return self  # immutable: a copy may share it (copy.deepcopy of a model holding one)
+
+    def __deepcopy__(self, memo: dict) -> Quantizer:
+        return self
+
     def __repr__(self) -> str:
         tail = "" if self.sr_bits is None else f", sr_bits={self.sr_bits}"
         return (f"Quantizer({self.fmt}, {self.rounding!r}, {self.overflow!r}{tail}, "
@@ -168,7 +174,8 @@ class Quantizer:
         """``x`` on the grid (same shape and float dtype); arguments as in `quantize`."""
         if (type(x) is np.ndarray and (backend == "auto" or backend == "numba")
                 and type(offset) is int and 0 <= offset <= MASK64 and x.size
-                and (stats is None or type(stats) is QuantStats) and x.flags.c_contiguous):
+                and (stats is None or type(stats) is QuantStats) and x.flags.c_contiguous
+                and x.dtype.isnative):  # other byte orders: `_general` converts them
             stochastic = self._mode == STOCHASTIC
             if type(seed) is int and 0 <= seed <= MASK64:
                 key = np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0

@@ -76,17 +76,19 @@ def array_module(x: Any) -> Any:
 def as_float_array(x: Any, name: str = "x") -> Any:
     """``x`` as a float16/32/64 array (numpy, or CuPy for CuPy input), converting exactly.
 
-    Float arrays pass through unchanged. Integer and bool input is converted to float64 when
-    every value is exactly representable, else TypeError (likewise longdouble). Complex,
-    object and string input raise TypeError.
+    Float arrays in native byte order pass through unchanged; big- (or little-) endian input of
+    the other order is converted to the same dtype in native order (same values; the compiled
+    kernels take native arrays only). Integer and bool input is converted to float64 when every
+    value is exactly representable, else TypeError (likewise longdouble). Complex, object and
+    string input raise TypeError.
     """
     if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize <= 8:
-        return x
+        return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
     xp = array_module(x)
     arr = xp.asarray(x)
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype.itemsize <= 8:
-        return arr
+        return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     if kind in "biuf":
         out = arr.astype(np.float64)
         if kind == "f":  # longdouble: exact iff the round trip is the identity (NaN kept)

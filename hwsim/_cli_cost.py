@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 import devices
 
-from hwsim._cli_common import check_scheme_flags, cost_input_shape, optical_from_args, precision_from_args
+from hwsim._cli_common import (check_output_file, check_scheme_flags, cost_input_shape, optical_from_args,
+                               precision_from_args)
+from hwsim._rundir import atomic_write
 from hwsim._model import build_model
 from hwsim._report import format_si, md_table
 from hwsim._workload import layer_of, workload
@@ -52,6 +55,8 @@ def cost_by_device(wl: "devices.Workload", names: list[str], optical: Any = None
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
+    if args.csv:
+        check_output_file(args.csv, "--csv")
     shape = cost_input_shape(args.model, args.input_shape)
     check_scheme_flags(args)
     if args.scheme:
@@ -98,13 +103,14 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def _write_csv(path: Path, per_device: dict[str, dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["device", "layer", "latency_s", "energy_j", "bound"])
-        for name, d in per_device.items():
-            w.writerow([name, "total", repr(d["latency_s"]), repr(d["energy_j"]), ""])
-            for e in d["layers"]:
-                w.writerow([name, e["name"], repr(e["latency_s"]), repr(e["energy_j"]), e["bound"]])
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh)
+    w.writerow(["device", "layer", "latency_s", "energy_j", "bound"])
+    for name, d in per_device.items():
+        w.writerow([name, "total", repr(d["latency_s"]), repr(d["energy_j"]), ""])
+        for e in d["layers"]:
+            w.writerow([name, e["name"], repr(e["latency_s"]), repr(e["energy_j"]), e["bound"]])
+    atomic_write(path, lambda f: f.write(fh.getvalue().encode()))
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -122,6 +128,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out")
     prof = devices.calibrate(out=args.out, quick=args.quick)
     print(f"wrote profile {prof.name!r} to {prof.source}; use it with: hwsim cost --device {args.out}")
     return 0

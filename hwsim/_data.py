@@ -49,6 +49,8 @@ MNIST_FILES = {
     "t10k": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 _IDX_UBYTE = 0x08
+#: First bytes of a zip archive (an .npz): a local file header or, for an empty archive, the end record.
+_NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ class Dataset:
 
     ``X_train``/``X_test`` float32 (examples first, NCHW images or (N, features) vectors);
     ``y_train``/``y_test`` int64 class indices in ``0 .. num_classes-1``; ``input_shape`` the shape of
-    one example (no batch axis); ``name`` the spec it was loaded from (recorded in run metadata).
+    one example (no batch axis); ``name`` the spec it was loaded from (recorded in run metadata);
+    ``split`` and ``split_seed`` the ``load_data`` arguments that drew the split (None when unknown),
+    so that a run directory can rebuild the same test set.
     """
 
     X_train: np.ndarray
@@ -67,6 +71,8 @@ class Dataset:
     input_shape: tuple[int, ...]
     num_classes: int
     name: str
+    split: int | None = None
+    split_seed: int | None = None
 
     def flattened(self) -> "Dataset":
         """The same data with every example reshaped to a vector of ``prod(input_shape)`` features."""
@@ -86,6 +92,8 @@ class Dataset:
             "n_test": int(len(self.y_test)),
             "input_shape": list(self.input_shape),
             "num_classes": int(self.num_classes),
+            "split": self.split,
+            "split_seed": self.split_seed,
         }
 
 
@@ -124,6 +132,13 @@ def _load_digits() -> tuple[np.ndarray, np.ndarray]:
 def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"npz data file not found: {path} (expected an .npz with arrays X and y)")
+    with path.open("rb") as fh:
+        head = fh.read(6)
+    if not head.startswith(_NPZ_MAGIC):
+        what = "an empty file" if not head else "a single .npy array" if head == b"\x93NUMPY" else \
+            f"a file starting with {head!r}"
+        raise ValueError(f"{path}: not an .npz archive ({what}); npz: data must be an .npz (zip) file with "
+                         f"arrays X and y, as written by numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as f:
             if not hasattr(f, "files"):
@@ -142,6 +157,11 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path}: X must be numeric, got dtype {X.dtype}")
     X = X.astype(np.float32) / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
+    if not np.isfinite(X).all():
+        first = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
+        bad = "NaN" if np.isnan(X[first]) else "inf"
+        raise ValueError(f"{path}: bad data: X holds {bad} at index {first} (example {first[0]}); "
+                         f"inputs must be finite")
     if X.ndim == 3:
         X = X[:, None, :, :]
     return X, y.astype(np.int64)
@@ -227,4 +247,5 @@ def _split(X: np.ndarray, y: np.ndarray, split: int | None, seed: int,
         X_train=np.ascontiguousarray(X[train_idx]), y_train=y[train_idx],
         X_test=np.ascontiguousarray(X[test_idx]), y_test=y[test_idx],
         input_shape=tuple(int(d) for d in X.shape[1:]), num_classes=num_classes, name=name,
+        split=None if split is None else int(split), split_seed=int(seed),
     )

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import devices
@@ -44,6 +48,10 @@ def run_demo(args: argparse.Namespace) -> int:
                                    y_train=data.y_train[:QUICK_EXAMPLES])
     print(f"hwsim demo: {DEMO_MODEL} on the embedded 8x8 digits ({len(data.y_train)} train / "
           f"{len(data.y_test)} test), Adam lr {LR}, batch {BATCH}, {epochs} epochs per policy")
+    cold = kernel_cache_cold()
+    with announce_if_slow("compiling kernels (first run only)…" if cold else "loading compiled kernels…",
+                          after_s=0.0 if cold else ANNOUNCE_AFTER_S):
+        _warm_up(data, args.seed)
     results, models = [], {}
     for label, preset, bits in POLICIES:
         precision = Precision.from_flags(preset, seed=args.seed)
@@ -80,3 +88,47 @@ def run_demo(args: argparse.Namespace) -> int:
     path = write_demo_report(Path(args.out), results, costs, header)
     print(f"\nwrote {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+#: Seconds a silent step may take before `announce_if_slow` says what is happening.
+ANNOUNCE_AFTER_S = 2.0
+
+
+def kernel_cache_cold() -> bool:
+    """True when Numba's on-disk cache holds no compiled fixedpoint kernel yet (no ``*.nbi`` index
+    in ``fixedpoint/__pycache__`` or under ``$NUMBA_CACHE_DIR``): the first run compiles them."""
+    import fixedpoint
+
+    root = os.environ.get("NUMBA_CACHE_DIR") or Path(fixedpoint.__file__).parent / "__pycache__"
+    return not any(Path(root).rglob("*.nbi"))
+
+
+@contextmanager
+def announce_if_slow(message: str, after_s: float = ANNOUNCE_AFTER_S, stream=None):
+    """Print ``message`` (then "done (N s)") on ``stream`` (default stderr) if the block runs longer
+    than ``after_s`` seconds; a fast block prints nothing."""
+    stream = sys.stderr if stream is None else stream
+    t0 = time.perf_counter()
+    timer = threading.Timer(after_s, lambda: print(f"hwsim demo: {message}", file=stream, flush=True))
+    timer.daemon = True
+    if after_s <= 0:
+        timer.run()  # now, in this thread: the message comes before the wait
+    else:
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if timer.finished.is_set() and time.perf_counter() - t0 >= after_s:
+            print(f"hwsim demo: done ({time.perf_counter() - t0:.1f} s)", file=stream, flush=True)
+
+
+def _warm_up(data, seed: int) -> None:
+    """One epoch of every demo policy on a few examples: compiles (or loads from Numba's cache) every
+    kernel the demo uses, so the wait happens under `announce_if_slow`."""
+    tiny = dataclasses.replace(data, X_train=data.X_train[:BATCH], y_train=data.y_train[:BATCH],
+                               X_test=data.X_test[:BATCH], y_test=data.y_test[:BATCH])
+    for _, preset, _ in POLICIES:
+        model = build_model(DEMO_MODEL, input_shape=data.input_shape, num_classes=data.num_classes, seed=seed)
+        train(model, tiny, Precision.from_flags(preset, seed=seed), epochs=1, batch=BATCH, lr=LR, seed=seed,
+              progress=False)

@@ -19,22 +19,25 @@ SVD of ``EstimatedDense``.
 """
 from __future__ import annotations
 
+import json
 import math
 import platform
 import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import _checkpoint
+from fixedpoint import QuantStats
+
+from . import _checkpoint, _rundir
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
-from ._xp import array_module_named, get_array_module
+from ._xp import array_module_named, get_array_module, to_numpy
 from .layers import DivergenceError, SoftmaxCrossEntropy
 from .layers._dense import WeightedLayer
 
@@ -209,7 +212,8 @@ def _train_step(model, loss_fn, opt, scheme, xb, yb, step: int):
 def train(model, data, precision: Precision, *, epochs: int, batch: int, optimizer: str = "adam",
           lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, schedule=None,
           seed: int = 0, out=None, resume: bool = False, progress: bool = True, scheme=None,
-          health_every: int = 10, xp: str | None = None) -> dict:
+          health_every: int = 10, xp: str | None = None, overwrite: bool = False,
+          run_info: dict | None = None) -> dict:
     """Train ``model`` on ``data`` (an ``hwsim.Dataset``: X_train, y_train, X_test, y_test,
     input_shape, num_classes, name) at ``precision``; returns the metrics dict.
 
@@ -221,12 +225,19 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     ``precision`` (``precision.to_dict()``), ``quant_health`` (per epoch: `quant_health`, over the
     quantizations of every ``health_every``-th batch — collecting statistics costs about a third of
     a quantize call, so it is sampled; 1 = every batch).
-    With ``out``: ``out/metrics.json`` and ``out/checkpoint.npz`` after every epoch;
-    ``resume=True`` continues from ``out``'s checkpoint (same config and policy required). Ctrl-C
-    finishes the current batch, writes a checkpoint (when ``out`` is given) and re-raises
-    KeyboardInterrupt. A non-finite loss raises `DivergenceError` naming the layer and role.
-    ``progress``: a tqdm bar with loss and accuracy, and one summary line per epoch (only when
-    stderr is a terminal).
+    With ``out``: the run directory, owned through `hwsim._rundir.claim_run_dir` (an exclusive lock
+    for the whole call; an existing run is refused unless ``overwrite=True`` replaces it, or
+    ``resume=True`` continues it). ``out/run.json`` records the model spec, data spec, split, seeds,
+    configuration and policy (plus ``run_info``, e.g. the CLI's ``scheme``) so that ``hwsim eval`` /
+    ``hwsim quantize`` can rebuild the run; ``out/metrics.json`` and ``out/checkpoint.npz`` follow
+    every epoch. ``resume=True`` continues from ``out``'s checkpoint (same config and policy
+    required; a run killed before its first checkpoint starts over). Ctrl-C finishes the current
+    batch, writes a checkpoint with the partial epoch (its loss, accuracy and quantization statistics
+    so far) when ``out`` is given, and re-raises KeyboardInterrupt. A non-finite loss raises
+    `DivergenceError` naming the layer and role; NaN or inf in the data is a ValueError naming the
+    array and its first index.
+    ``progress``: one summary line per epoch on stderr, and a tqdm bar with loss and accuracy when
+    stderr is a terminal.
     ``xp``: ``"cupy"`` moves the model (in place: it stays there) to the GPU and trains there:
     parameters, data, every quantization and the optimizer on CuPy arrays, no host copy per step
     but the loss and accuracy; ``"numpy"`` moves it to host memory; None (default) trains where
@@ -244,6 +255,8 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     if resume and out is None:
         raise ValueError("resume=True needs out=RUN_DIR (the run directory with the checkpoint)")
     sched = parse_schedule(schedule)
+    _check_finite_data(data)
+    _check_policy_fits(model, precision)
     X, y = _as_arrays(model, data.X_train, data.y_train)
     Xt, yt = _as_arrays(model, data.X_test, data.y_test)
     n = len(X)
@@ -257,13 +270,33 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     hist = {"train_loss": [], "train_accuracy": [], "test_accuracy_per_epoch": [], "test_loss_per_epoch": [],
             "epoch_seconds": [], "lr": [], "quant_health": []}
     epoch0, batch0, step, partial = 0, 0, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-    if resume:
-        mstate, ostate, saved = _checkpoint.load(out)
-        _check_resume(saved, meta)
-        model.load_state_dict(mstate)
-        opt.load_state_dict(ostate)
-        epoch0, batch0, step = saved["epoch"], saved["batch"], saved["step"]
-        hist, partial = saved["history"], saved["partial"]
+    record = _run_record(model, data, cfg, meta, run_info)
+    owner = nullcontext() if out is None else _rundir.claim_run_dir(out, resume=resume, overwrite=overwrite)
+    with owner:
+        if out is not None and resume and (Path(out) / _checkpoint.CHECKPOINT).exists():
+            path = Path(out) / _checkpoint.CHECKPOINT
+            mstate, ostate, saved = _checkpoint.load(out)
+            _check_resume(saved, meta)
+            _checkpoint.check_meta(path, saved, n_examples=n, batch=batch)
+            _checkpoint.apply_states(path, model, opt, mstate, ostate, saved["step"])
+            epoch0, batch0, step = saved["epoch"], saved["batch"], saved["step"]
+            hist, partial = saved["history"], saved["partial"]
+            if batch0:
+                _restore_stats(path, model, partial.get("stats", {}))
+        elif out is not None and resume:  # killed before the first checkpoint: start over
+            _check_resume(_read_run_record(Path(out)), meta)
+        elif out is not None:
+            _rundir.write_json(Path(out) / RUN_FILE, record)
+        return _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt,
+                           epochs=epochs, batch=batch, lr=lr, seed=seed, out=out, progress=progress,
+                           health_every=health_every, position=(epoch0, batch0, step), partial=partial)
+
+
+def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, *, epochs, batch, lr, seed,
+                out, progress, health_every, position, partial) -> dict:
+    """The epochs of `train` from ``position`` = (epoch, batch, step) on (``partial``: the epoch so far)."""
+    epoch0, batch0, step = position
+    n = len(X)
 
     def checkpoint(epoch: int, batch_done: int, part: dict) -> None:
         if out is not None:
@@ -317,7 +350,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
                     if bar is not None:
                         bar.close()
                     part = {"loss": loss_sum, "correct": correct, "seen": seen,
-                            "seconds": time.perf_counter() - t0}
+                            "seconds": time.perf_counter() - t0, "stats": _stats_state(model)}
                     checkpoint(epoch, b + 1, part)
                     where = f"; checkpoint written to {out} (resume with resume=True / --resume)" if out else ""
                     raise KeyboardInterrupt(f"training interrupted in epoch {epoch + 1}{where}")
@@ -333,16 +366,23 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             hist["epoch_seconds"].append(seconds)
             hist["lr"].append(opt.lr)
             hist["quant_health"].append(quant_health(model))
-            if bar_enabled:
-                tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, train acc {correct / seen:.4f}, "
-                           f"test acc {ev['accuracy']:.4f} ({seconds:.2f} s)", file=sys.stderr)
+            if progress:
+                line = (f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, "
+                        f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f} ({seconds:.2f} s)")
+                if bar_enabled:
+                    tqdm.write(line, file=sys.stderr)
+                else:  # a logged or piped run: one line per epoch, as it happens
+                    print(line, file=sys.stderr, flush=True)
             metrics = _metrics(hist, precision, meta)
             if scheme is not None and hasattr(scheme, "on_epoch_end"):
                 scheme.on_epoch_end(model, epoch, metrics)
             checkpoint(epoch + 1, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0})
             if out is not None:
                 _checkpoint.write_json(Path(out) / "metrics.json", metrics)
-    return _metrics(hist, precision, meta)
+    metrics = _metrics(hist, precision, meta)
+    if out is not None and epoch0 >= epochs:  # resumed after the last epoch: metrics.json may lag it
+        _checkpoint.write_json(Path(out) / "metrics.json", metrics)
+    return metrics
 
 
 def _metrics(hist: dict, precision: Precision, meta: dict) -> dict:
@@ -356,9 +396,87 @@ def _check_resume(saved: dict, meta: dict) -> None:
     for key in ("precision", "model", "data"):
         if saved.get(key) != meta[key]:
             diffs.append(f"{key}: checkpoint {saved.get(key)!r}, now {meta[key]!r}")
+    saved_config = saved.get("config") if isinstance(saved.get("config"), dict) else {}
     for key, now in meta["config"].items():
-        then = saved.get("config", {}).get(key)
+        then = saved_config.get(key)
         if key != "epochs" and then != now:
             diffs.append(f"{key}: checkpoint {then!r}, now {now!r}")
     if diffs:
         raise ValueError("cannot resume: the run differs from its checkpoint (" + "; ".join(diffs) + ")")
+
+
+#: The run record in a run directory (what ``hwsim eval`` / ``quantize`` / ``--resume`` rebuild from).
+RUN_FILE = "run.json"
+
+
+def _run_record(model, data, cfg: TrainConfig, meta: dict, run_info: dict | None) -> dict:
+    """``run.json``: model spec, data spec and split (with the seed the split was drawn with), the
+    example shape the model was built for, the configuration and the policy, plus ``run_info``."""
+    info = getattr(data, "to_dict", None)
+    return {"model": meta["model"], "data": meta["data"], "split": getattr(data, "split", None),
+            "seed": cfg.seed, "data_seed": getattr(data, "split_seed", None),
+            "input_shape": [int(d) for d in model.input_shape], "optimizer": cfg.optimizer, "lr": cfg.lr,
+            "batch": cfg.batch, "schedule": cfg.schedule, "momentum": cfg.momentum,
+            "weight_decay": cfg.weight_decay, "scheme": None, "precision": meta["precision"],
+            "config": meta["config"], "dataset": info() if callable(info) else {"name": meta["data"]},
+            **(run_info or {})}
+
+
+def _read_run_record(run_dir: Path) -> dict:
+    """The run.json of ``run_dir`` as a dict ({} when absent); ValueError naming a malformed file."""
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return {}
+    try:
+        rec = json.loads(path.read_text())
+        problem = None if isinstance(rec, dict) else f"a JSON object expected, got {type(rec).__name__}"
+    except (ValueError, UnicodeDecodeError) as exc:
+        problem = f"not valid JSON ({exc})"
+    if problem:
+        raise ValueError(f"{path}: {problem}; the run record is damaged")
+    return rec
+
+
+def _check_finite_data(data) -> None:
+    """ValueError naming the data and the first index of a NaN or inf in X_train / X_test."""
+    for name in ("X_train", "X_test"):
+        xp = get_array_module(getattr(data, name))
+        X = xp.asarray(getattr(data, name))
+        if X.dtype.kind == "f" and not bool(xp.isfinite(X).all()):
+            host = to_numpy(X)
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(host))[0])
+            bad = "NaN" if np.isnan(host[first]) else "inf"
+            raise ValueError(f"bad data {getattr(data, 'name', 'unknown')!r}: {name} holds {bad} at index "
+                             f"{first} (example {first[0]}); training needs finite inputs")
+
+
+def _stats_state(model) -> dict:
+    """``{layer: {role: QuantStats fields}}``: the quantization statistics of the epoch so far."""
+    return {layer.name: {role: dict(st.__dict__) for role, st in layer.stats.items()}
+            for layer in model.layers if layer.stats}
+
+
+def _restore_stats(path: Path, model, state: dict) -> None:
+    """Inverse of `_stats_state` (CheckpointError naming ``path`` for an unknown layer or field)."""
+    layers = {layer.name: layer for layer in model.layers}
+    try:
+        for name, roles in state.items():
+            layers[name].stats = {role: QuantStats(**fields) for role, fields in roles.items()}
+    except (KeyError, TypeError) as exc:
+        raise _checkpoint.CheckpointError(f"{path}: bad partial-epoch statistics ({exc!r})") from None
+
+
+def _check_policy_fits(model, precision: Precision) -> None:
+    """ValueError naming the role when a float-format role has values the model's float dtype cannot
+    hold (the model computes in float32: at most 23 mantissa bits, exponents -126..127)."""
+    params = model.parameters()
+    dtype = np.dtype(params[0][2].dtype if params else np.float32)
+    for role in ROLES:
+        q = getattr(precision, role)
+        fmt = getattr(q, "fmt", None)
+        if hasattr(fmt, "fits") and not fmt.fits(dtype):
+            info = np.finfo(dtype)
+            raise ValueError(f"precision role {role!r} (--{role}): {q.name} has values that the model's "
+                             f"{dtype} cannot hold ({dtype}: at most {info.nmant} mantissa bits, exponents "
+                             f"{info.minexp}..{info.maxexp - 1}); choose a narrower format, e.g. bf16, fp16 "
+                             f"or e8m23")

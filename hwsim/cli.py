@@ -10,6 +10,7 @@ diverges (the message names the layer and role), 130 on Ctrl-C (after the checkp
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Callable, Sequence
 
@@ -77,6 +78,20 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+#: Seeds: the range the API accepts (fixedpoint's counter RNG keys are 64-bit).
+SEED_MAX = 2**64 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer in [0, 2**64 - 1], got {text}")
     return value
 
 
@@ -154,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports/demo", help="report folder (default reports/demo)")
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="training epochs per precision (default 30; 2 with --quick)")
-    p.add_argument("--seed", type=int, default=0, help="seed for data split, init and rounding")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for data split, init and rounding "
+                                                         "(0 .. 2**64-1)")
     p.add_argument("--quick", action="store_true",
                    help="a tiny run (few epochs, fewer examples) for smoke tests")
     _add_array_module_flag(p)
@@ -173,9 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", default=None,
                    help="learning-rate schedule: constant (default), step:STEP_SIZE[:GAMMA], "
                         "cosine[:MIN_LR]")
-    p.add_argument("--seed", type=int, default=0, help="seed for split, init, shuffling, rounding")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for split, init, shuffling, rounding "
+                                                         "(0 .. 2**64-1)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR",
+                   help="run directory (created; owned by one process at a time via RUN_DIR/run.lock)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true",
+                     help="continue from RUN_DIR's last checkpoint; model, data, policy and optimizer "
+                          "come from the run (a flag given explicitly must agree with it), --epochs is "
+                          "the new total")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an existing run in RUN_DIR (refused without this flag)")
     _add_optical_flag(p, "train with")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_array_module_flag(p)
@@ -243,7 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "report", "markdown report with plots from RUN_DIR/metrics.json")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="report folder (default RUN_DIR)")
+    parser.commands = sub.choices  # name -> subparser (for `explicit_flags`)
     return parser
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
+    """The dests of the options given on the command line ``argv`` (not filled from defaults)."""
+    argv = list(argv)
+    command = parser.commands[argv[0]]
+    saved = [(a, a.default) for a in command._actions]
+    try:
+        for a, _ in saved:
+            a.default = argparse.SUPPRESS
+        return set(vars(command.parse_args(argv[1:])))
+    finally:
+        for a, default in saved:
+            a.default = default
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace], int]:
@@ -266,11 +305,14 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hwsim`` console script; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.explicit = explicit_flags(parser, argv)
     try:
         return _handler(args.command)(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError,
+            PermissionError, OverflowError) as exc:
+        print(f"hwsim {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:  # hwsim.DivergenceError: names the layer and role
         print(f"hwsim {args.command}: {exc}", file=sys.stderr)
@@ -278,6 +320,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # training writes a checkpoint first and says where
         print(f"hwsim {args.command}: {exc or 'interrupted'}", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (an OSError with its file name, e.g. 'x: Is a directory')."""
+    if isinstance(exc, OSError) and exc.filename is not None and not isinstance(exc, FileNotFoundError):
+        text = f"{exc.filename}: {exc.strerror or exc}"
+    elif isinstance(exc, json.JSONDecodeError):
+        text = f"not valid JSON ({exc})"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m hwsim.cli`

@@ -78,7 +78,8 @@ def test_parse_aliases():
     assert fxp.FloatFormat.parse("BF16") == fxp.BF16
     assert fxp.FloatFormat.parse("e4m3fn") == fxp.FP8_E4M3 and str(fxp.FP8_E4M3) == "e4m3fn"
     assert fxp.FloatFormat.parse("fp4") == fxp.FP4_E2M1 and str(fxp.FP4_E2M1) == "e2m1fin"
-    assert str(fxp.FloatFormat(4, 3, bias=8, specials="fnuz", subnormals=False)) == "e4m3b8fnuz_ftz"
+    assert str(fxp.FloatFormat(4, 3, bias=8, specials="fnuz", subnormals=False)) == "e4m3fnuz_ftz"
+    assert str(fxp.FloatFormat(4, 3, bias=7, specials="fnuz")) == "e4m3b7fnuz"
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -52,7 +52,7 @@ def test_digits_flatten_and_int_split():
     nchw = load_data("digits", split=1000)
     assert np.array_equal(d.X_train, nchw.X_train.reshape(1000, 64))
     assert d.to_dict() == {"name": "digits", "n_train": 1000, "n_test": 797, "input_shape": [64],
-                           "num_classes": 10}
+                           "num_classes": 10, "split": 1000, "split_seed": 0}
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -133,8 +133,17 @@ def test_npz_errors(tmp_path):
     with pytest.raises(ValueError, match="X must be"):
         load_data(f"npz:{tmp_path / 'bady.npz'}")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match=r"not an \.npz archive \(a file starting with b'not a '\)") as info:
         load_data(f"npz:{tmp_path / 'junk.npz'}")
+    assert "pickle" not in str(info.value)  # plain text is not "pickled data"
+    (tmp_path / "trunc.npz").write_bytes((tmp_path / "bady.npz").read_bytes()[:40])
+    with pytest.raises(ValueError, match="not a readable"):
+        load_data(f"npz:{tmp_path / 'trunc.npz'}")
+    X = np.ones((6, 3), np.float32)
+    X[4, 1] = np.inf
+    np.savez(tmp_path / "inf.npz", X=X, y=np.zeros(6, int))
+    with pytest.raises(ValueError, match=r"inf.npz: bad data: X holds inf at index \(4, 1\)"):
+        load_data(f"npz:{tmp_path / 'inf.npz'}")
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         load_data(f"npz:{tmp_path / 'missing.npz'}")
 

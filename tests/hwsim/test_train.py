@@ -147,8 +147,9 @@ def test_evaluate_and_bad_inputs():
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
-    train(model(), DATA, Q8, epochs=1, batch=32, progress=True)
-    assert "epoch 1/1" not in capsys.readouterr().err  # captured stderr is not a TTY
+    train(model(), DATA, Q8, epochs=2, batch=32, progress=True)
+    err = capsys.readouterr().err  # captured stderr is not a TTY: one plain line per epoch, no bar
+    assert err.count("\n") == 2 and "epoch 1/2: loss" in err and "epoch 2/2: loss" in err and "\r" not in err
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     train(model(), DATA, Q8, epochs=1, batch=32, progress=True)
     err = capsys.readouterr().err
