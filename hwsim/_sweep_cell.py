@@ -107,9 +107,11 @@ def _ensure_trained(out: Path, run_id: str, run: dict) -> tuple[Path, dict]:
     if not resume and partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
-    from hwsim.cli import build_parser  # here: `python -m hwsim.cli` must not find it imported by hwsim
+    from hwsim.cli import build_parser, explicit_flags  # here: `python -m hwsim.cli` must not find it imported
 
-    args = build_parser().parse_args(_train_argv(run, partial, resume))
+    parser, argv = build_parser(), _train_argv(run, partial, resume)
+    args = parser.parse_args(argv)
+    args.explicit = explicit_flags(parser, argv)  # --resume compares only the flags the cell sets
     with open(partial / "train.log", "a") as log, contextlib.redirect_stdout(log):
         cmd_train(args)
     os.replace(partial, final)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checkpoint
+from . import _checkpoint, _rundir
 from ._optim import make_optimizer
 from ._precision import Precision
 from ._text import TextData, load_text
@@ -188,14 +188,14 @@ def cmd_train_text(args) -> int:
     precision = precision_from_args(args)
     model = build_model(args.model, (data.vocab,), data.vocab, seed=args.seed)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # split/scheme None: the keys `hwsim eval` reads (it does not evaluate text runs: use evaluate_text)
-    _checkpoint.write_json(out / "run.json", {"model": args.model, "data": args.data, "seed": args.seed,
+    with _rundir.claim_run_dir(out, overwrite=getattr(args, "overwrite", False)):  # one writer, no silent reuse
+        # split/scheme None: the keys `hwsim eval` reads (it does not evaluate text runs: use evaluate_text)
+        _rundir.write_json(out / "run.json", {"model": args.model, "data": args.data, "seed": args.seed,
                                               "split": None, "scheme": None,
                                               "bptt": args.bptt, "batch": args.batch, "lr": args.lr,
                                               "precision": precision.to_dict(), "dataset": data.to_dict()})
-    m = train_text(model, data, precision, epochs=args.epochs, batch=args.batch, bptt=args.bptt,
-                   optimizer=args.optimizer, lr=args.lr, out=out, progress=not args.quiet)
+        m = train_text(model, data, precision, epochs=args.epochs, batch=args.batch, bptt=args.bptt,
+                       optimizer=args.optimizer, lr=args.lr, out=out, progress=not args.quiet)
     print(md_table(["run", "valid bpc", "train bpc", "epochs", "precision"], [[
         str(out), f"{m['valid_bpc_final']:.3f}", f"{m['train_bpc'][-1]:.3f}", len(m["epoch_seconds"]),
         str(precision)]]))

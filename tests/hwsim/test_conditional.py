@@ -304,6 +304,11 @@ def test_cli_trains_a_text_model(tmp_path, capsys):
     assert rc == 0
     assert "valid bpc" in capsys.readouterr().out
     assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "checkpoint.npz").is_file()
+    again = ["train", "--data", "text", "--model", "seq:27,gru(4),dense(27)", "--epochs", "1", "--batch", "512",
+             "--bptt", "10", "--out", str(tmp_path / "run"), "--quiet"]
+    assert main(again) == 2 and "--overwrite" in capsys.readouterr().err  # an existing run is not reused
+    assert main([*again, "--overwrite"]) == 0
+    assert "gru(4)" in (tmp_path / "run" / "run.json").read_text()
     rc = main(["train", "--data", f"text:{tmp_path / 'nope.txt'}", "--out", str(tmp_path / "r2")])
     assert rc == 2 and "text data file not found" in capsys.readouterr().err
     rc = main(["train", "--data", "text", "--split", "100", "--out", str(tmp_path / "r3")])

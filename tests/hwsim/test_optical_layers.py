@@ -126,8 +126,14 @@ def test_cli_train_and_eval_through_other_optics(capsys, tmp_path):
     assert json.loads(out)["optical"] is None
     rc, out, _ = _run(capsys, "eval", str(run), "--json", "--optical", "optical4f:photons=3,adc_bits=2")
     assert rc == 0 and "photons=3.0" in json.loads(out)["optical"]
-    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "2", "--quiet", "--out", str(run), "--resume")
-    assert rc == 2 and "different optical" in err
+    # --resume continues with the run's optics; an explicit other setting is refused, naming the flag
+    rc, _, err = _run(capsys, "train", "--epochs", "2", "--quiet", "--out", str(run), "--resume",
+                      "--optical", "optical4f:photons=10")
+    assert rc == 2 and "--optical optical4f:photons=10 contradicts the run's optical" in err
+    rc, _, err = _run(capsys, "train", "--epochs", "2", "--quiet", "--out", str(run), "--resume")
+    assert rc == 0, err
+    assert json.loads((run / "run.json").read_text())["optical"] == saved
+    assert len(json.loads((run / "metrics.json").read_text())["epoch_seconds"]) == 2
 
 
 @pytest.mark.parametrize("spec, message", [
