@@ -17,7 +17,7 @@ from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import Precision
 from hwsim._report import md_table, write_run_report
-from hwsim._train import evaluate, train
+from hwsim._train import evaluate, loss_for, train
 from hwsim.schemes import build_scheme_model, parse_scheme
 
 __all__ = ["cmd_train", "cmd_eval", "cmd_report", "load_trained_run", "RUN_FILE"]
@@ -49,15 +49,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_scheme_flags(args)
     precision = parse_scheme(spec["scheme"]).precision(args.seed) if spec["scheme"] else precision_from_args(args)
     model = build_scheme_model(args.model, spec["scheme"], data.input_shape, data.num_classes, seed=args.seed)
+    loss_for(getattr(args, "loss", None), data.y_train)  # refuse a loss that does not fit the data before writing
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / RUN_FILE, {**spec, "precision": precision.to_dict(), "dataset": data.to_dict()})
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
                     optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                     weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
-                    out=out, resume=args.resume, progress=not args.quiet)
-    print(md_table(["run", "test accuracy (%)", "final train loss", "epochs", "precision"], [[
-        str(out), f"{100 * metrics['test_accuracy']:.2f}", f"{metrics['train_loss'][-1]:.4f}",
-        len(metrics["epoch_seconds"]), str(precision)]]))
+                    out=out, resume=args.resume, progress=not args.quiet, loss=getattr(args, "loss", None))
+    score = ("test mse", f"{metrics['test_mse']:.6g}") if "test_mse" in metrics else \
+        ("test accuracy (%)", f"{100 * metrics['test_accuracy']:.2f}")
+    print(md_table(["run", score[0], "final train loss", "epochs", "precision"], [[
+        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]), str(precision)]]))
     print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -82,6 +84,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run, data_spec, data, model = load_trained_run(args)
     precision = Precision.from_dict(run["precision"])
     result = evaluate(model, data.X_test, data.y_test, precision)
+    if "mse" in result:  # a regression run
+        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)), "mse": result["mse"]}
+        print(json.dumps(result, indent=2) if args.json else md_table(
+            ["run", "data", "test examples", "mse"], [[result["run"], data_spec, result["n_test"],
+                                                      f"{result['mse']:.6g}"]]))
+        return 0
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"])}
     if args.json:

@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR's last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--loss", choices=("xent", "mse"), default=None,
+                   help="training loss (default: xent for integer labels, mse for float targets of an npz)")
 
     p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
     p.add_argument("run_dir", metavar="RUN_DIR")
