@@ -48,8 +48,8 @@ class ACDC(StructuredLinear):
     learned real diagonals (parameters ``A``, ``D`` of shape (K, n)), ``biasₖ`` (parameter ``bias``,
     (K, n), zero at start) added after ``Dₖ``, i.e. in the DCT domain (000:929). Factor k:
     ``h ↦ idct(dct(h ⊙ aₖ) ⊙ dₖ + biasₖ)``. Between factors (not after the last): with
-    ``permute=True`` a fixed random permutation of the features (buffer ``perm``, (K−1, n)), then
-    with ``relu=True`` a ReLU (the thesis's interleaving, 000:929–931; the order is a named choice,
+    ``permute=True`` a fixed random permutation of the features (``perm``, (K−1, n), drawn from the
+    seed like the init, not a checkpoint entry), then with ``relu=True`` a ReLU (the thesis's interleaving, 000:929–931; the order is a named choice,
     the seed does not state it). ``relu=True`` makes the layer nonlinear: `dense_matrix` raises.
 
     Initialisation ``init="identity"``: ``A, D ~ N(1, σ²)``, σ = 0.1 (000:912, Fig. 3.4 left);
@@ -87,14 +87,6 @@ class ACDC(StructuredLinear):
             names += ("bias",)
         self.perm = np.stack([rng.permutation(n) for _ in range(depth - 1)]) if permute and depth > 1 else None
         self._finish_params(names)
-
-    def buffers(self) -> dict:
-        return {} if self.perm is None else {"perm": self.perm}
-
-    def set_param(self, name: str, value) -> None:
-        if name == "perm":
-            value = np.asarray(value).astype(np.int64)
-        super().set_param(name, value)
 
     # ------------------------------------------------------------------ passes
     def _forward(self, x, w, training):

@@ -26,8 +26,8 @@ class Fastfood(StructuredLinear):
     (eq. 3.10) applied to the column ``h``. ``d`` is the input width padded with zeros to a power
     of two, ``m = ceil(out_features / d)``; ``H`` the unnormalised Walsh–Hadamard matrix computed
     by the Numba FWHT (`hwsim.layers._fwht`, never a matrix product); ``Πₖ`` a fixed random
-    permutation (buffer ``perm``); ``Bₖ`` random ±1, ``Gₖ ~ N(0, 1)``, ``Sₖ`` chi-distributed
-    (Le et al.) — each (m, d).
+    permutation (``perm``, drawn from the seed like the init, not a checkpoint entry); ``Bₖ``
+    random ±1, ``Gₖ ~ N(0, 1)``, ``Sₖ`` chi-distributed (Le et al.) — each (m, d).
 
     Scaling (a named choice): ``Sₖ = sₖ / (d · ‖Gₖ‖)`` with ``sₖ ~ χ(d)``, so every column of
     ``Vₖ`` has squared norm ``sⱼ²/d`` (mean 1): the layer preserves the input variance like a
@@ -37,10 +37,10 @@ class Fastfood(StructuredLinear):
     ``adaptive=False``: S, G, B are fixed buffers, the trained values are the bias only;
     ``adaptive=True``: S, G, B are parameters (``3·m·d`` values, plus the bias ``b``).
 
-    Precision (roles as Dense, see `hwsim.layers._structured`): input -> activation; B, G, S (when
-    adaptive) and b -> weight (slots 0–3; fixed S, G, B are used as stored). The four steps
-    ``x ⊙ B``, ``H·``, ``Π·⊙ G``, ``H·`` are each rounded to ``acc`` (slots 2–5); the last
-    product ``⊙ S`` plus b goes through acc and activation like Dense's sums.
+    Precision (roles as Dense, see `hwsim.layers._structured`): input -> activation; B, G, S and b
+    -> weight (adaptive: slots 0–3; fixed: b slot 0, B, G, S slots 4–6). The four steps
+    ``x ⊙ B``, ``H·``, ``Π·⊙ G``, ``H·`` are each rounded to ``acc`` (slots 2–5); the last product
+    ``⊙ S`` plus b goes through acc and activation like Dense's sums.
 
     Exactness (``mode="exact"``, Fixed activation/weight/acc): the four steps run on int64 raw
     values (`fixedpoint.FixedArray`): each diagonal product is exact (word = sum of the operand
@@ -75,16 +75,13 @@ class Fastfood(StructuredLinear):
         self._finish_params(("B", "G", "S") if self.adaptive else ())
 
     def buffers(self) -> dict:
-        fixed = {} if self.adaptive else {"B": self.B, "G": self.G, "S": self.S}
-        return {**fixed, "perm": self.perm}
+        return {} if self.adaptive else {"B": self.B, "G": self.G, "S": self.S}
 
-    def set_param(self, name: str, value) -> None:
-        if name == "perm":
-            value = np.asarray(value).astype(np.int64)
-        super().set_param(name, value)
-
-    def _diag(self, w, name):
-        return w[name] if name in w else getattr(self, name)
+    def _diags(self, w):
+        """B, G, S as the products see them: the quantized parameters (adaptive) or the fixed
+        buffers through the weight role (slots 4, 5, 6)."""
+        return tuple(w[k] if k in w else self.quantize("weight", getattr(self, k), 4 + i)
+                     for i, k in enumerate(("B", "G", "S")))
 
     def _gather(self, v, perm):
         """``v[:, k, perm[k]]`` for every block k."""
@@ -98,7 +95,7 @@ class Fastfood(StructuredLinear):
         dt = np.float64 if exact else x.dtype
         v0 = np.zeros((n, 1, d), dtype=dt)
         v0[:, 0, :self.in_features] = x
-        B, G, S = (self._diag(w, k) for k in ("B", "G", "S"))
+        B, G, S = self._diags(w)
         if exact:
             v3, v5 = self._exact_steps(v0, B, G)
         else:

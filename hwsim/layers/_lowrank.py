@@ -48,7 +48,7 @@ class LowRank(StructuredLinear):
         self._finish_params(("U", "V"))
 
     @classmethod
-    def from_dense(cls, dense: Dense, rank: int) -> "LowRank":
+    def from_dense(cls, dense: Dense, rank: int) -> LowRank:
         """The rank-``rank`` truncated SVD of ``dense.W`` (and its bias)."""
         if not isinstance(dense, Dense):
             raise TypeError(f"LowRank.from_dense needs a hwsim Dense layer, got {type(dense).__name__}")
