@@ -26,6 +26,7 @@ for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
 import argparse  # (after the thread settings, before numpy)
+import json
 import platform
 import statistics
 import sys
@@ -79,7 +80,7 @@ def load() -> str:
 
 # ---------------------------------------------------------------------------- 1. recovery
 
-def recovery(epochs: int, n: int) -> dict:
+def recovery(epochs: int, n: int, small_epochs: int) -> dict:
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (n, 32))
     W = rng.uniform(0, 1, (32, 32))
@@ -97,12 +98,14 @@ def recovery(epochs: int, n: int) -> dict:
             spec = f"seq:32,acdc(depth={k},init={init})"
             model = build_model(spec, (32,), 32, seed=0)
             t0 = time.perf_counter()
-            m = train(model, data, Precision(), epochs=epochs, batch=100, lr=1e-2, progress=False)
+            m = train(model, data, Precision(), epochs=epochs if init == "identity" else small_epochs, batch=100,
+                      lr=1e-2, progress=False)
             train_mse = evaluate(model, data.X_train, data.y_train)["mse"]
             rows.append((init, k, train_mse, m["test_mse"], time.perf_counter() - t0))
             curves[(init, k)] = m["train_loss"]
             log(f"recovery {init} K={k}: train mse {train_mse:.4g} ({rows[-1][-1]:.1f} s)")
-    return {"rows": rows, "curves": curves, "lsq": lsq, "epochs": epochs, "n": n}
+    return {"rows": rows, "curves": {f"{i}/{k}": v for (i, k), v in curves.items()}, "lsq": lsq,
+            "epochs": epochs, "small_epochs": small_epochs, "n": n}
 
 
 # ---------------------------------------------------------------------------- 2. MNIST
@@ -158,8 +161,8 @@ def speed(sizes: tuple, repeats: int, profile) -> dict:
             wl = workload(model, batch=64, training=True, optimizer="adam")
             keep = [op for op in wl if not op.name.endswith(("/update", "/opt_state")) and "loss/" not in op.name]
             pred = devices.estimate(devices.Workload(keep), profile).latency_s
-            res[(k, n)] = (statistics.median(times[k]), pred)
-        log(f"speed n={n}: " + ", ".join(f"{k} {1e3 * res[(k, n)][0]:.2f} ms" for k in KINDS))
+            res[f"{k}/{n}"] = (statistics.median(times[k]), pred)
+        log(f"speed n={n}: " + ", ".join(f"{k} {1e3 * res[f'{k}/{n}'][0]:.2f} ms" for k in KINDS))
     return res
 
 
@@ -188,19 +191,27 @@ def _fmt_cost(lat: float, en: float) -> str:
     return f"{format_si(lat, 's')} / {format_si(en, 'J')}"
 
 
-def write_report(args, rec, mn, sp, fw, load_before, load_after, seconds) -> Path:
+def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) -> Path:
+    """The markdown report and plots from the parts' results (a part without results is left out)."""
+    path = OUT / "structured.json"
+    commands = json.loads(path.read_text()).get("commands", {}) if path.is_file() else {}
+    mn = mn_part["rows"] if mn_part else None
+    sp = sp_part["layers"] if sp_part else None
+    fw = sp_part["fwht"] if sp_part else None
     plt = _pyplot()
     OUT.mkdir(parents=True, exist_ok=True)
     lines = ["# Structured linear layers (ACDC, AFDF, Fastfood, circulant, low-rank, hashed)", "",
-             (f"Command: `python benchmarks/bench_structured.py {' '.join(sys.argv[1:])}` "
-             f"({seconds / 60:.1f} min). Machine: {platform.machine()}, {os.cpu_count()} cores shared with "
-             f"other agents; {load_before} before, {load_after} after. One thread for BLAS, OpenMP and Numba."),
-             ""]
+             (f"Last command: `python benchmarks/bench_structured.py {' '.join(sys.argv[1:])}` "
+             f"({seconds / 60:.1f} min; parts it skipped come from the earlier runs listed below, their results "
+             f"kept in `structured.json`). Machine: {platform.machine()}, {os.cpu_count()} cores shared with "
+             f"other agents; {load_before} before, {load_after} after the last run. One thread for BLAS, "
+             f"OpenMP and Numba."), ""]
+    lines += [f"- {part}: `{cmd}`" for part, cmd in commands.items()] + [""]
     if rec:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
         for ax, init in zip(axes, ("identity", "small")):
             for k in DEPTHS:
-                ax.semilogy(range(1, len(rec["curves"][(init, k)]) + 1), rec["curves"][(init, k)], label=f"K={k}")
+                ax.semilogy(range(1, len(rec["curves"][f"{init}/{k}"]) + 1), rec["curves"][f"{init}/{k}"], label=f"K={k}")
             ax.axhline(rec["lsq"], color="k", ls=":", label="least squares")
             ax.set(xlabel="epoch (100 steps)", ylabel="training MSE",
                    title="init N(1, 0.1²)" if init == "identity" else "init N(0, 10⁻⁶)")
@@ -210,7 +221,8 @@ def write_report(args, rec, mn, sp, fw, load_before, load_after, seconds) -> Pat
         lines += ["## 1. Linear-operator recovery (000:904–923)", "",
                   (f"`Y = X W + ε`, X {rec['n']}×32, W 32×32 ~ U[0, 1], ε ~ N(0, 0.01²) (the seed's N(0, 10⁻⁴) "
                   f"read as a variance). `seq:32,acdc(depth=K,init=...)` trained with `--loss mse`: Adam, lr 1e-2, "
-                  f"batch 100, {rec['epochs']} epochs ({100 * rec['epochs']} steps). Least squares (with an offset): "
+                  f"batch 100, {rec['epochs']} epochs ({100 * rec['epochs']} steps; the small init "
+                  f"{rec['small_epochs']} epochs). Least squares (with an offset): "
                   f"MSE {rec['lsq']:.2e}."), "",
                   md_table(["K", "params", "train MSE, identity init", "test MSE", "train MSE, small init",
                             "reference note (20k steps)"],
@@ -226,10 +238,10 @@ def write_report(args, rec, mn, sp, fw, load_before, load_after, seconds) -> Pat
         for r in mn:
             ax.semilogx(r["params"], 100 * r["acc"], "o")
             ax.annotate(r["label"], (r["params"], 100 * r["acc"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="parameters", ylabel="test accuracy (%)", title=f"MNIST 8k/2k, {args.mnist_epochs} epochs")
+        ax.set(xlabel="parameters", ylabel="test accuracy (%)", title=f"MNIST 8k/2k, {mn_part['epochs']} epochs")
         _save(fig, OUT / "structured_mnist.png")
         lines += ["## 2. MNIST (shared t10k: first 8,000 train, last 2,000 test)", "",
-                  (f"Adam, lr 1e-3, batch 64, **{args.mnist_epochs} epochs** (sized for the shared 2-core machine: "
+                  (f"Adam, lr 1e-3, batch 64, **{mn_part['epochs']} epochs** (sized for the shared 2-core machine: "
                   f"fewer epochs and 8,000 training images instead of the seed's full 60,000, so the "
                   f"accuracies are below the seed's; compare rows with each other). fp32. Cost: the devices model, "
                   f"one inference (batch 1), latency / energy."), "",
@@ -238,23 +250,24 @@ def write_report(args, rec, mn, sp, fw, load_before, load_after, seconds) -> Pat
                              f"{r['epoch_s']:.1f}"] + [_fmt_cost(*r["cost"][d]) for d in DEVICES] for r in mn]),
                   "", SEED_MNIST, "", "![accuracy vs parameters](structured_mnist.png)", ""]
     if sp:
-        sizes = sorted({n for _, n in sp})
+        sizes = sorted({int(key.rsplit("/", 1)[1]) for key in sp})
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for k in KINDS:
-            ax.loglog(sizes, [1e3 * sp[(k, n)][0] for n in sizes], "o-", label=f"{k} measured")
-            ax.loglog(sizes, [1e3 * sp[(k, n)][1] for n in sizes], ":", color=ax.lines[-1].get_color(),
+            ax.loglog(sizes, [1e3 * sp[f"{k}/{n}"][0] for n in sizes], "o-", label=f"{k} measured")
+            ax.loglog(sizes, [1e3 * sp[f"{k}/{n}"][1] for n in sizes], ":", color=ax.lines[-1].get_color(),
                       label=f"{k} predicted")
         ax.set(xlabel="n", ylabel="forward + backward (ms)", title="batch 64, fp32, 1 thread")
         ax.legend(fontsize=6)
         _save(fig, OUT / "structured_speed.png")
         rows = []
         for n in sizes:
-            d = sp[("Dense", n)][0]
-            rows.append([n] + [f"{1e3 * sp[(k, n)][0]:.2f} ({1e3 * sp[(k, n)][1]:.2f})" for k in KINDS]
-                        + [f"{d / sp[(k, n)][0]:.1f}×" for k in KINDS[1:]])
+            d = sp[f"Dense/{n}"][0]
+            at = {k: sp[f"{k}/{n}"] for k in KINDS}
+            rows.append([n] + [f"{1e3 * at[k][0]:.2f} ({1e3 * at[k][1]:.2f})" for k in KINDS]
+                        + [f"{d / at[k][0]:.1f}×" for k in KINDS[1:]])
         lines += ["## 3. Speed on this CPU", "",
                   (f"Forward + backward of one layer, batch 64, n → n, fp32; CPU time per call (`devices.time_call`, "
-                  f"clock `cpu`, so other agents' load counts less), median of {args.repeats} interleaved "
+                  f"clock `cpu`, so other agents' load counts less), median of {sp_part['repeats']} interleaved "
                   f"repetitions. In brackets: the devices model's prediction for a profile calibrated on this "
                   f"machine (`devices.calibrate(quick=True)`), from `hwsim.workload(training=True)` without the "
                   f"optimizer update. ACDC with K = 1, Fastfood adaptive (S, G, B gradients), circulant via rfft."),
@@ -274,14 +287,32 @@ def write_report(args, rec, mn, sp, fw, load_before, load_after, seconds) -> Pat
     return path
 
 
+def _cached(name: str, skip: set, run):
+    """Run part ``name`` and store its results in reports/benchmarks/structured.json, or, when it is
+    skipped, reuse the stored results of an earlier run (None when there are none)."""
+    path = OUT / "structured.json"
+    store = json.loads(path.read_text()) if path.is_file() else {}
+    if name in skip:
+        return store.get(name)
+    store[name] = run()
+    store.setdefault("commands", {})[name] = "python benchmarks/bench_structured.py " + " ".join(sys.argv[1:])
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(store, indent=1))
+    tmp.replace(path)
+    return store[name]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recovery-epochs", type=int, default=40)
+    p.add_argument("--recovery-small-epochs", type=int, default=None, help="default: --recovery-epochs")
     p.add_argument("--recovery-n", type=int, default=10000)
     p.add_argument("--mnist-epochs", type=int, default=5)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--sizes", default="256,512,1024,2048,4096,8192")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: recovery, mnist, speed")
+    p.add_argument("--skip", default="", help="comma list of parts to skip (their results of an earlier run, "
+                   "kept in reports/benchmarks/structured.json, go into the report): recovery, mnist, speed")
     p.add_argument("--quick", action="store_true", help="tiny settings (smoke test)")
     args = p.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -290,21 +321,25 @@ def main(argv=None) -> int:
         args.sizes = "256,1024"
     t0 = time.perf_counter()
     load_before = load()
-    rec = recovery(args.recovery_epochs, args.recovery_n) if "recovery" not in skip else None
-    mn = None
-    if "mnist" not in skip:
-        if not MNIST.is_dir():
-            log(f"skipping MNIST: {MNIST} not found")
-        else:
-            mn = mnist(args.mnist_epochs, MNIST_MODELS[:3] if args.quick else MNIST_MODELS)
-    sp = fw = None
-    if "speed" not in skip:
+    if args.quick:
+        global OUT
+        OUT = Path(tempfile.mkdtemp())  # smoke runs never touch the stored report
+    small = args.recovery_epochs if args.recovery_small_epochs is None else args.recovery_small_epochs
+    rec = _cached("recovery", skip, lambda: recovery(args.recovery_epochs, args.recovery_n, small))
+    if not MNIST.is_dir():
+        log(f"skipping MNIST: {MNIST} not found")
+        skip.add("mnist")
+    mn = _cached("mnist", skip, lambda: {"epochs": args.mnist_epochs, "rows": mnist(
+        args.mnist_epochs, MNIST_MODELS[:3] if args.quick else MNIST_MODELS)})
+
+    def run_speed():
         with tempfile.TemporaryDirectory() as tmp:
             log("calibrating a local profile (quick) ...")
             profile = devices.calibrate(Path(tmp) / "local-cpu.toml", quick=True, clock="cpu")
-        sp = speed(tuple(int(s) for s in args.sizes.split(",")), args.repeats, profile)
-        fw = fwht_vs_rfft(args.repeats)
-    path = write_report(args, rec, mn, sp, fw, load_before, load(), time.perf_counter() - t0)
+        return {"repeats": args.repeats, "layers": speed(tuple(int(s) for s in args.sizes.split(",")),
+                                                         args.repeats, profile), "fwht": fwht_vs_rfft(args.repeats)}
+    sp = _cached("speed", skip, run_speed)
+    path = write_report(args, rec, mn, sp, load_before, load(), time.perf_counter() - t0)
     log(f"wrote {path}")
     return 0
 

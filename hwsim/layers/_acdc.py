@@ -112,7 +112,8 @@ class ACDC(StructuredLinear):
             if training:
                 cache.append((h, h2, mask))
             h = out
-        self._cache = (cache, w)
+        if training:
+            self._cache = (cache, w)
         return h
 
     def _backward(self, e):
@@ -235,7 +236,8 @@ class AFDF(StructuredLinear):
             if training:
                 cache.append((h, z2))
             h = fft.ifft(z2 * self._complex(w, "D", k, ct), axis=-1)
-        self._cache = (cache, w, ct)
+        if training:
+            self._cache = (cache, w, ct)
         return h.real
 
     def _backward(self, e):

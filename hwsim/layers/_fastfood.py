@@ -51,6 +51,8 @@ class Fastfood(StructuredLinear):
     mode when every intermediate fits the float mantissa (float64: 53 bits, float32: 24 bits) —
     e.g. always in float64 for acc words <= 53 − log2 d and weight + acc words <= 53.
 
+    Arrays: numpy only (the FWHT is a Numba CPU kernel; a CuPy input raises TypeError).
+
     Backward (float; straight through the intermediate roundings): with ``v₀ = [x 0]``,
     ``v₃ = Π(H(v₀ ⊙ B))``, ``v₅ = H(v₃ ⊙ G)`` and error ``g``: ``∂S = Σ v₅ ⊙ g``, ``g₄ = H(g ⊙ S)``,
     ``∂G = Σ v₃ ⊙ g₄``, ``g₁ = H(Π⁻¹(g₄ ⊙ G))``, ``∂B = Σ v₀ ⊙ g₁``, ``∂x = Σ_blocks (g₁ ⊙ B)``
