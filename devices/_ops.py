@@ -145,6 +145,8 @@ class MatMul(_Product):
     ``sparsity`` is the fraction of zero weights; it reduces ops only on profiles that declare
     ``exploits_sparsity = true``. ``structure`` = circulant / fourier_diagonal needs k == n and
     lets a 4f optical system run the product. ``level`` places A and C, ``weights_level`` B.
+    ``stored_weights``: the number of distinct weight values read (None: all of B's; fewer for
+    shared/hashed weights, whose B is rebuilt on chip from them) — sets the weight traffic.
     """
 
     name: str
@@ -152,6 +154,7 @@ class MatMul(_Product):
     k: int
     n: int
     structure: str = "dense"
+    stored_weights: int | None = None
 
     family = "matmul"
 
@@ -164,6 +167,8 @@ class MatMul(_Product):
         _check_choice(who, "structure", self.structure, STRUCTURES)
         if self.structure != "dense" and self.k != self.n:
             raise ValueError(f"{who}: structure={self.structure!r} needs k == n, got k={self.k}, n={self.n}")
+        if self.stored_weights is not None:
+            _check_int(who, "stored_weights", self.stored_weights, 1, self.k * self.n)
 
     @property
     def macs(self) -> int:
@@ -182,6 +187,8 @@ class MatMul(_Product):
 
     @property
     def weight_elements(self) -> int:
+        if self.stored_weights is not None:
+            return self.stored_weights
         return self.n if self.structure != "dense" else self.k * self.n
 
     @property

@@ -18,8 +18,9 @@ from ._optim import SGD, Adam, CosineLR, StepLR
 from ._precision import PRESETS, ROLES, Precision, Quantizer, RoleFormat, fast_mode_is_exact, register_quantizer
 from ._train import TrainConfig, evaluate, train
 from ._workload import workload
-from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, DivergenceError, Dropout, Flatten,
-                     Layer, MaxPool2d, SoftmaxCrossEntropy, set_optical)
+from .layers import (ACDC, AFDF, Activation, AvgPool2d, BatchNorm, Circulant, Conv2d, Dense, DivergenceError,
+                     Dropout, Fastfood, Flatten, Hashed, Layer, LowRank, MaxPool2d, MeanSquaredError,
+                     SoftmaxCrossEntropy, set_optical)
 from . import optics  # noqa: E402  (the 4f system's numerics: hwsim.optics.FourF)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
@@ -36,6 +37,7 @@ __all__ = [
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
     "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",
+    "ACDC", "AFDF", "Circulant", "Fastfood", "Hashed", "LowRank", "MeanSquaredError",
 ]
 __all__ += ["ConditionalGRU", "EstimatedDense", "GRU", "TextData", "estimator_flops", "estimator_gain",
             "estimator_gain_nn", "evaluate_text", "load_text", "train_text"]

@@ -22,7 +22,7 @@ from hwsim._model import Sequential
 from hwsim._precision import PRESETS, ROLES, Precision, parse_quantizer
 from hwsim._report import md_table, write_run_report
 from hwsim._text_train import cmd_train_text, is_text_spec
-from hwsim._train import RUN_FILE, _read_run_record, evaluate, train
+from hwsim._train import RUN_FILE, _read_run_record, evaluate, loss_for, train
 from hwsim._xp import array_module_named
 from hwsim.layers import set_optical
 from hwsim.schemes import build_scheme_model, parse_scheme
@@ -32,7 +32,7 @@ __all__ = ["cmd_train", "cmd_eval", "cmd_report", "load_trained_run", "read_run"
 #: Flags that ``--resume`` takes from the run (flag dest -> run.json key); ``--optical`` is compared
 #: as the parsed setting (`_resume_optical`).
 _FROM_RUN = ("model", "data", "split", "seed", "scheme", "optimizer", "lr", "batch", "schedule", "momentum",
-             "weight_decay", "epochs")
+             "weight_decay", "epochs", "loss")
 _POLICY_FLAGS = ("precision", "mode", *ROLES)
 
 
@@ -143,15 +143,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     warn_unsigned_weights(precision, "train")
     model = build_scheme_model(args.model, scheme, data.input_shape, data.num_classes, seed=args.seed)
     set_optical(model, optical)
+    loss = getattr(args, "loss", None)
+    loss_for(loss, data.y_train)  # refuse a loss that does not fit the data before writing
     metrics = train(model, data, precision, epochs=args.epochs, batch=args.batch,
                     optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
                     weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed,
                     out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet,
-                    run_info={"scheme": scheme, "optical": optical.spec if optical is not None else None},
-                    xp=args.array_module)
-    print(md_table(["run", "test accuracy (%)", "final train loss", "epochs", "precision"], [[
-        str(out), f"{100 * metrics['test_accuracy']:.2f}", f"{metrics['train_loss'][-1]:.4f}",
-        len(metrics["epoch_seconds"]), str(precision)]]))
+                    run_info={"scheme": scheme, "optical": optical.spec if optical is not None else None,
+                              "loss": loss},
+                    xp=args.array_module, loss=loss)
+    score = ("test mse", f"{metrics['test_mse']:.6g}") if "test_mse" in metrics else \
+        ("test accuracy (%)", f"{100 * metrics['test_accuracy']:.2f}")
+    print(md_table(["run", score[0], "final train loss", "epochs", "precision"], [[
+        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]), str(precision)]]))
     print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -212,6 +216,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     precision = Precision.from_dict(run["precision"])
     model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
+    if "mse" in result:  # a regression run
+        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)), "mse": result["mse"]}
+        print(json.dumps(result, indent=2) if args.json else md_table(
+            ["run", "data", "test examples", "mse"], [[result["run"], data_spec, result["n_test"],
+                                                      f"{result['mse']:.6g}"]]))
+        return 0
     result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
               "accuracy": float(result["accuracy"]), "loss": float(result["loss"]),
               "optical": run["optical_used"]}

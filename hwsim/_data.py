@@ -13,6 +13,9 @@ Data specs (``load_data(spec)``, ``hwsim train --data SPEC``):
 ``npz:PATH``
     A numpy ``.npz`` with arrays ``X`` (N, ...) and ``y`` (N,) of integer class labels 0..C-1, read with
     ``allow_pickle=False``. ``uint8`` images are scaled by 1/255; other dtypes are cast to float32 as is.
+    A floating-point ``y`` of shape (N,) or (N, out) makes a regression dataset (``task ==
+    "regression"``): targets float32 of shape (N, out) (a 1-D ``y`` becomes one column), finite,
+    ``num_classes`` = out (the model's output width).
 
 Layout: images are NCHW float32 (``(N, 1, 8, 8)`` for digits, ``(N, 1, 28, 28)`` for MNIST; a 3-D
 ``X`` in an npz gets a channel axis, a 2-D one stays ``(N, features)``). ``flatten=True`` (what the CLI
@@ -62,6 +65,7 @@ class Dataset:
     one example (no batch axis); ``name`` the spec it was loaded from (recorded in run metadata);
     ``split`` and ``split_seed`` the ``load_data`` arguments that drew the split (None when unknown),
     so that a run directory can rebuild the same test set.
+    ``task``: ``"classification"``, or ``"regression"`` (float32 targets (N, out), ``num_classes`` = out).
     """
 
     X_train: np.ndarray
@@ -73,6 +77,7 @@ class Dataset:
     name: str
     split: int | None = None
     split_seed: int | None = None
+    task: str = "classification"
 
     def flattened(self) -> "Dataset":
         """The same data with every example reshaped to a vector of ``prod(input_shape)`` features."""
@@ -94,6 +99,7 @@ class Dataset:
             "num_classes": int(self.num_classes),
             "split": self.split,
             "split_seed": self.split_seed,
+            **({"task": self.task} if self.task != "classification" else {}),
         }
 
 
@@ -150,10 +156,16 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if X is None:
         raise ValueError(f"{path}: an npz dataset needs arrays 'X' (N, ...) and 'y' (N,), "
                          f"found {sorted(names)}")
-    if X.ndim < 2 or y.ndim != 1 or len(X) != len(y):
-        raise ValueError(f"{path}: X must be (N, ...) with N >= 1 and y (N,), got X{X.shape} y{y.shape}")
-    if not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-        raise ValueError(f"{path}: y must hold integer class labels >= 0, got dtype {y.dtype}")
+    regression = np.issubdtype(y.dtype, np.floating)
+    if X.ndim < 2 or y.ndim not in ((1, 2) if regression else (1,)) or len(X) != len(y):
+        want = "(N,) or (N, out) float targets" if regression else "(N,)"
+        raise ValueError(f"{path}: X must be (N, ...) with N >= 1 and y {want}, got X{X.shape} y{y.shape}")
+    if regression:
+        if not np.isfinite(y).all() or y.shape[-1] == 0:
+            raise ValueError(f"{path}: regression targets y must be finite with at least one column")
+    elif not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
+        raise ValueError(f"{path}: y must hold integer class labels >= 0 (or float regression targets), "
+                         f"got dtype {y.dtype}")
     if X.dtype == object or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path}: X must be numeric, got dtype {X.dtype}")
     X = X.astype(np.float32) / np.float32(255.0) if X.dtype == np.uint8 else X.astype(np.float32)
@@ -164,6 +176,8 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                          f"inputs must be finite")
     if X.ndim == 3:
         X = X[:, None, :, :]
+    if regression:
+        return X, y.astype(np.float32).reshape(len(y), -1)
     return X, y.astype(np.int64)
 
 
@@ -242,10 +256,12 @@ def _split(X: np.ndarray, y: np.ndarray, split: int | None, seed: int,
         train_idx, test_idx = np.arange(split), np.arange(split, n)
     if len(test_idx) == 0 or len(train_idx) == 0:
         raise ValueError(f"{name!r}: the split leaves an empty train or test set ({n} examples)")
-    num_classes = int(y.max()) + 1
+    regression = y.dtype.kind == "f"
+    num_classes = int(y.shape[1]) if regression else int(y.max()) + 1
     return Dataset(
         X_train=np.ascontiguousarray(X[train_idx]), y_train=y[train_idx],
         X_test=np.ascontiguousarray(X[test_idx]), y_test=y[test_idx],
         input_shape=tuple(int(d) for d in X.shape[1:]), num_classes=num_classes, name=name,
         split=None if split is None else int(split), split_seed=int(seed),
+        task="regression" if regression else "classification",
     )

@@ -82,18 +82,22 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
     out.mkdir(parents=True, exist_ok=True)
 
     losses = list(metrics.get("train_loss", []))
-    accs = list(metrics.get("test_accuracy_per_epoch", []))
+    regression = "test_mse" in metrics
+    accs = list(metrics.get("test_mse_per_epoch" if regression else "test_accuracy_per_epoch", []))
     seconds = list(metrics.get("epoch_seconds", []))
     plt = _pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     ax[0].plot(range(1, len(losses) + 1), losses, marker="o")
     ax[0].set(xlabel="epoch", ylabel="training loss", title="loss")
-    ax[1].plot(range(1, len(accs) + 1), [100 * a for a in accs], marker="o", color="tab:green")
-    ax[1].set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy")
+    ax[1].plot(range(1, len(accs) + 1), accs if regression else [100 * a for a in accs], marker="o",
+               color="tab:green")
+    ax[1].set(xlabel="epoch", ylabel="test mse" if regression else "test accuracy (%)",
+              title="mse" if regression else "accuracy")
     _save(fig, out / "curves.png")
 
     lines = [f"# Training run `{run_dir}`", ""]
     lines += [md_table(["quantity", "value"], [
+        ["test mse", f"{metrics['test_mse']:.6g}"] if regression else
         ["test accuracy", f"{100 * metrics['test_accuracy']:.2f} %"],
         ["final training loss", f"{losses[-1]:.4f}" if losses else "-"],
         ["epochs", len(seconds)],

@@ -38,7 +38,7 @@ from . import _checkpoint, _rundir
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
 from ._xp import array_module_named, get_array_module, to_numpy
-from .layers import DivergenceError, SoftmaxCrossEntropy
+from .layers import DivergenceError, MeanSquaredError, SoftmaxCrossEntropy
 from .layers._dense import WeightedLayer
 
 
@@ -54,6 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str | None = None
     seed: int = 0
+    loss: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch"):
@@ -72,8 +73,30 @@ def _versions() -> dict:
     return {"hwsim": hwsim_version, "numpy": np.__version__, "python": platform.python_version()}
 
 
+#: training losses: softmax cross-entropy (integer class labels) and mean squared error (float targets)
+LOSSES = ("xent", "mse")
+
+
+def _is_regression(y) -> bool:
+    return np.dtype(y.dtype).kind == "f"
+
+
+def loss_for(loss: str | None, y):
+    """The loss object of ``loss`` (None: xent for integer labels, mse for float targets)."""
+    if loss is None:
+        loss = "mse" if _is_regression(y) else "xent"
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if (loss == "mse") != _is_regression(y):
+        need = "float regression targets (an npz whose y is floating point)" if loss == "mse" else \
+            "integer class labels (float targets train with loss='mse')"
+        raise ValueError(f"loss {loss!r} needs {need}, the data have y of dtype {y.dtype}")
+    return MeanSquaredError() if loss == "mse" else SoftmaxCrossEntropy()
+
+
 def _as_arrays(model, X, y):
-    """X in the model's parameter dtype and array module, y as int64 class indices."""
+    """X in the model's parameter dtype and array module, y as int64 class indices (float targets
+    of a regression dataset: in the parameter dtype)."""
     params = model.parameters()
     ref = params[0][2] if params else np.zeros(0, np.float32)
     xp = get_array_module(ref)
@@ -81,24 +104,31 @@ def _as_arrays(model, X, y):
     expect = tuple(model.input_shape)
     if tuple(X.shape[1:]) != expect:
         raise ValueError(f"data have example shape {tuple(X.shape[1:])}, the model expects {expect}")
+    if _is_regression(y):
+        return X, xp.asarray(y, dtype=X.dtype)
     return X, xp.asarray(y).astype(np.int64, copy=False)
 
 
 def evaluate(model, X, y, precision: Precision | None = None, *, batch: int = 1024) -> dict:
     """``{"accuracy": fraction correct, "loss": mean cross-entropy}`` of inference at ``precision``
-    (the model's current policy when None)."""
+    (the model's current policy when None); for float targets ``{"mse": mean squared error,
+    "loss": the same}``."""
     if precision is not None:
         model.set_precision(precision)
     X, y = _as_arrays(model, X, y)
     if len(X) == 0:
         raise ValueError("evaluate needs at least one example")
-    loss_fn = SoftmaxCrossEntropy()
+    regression = _is_regression(y)
+    loss_fn = loss_for(None, y)
     total, correct = 0.0, 0
     for i in range(0, len(X), batch):
         logits = model.forward(X[i:i + batch], training=False)
         yb = y[i:i + batch]
         total += float(loss_fn.forward(logits, yb)) * len(yb)
-        correct += int((logits.argmax(axis=1) == yb).sum())
+        if not regression:
+            correct += int((logits.argmax(axis=1) == yb).sum())
+    if regression:
+        return {"mse": total / len(X), "loss": total / len(X)}
     return {"accuracy": correct / len(X), "loss": total / len(X)}
 
 
@@ -167,7 +197,7 @@ def _prequantize_inputs(model, *arrays):
     return out
 
 
-def _diagnose(model, xb, yb, err: DivergenceError | None = None) -> DivergenceError:
+def _diagnose(model, xb, yb, err: DivergenceError | None = None, loss_fn=None) -> DivergenceError:
     """Locate the first non-finite tensor of a batch whose loss was not finite (or that raised
     ``err``): a master weight made non-finite by the previous update, else the first layer and role
     of this batch's forward/backward pass."""
@@ -180,7 +210,9 @@ def _diagnose(model, xb, yb, err: DivergenceError | None = None) -> DivergenceEr
     model.set_flags(check_finite=True)
     try:
         logits = model.forward(xb, training=True)
-        model.backward(_loss_grad(logits, yb))
+        fn = loss_fn if loss_fn is not None else SoftmaxCrossEntropy()
+        fn.forward(logits, yb)
+        model.backward(fn.backward())
     except DivergenceError as err:
         return err
     finally:
@@ -188,18 +220,12 @@ def _diagnose(model, xb, yb, err: DivergenceError | None = None) -> DivergenceEr
     return DivergenceError("loss", "loss", "the logits are finite but the loss is not")
 
 
-def _loss_grad(logits, yb):
-    fn = SoftmaxCrossEntropy()
-    fn.forward(logits, yb)
-    return fn.backward()
-
-
 def _train_step(model, loss_fn, opt, scheme, xb, yb, step: int):
     """Forward, loss, backward, scheme hooks and the optimizer step of one batch: (loss, logits)."""
     logits = model.forward(xb, training=True)
     loss = float(loss_fn.forward(logits, yb))
     if not math.isfinite(loss):
-        raise _diagnose(model, xb, yb)
+        raise _diagnose(model, xb, yb, loss_fn=loss_fn)
     model.backward(loss_fn.backward())
     if scheme is not None and hasattr(scheme, "on_gradients"):
         scheme.on_gradients(model, step)
@@ -213,11 +239,13 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
           lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, schedule=None,
           seed: int = 0, out=None, resume: bool = False, progress: bool = True, scheme=None,
           health_every: int = 10, xp: str | None = None, overwrite: bool = False,
-          run_info: dict | None = None) -> dict:
+          run_info: dict | None = None, loss: str | None = None) -> dict:
     """Train ``model`` on ``data`` (an ``hwsim.Dataset``: X_train, y_train, X_test, y_test,
     input_shape, num_classes, name) at ``precision``; returns the metrics dict.
 
-    Loss: softmax cross-entropy. ``optimizer``: "adam" or "sgd" (``momentum``); ``weight_decay``:
+    Loss (``loss``): "xent" (softmax cross-entropy, integer labels) or "mse" (mean squared error,
+    float targets of a regression dataset); None picks by the targets' dtype. With mse the
+    accuracy metrics are replaced by ``test_mse`` (final) and ``test_mse_per_epoch``. ``optimizer``: "adam" or "sgd" (``momentum``); ``weight_decay``:
     L2; ``schedule``: None, "step:STEP[:GAMMA]", "cosine[:MIN_LR]" or a schedule object (per epoch).
     Metrics: ``test_accuracy`` (final), ``train_loss`` / ``train_accuracy`` /
     ``test_accuracy_per_epoch`` / ``test_loss_per_epoch`` / ``epoch_seconds`` (per epoch; seconds
@@ -247,7 +275,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
         model.to(array_module_named(xp))
     cfg = TrainConfig(epochs=epochs, batch=batch, optimizer=optimizer, lr=lr, momentum=momentum,
                       weight_decay=weight_decay, schedule=schedule if schedule is None or isinstance(schedule, str)
-                      else getattr(schedule, "spec", type(schedule).__name__), seed=seed)
+                      else getattr(schedule, "spec", type(schedule).__name__), seed=seed, loss=loss)
     if not isinstance(precision, Precision):
         raise TypeError(f"precision must be a hwsim.Precision, got {precision!r}")
     if isinstance(health_every, bool) or not isinstance(health_every, int) or health_every < 1:
@@ -257,6 +285,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     sched = parse_schedule(schedule)
     _check_finite_data(data)
     _check_policy_fits(model, precision)
+    loss_fn = loss_for(loss, data.y_train)
     X, y = _as_arrays(model, data.X_train, data.y_train)
     Xt, yt = _as_arrays(model, data.X_test, data.y_test)
     n = len(X)
@@ -269,6 +298,9 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             "data": getattr(data, "name", "unknown"), "versions": _versions()}
     hist = {"train_loss": [], "train_accuracy": [], "test_accuracy_per_epoch": [], "test_loss_per_epoch": [],
             "epoch_seconds": [], "lr": [], "quant_health": []}
+    if isinstance(loss_fn, MeanSquaredError):
+        hist = {k if k != "test_accuracy_per_epoch" else "test_mse_per_epoch": v for k, v in hist.items()
+                if k != "train_accuracy"}
     epoch0, batch0, step, partial = 0, 0, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
     record = _run_record(model, data, cfg, meta, run_info)
     owner = nullcontext() if out is None else _rundir.claim_run_dir(out, resume=resume, overwrite=overwrite)
@@ -287,12 +319,12 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             _check_resume(_read_run_record(Path(out)), meta)
         elif out is not None:
             _rundir.write_json(Path(out) / RUN_FILE, record)
-        return _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt,
+        return _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, loss_fn,
                            epochs=epochs, batch=batch, lr=lr, seed=seed, out=out, progress=progress,
                            health_every=health_every, position=(epoch0, batch0, step), partial=partial)
 
 
-def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, *, epochs, batch, lr, seed,
+def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, loss_fn, *, epochs, batch, lr, seed,
                 out, progress, health_every, position, partial) -> dict:
     """The epochs of `train` from ``position`` = (epoch, batch, step) on (``partial``: the epoch so far)."""
     epoch0, batch0, step = position
@@ -306,7 +338,7 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
 
     nb = -(-n // batch)
     xp_mod = get_array_module(X)
-    loss_fn = SoftmaxCrossEntropy()
+    regression = isinstance(loss_fn, MeanSquaredError)
     bar_enabled = progress and sys.stderr.isatty()
     if bar_enabled:
         from tqdm import tqdm
@@ -336,15 +368,17 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
                 except DivergenceError as err:
                     if bar is not None:
                         bar.close()
-                    err = _diagnose(model, xb, yb, err)
+                    err = _diagnose(model, xb, yb, err, loss_fn)
                     where = f"epoch {epoch + 1}, step {step}"
                     raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
                 step += 1
                 loss_sum += loss * len(rows)
-                correct += int((logits.argmax(axis=1) == yb).sum())
+                if not regression:
+                    correct += int((logits.argmax(axis=1) == yb).sum())
                 seen += len(rows)
                 if bar is not None and (b % 10 == 0 or b == nb - 1):
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
+                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
+                                    **({} if regression else {"acc": f"{correct / seen:.3f}"}))
                     bar.update(b + 1 - bar.n)
                 if interrupt.set:
                     if bar is not None:
@@ -358,17 +392,21 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
             if bar is not None:
                 bar.close()
             model.set_flags(collect_stats=False)
-            ev = evaluate(model, Xt, yt) if len(Xt) else {"accuracy": math.nan, "loss": math.nan}
+            ev = evaluate(model, Xt, yt) if len(Xt) else {"accuracy": math.nan, "mse": math.nan, "loss": math.nan}
             hist["train_loss"].append(loss_sum / seen)
-            hist["train_accuracy"].append(correct / seen)
-            hist["test_accuracy_per_epoch"].append(ev["accuracy"])
+            if regression:
+                hist["test_mse_per_epoch"].append(ev["mse"])
+            else:
+                hist["train_accuracy"].append(correct / seen)
+                hist["test_accuracy_per_epoch"].append(ev["accuracy"])
             hist["test_loss_per_epoch"].append(ev["loss"])
             hist["epoch_seconds"].append(seconds)
             hist["lr"].append(opt.lr)
             hist["quant_health"].append(quant_health(model))
             if progress:
-                line = (f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, "
-                        f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f} ({seconds:.2f} s)")
+                score = f"test mse {ev['mse']:.5g}" if regression else \
+                    f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f}"
+                line = f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, {score} ({seconds:.2f} s)"
                 if bar_enabled:
                     tqdm.write(line, file=sys.stderr)
                 else:  # a logged or piped run: one line per epoch, as it happens
@@ -386,8 +424,9 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
 
 
 def _metrics(hist: dict, precision: Precision, meta: dict) -> dict:
-    acc = hist["test_accuracy_per_epoch"]
-    return {"test_accuracy": acc[-1] if acc else math.nan, **hist, "precision": precision.to_dict(),
+    key = "test_mse" if "test_mse_per_epoch" in hist else "test_accuracy"
+    per_epoch = hist[key + "_per_epoch"]
+    return {key: per_epoch[-1] if per_epoch else math.nan, **hist, "precision": precision.to_dict(),
             "model": meta["model"], "data": meta["data"], "config": meta["config"], "versions": meta["versions"]}
 
 

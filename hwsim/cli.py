@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_array_module_flag(p)
     p.add_argument("--bptt", type=_positive_int, default=50,
                    help="text data: characters per truncated-BPTT chunk (default 50)")
+    p.add_argument("--loss", choices=("xent", "mse"), default=None,
+                   help="training loss (default: xent for integer labels, mse for float targets of an npz)")
 
     p = _command(sub, "eval", "evaluate a trained run's checkpoint on its test split or other data")
     p.add_argument("run_dir", metavar="RUN_DIR")

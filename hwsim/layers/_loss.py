@@ -39,3 +39,24 @@ class SoftmaxCrossEntropy:
     @property
     def probabilities(self):
         return self._p
+
+
+class MeanSquaredError:
+    """``loss = mean_n mean_j (p_nj − y_nj)²`` (the mean squared error over examples and outputs),
+    computed in the predictions' float dtype; targets ``y`` of shape (N, out).
+
+    `backward` returns ``2 (p − y) / out``: the gradient of the *summed* per-example loss (the
+    layers' gradient convention, see ``hwsim.layers._base``).
+    """
+
+    name = "mse"
+
+    def forward(self, pred, y):
+        """Mean loss as a 0-d array of the predictions' dtype; caches the residual."""
+        if pred.shape != y.shape:
+            raise ValueError(f"mse: predictions {tuple(pred.shape)} and targets {tuple(y.shape)} differ in shape")
+        self._r = pred - y.astype(pred.dtype, copy=False)
+        return (self._r * self._r).mean()
+
+    def backward(self):
+        return self._r * (2.0 / self._r.shape[1])

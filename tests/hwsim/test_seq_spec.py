@@ -40,7 +40,7 @@ def test_keyword_for_positional_and_types():
 
 
 @pytest.mark.parametrize("spec, needle", [
-    ("seq:784,dense(256),foo,dense(10)", "unknown layer 'foo'; valid layers: avgpool"),
+    ("seq:784,dense(256),foo,dense(10)", "unknown layer 'foo'; valid layers: acdc"),
     ("seq:784,dense(x),dense(10)", "'dense(x)'"),
     ("seq:784,dense(10,3)", "unexpected argument(s) 3"),
     ("seq:784,dense(10,act=2)", "unexpected argument(s) act="),
