@@ -20,6 +20,7 @@ from ._train import TrainConfig, evaluate, train
 from ._workload import workload
 from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, DivergenceError, Dropout, Flatten,
                      Layer, MaxPool2d, SoftmaxCrossEntropy)
+from .layers import AnnealConstant, AnnealInverseSqrt, AnnealLinear, MollifiedDense, NoisyActivation
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
 
@@ -30,3 +31,4 @@ __all__ = [
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
     "compression", "schemes", "Scheme", "get_scheme",
 ]
+__all__ += ["AnnealConstant", "AnnealInverseSqrt", "AnnealLinear", "MollifiedDense", "NoisyActivation"]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _checkpoint
+from ._anneal import anneal_after_step, anneal_record
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
 from ._xp import get_array_module
@@ -294,6 +295,7 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
                     err = _diagnose(model, xb, yb, err)
                     where = f"epoch {epoch + 1}, step {step}"
                     raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
+                anneal_after_step(model, loss, step)
                 step += 1
                 loss_sum += loss * len(idx)
                 correct += int((logits.argmax(axis=1) == yb).sum())
@@ -321,6 +323,9 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
             hist["epoch_seconds"].append(seconds)
             hist["lr"].append(opt.lr)
             hist["quant_health"].append(quant_health(model))
+            annealing = anneal_record(model)
+            if annealing:
+                hist.setdefault("annealing", []).append(annealing)
             if bar_enabled:
                 tqdm.write(f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, train acc {correct / seen:.4f}, "
                            f"test acc {ev['accuracy']:.4f} ({seconds:.2f} s)", file=sys.stderr)
