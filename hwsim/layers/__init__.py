@@ -12,7 +12,7 @@ from ._noisy import NOISY_BASES, NOISY_VARIANTS, NoisyActivation
 from ._norm import BatchNorm
 from ._pool import AvgPool2d, MaxPool2d
 
-__all__ = ["ACTIVATIONS", "Activation", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "DivergenceError",
-           "Dropout", "Flatten", "Layer", "MaxPool2d", "Reshape", "SoftmaxCrossEntropy",
-           "AnnealConstant", "AnnealInverseSqrt", "AnnealLinear", "MOLLIFIED_ACTS", "MollifiedDense",
-           "NOISY_BASES", "NOISY_VARIANTS", "NoisyActivation"]
+__all__ = ["ACTIVATIONS", "MOLLIFIED_ACTS", "NOISY_BASES", "NOISY_VARIANTS", "Activation", "AnnealConstant",
+           "AnnealInverseSqrt", "AnnealLinear", "AvgPool2d", "BatchNorm", "Conv2d", "Dense", "DivergenceError",
+           "Dropout", "Flatten", "Layer", "MaxPool2d", "MollifiedDense", "NoisyActivation", "Reshape",
+           "SoftmaxCrossEntropy"]

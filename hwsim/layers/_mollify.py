@@ -49,7 +49,7 @@ from ._activations import KINDS
 from ._dense import Dense
 from ._noisy import HALF_NORMAL_MEAN, NOISE_RNG_OPS, _half_tanh, counter_normals
 
-__all__ = ["MollifiedDense", "MOLLIFIED_ACTS", "mollifier_update"]
+__all__ = ["MOLLIFIED_ACTS", "MollifiedDense", "mollifier_update"]
 
 #: act -> (shift, k): f = act − shift, u = k z.
 MOLLIFIED_ACTS = {"sigmoid": (0.5, 0.25), "tanh": (0.0, 1.0), "hard_tanh": (0.0, 1.0),

@@ -51,7 +51,7 @@ from ._activations import KINDS
 from ._anneal_schedule import AnnealInverseSqrt, AnnealLinear, as_schedule
 from ._base import Layer, init_rng
 
-__all__ = ["NoisyActivation", "NOISY_VARIANTS", "NOISY_BASES", "counter_normals"]
+__all__ = ["NOISY_BASES", "NOISY_VARIANTS", "NoisyActivation", "counter_normals"]
 
 #: base -> (k, m, x_t): u(x) = k x + m, saturated where |x| >= x_t.
 NOISY_BASES = {"hard_tanh": (1.0, 0.0, 1.0), "hard_sigmoid": (0.5, 0.5, 1.0)}

@@ -138,7 +138,7 @@ def test_schedule_needs_equal_constants():
 def test_training_anneals_records_and_resumes(tmp_path):
     data = synthetic_dataset(6, 160, 128)
     spec = "seq:6,dense(8),mollified(8,k=20),mollified(8,k=20),dense(3)"
-    kw = dict(batch=32, lr=0.01, seed=2, progress=False)
+    kw = {"batch": 32, "lr": 0.01, "seed": 2, "progress": False}
     full = hwsim.build_model(spec, (6,), 3, seed=4)
     ref = train(full, data, Precision(seed=1), epochs=3, **kw)
     ann = ref["annealing"]

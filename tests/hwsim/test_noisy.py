@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim import Precision, Sequential, train
 from hwsim._precision import role_base, step_seed
-from hwsim.layers import (AnnealConstant, AnnealInverseSqrt, AnnealLinear, Dense, NoisyActivation)
+from hwsim.layers import AnnealConstant, AnnealInverseSqrt, AnnealLinear, Dense, NoisyActivation
 from hwsim.layers._noisy import counter_normals
 
 from ._synthetic import synthetic_dataset
@@ -275,7 +276,7 @@ def test_noise_is_a_function_of_seed_layer_and_step():
 def test_resumed_run_matches_uninterrupted(tmp_path):
     data = synthetic_dataset(6, 160, 128)
     spec = "seq:6,dense(8),noisy(hard_tanh,variant=nah,alpha=0.9,c=30,anneal=isqrt,every=3),dense(3)"
-    kw = dict(batch=32, lr=0.01, seed=2, progress=False)
+    kw = {"batch": 32, "lr": 0.01, "seed": 2, "progress": False}
     p = Precision(seed=3)
     full = hwsim.build_model(spec, (6,), 3, seed=4)
     ref = train(full, data, p, epochs=3, **kw)
