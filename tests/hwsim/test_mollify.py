@@ -14,6 +14,7 @@ from hwsim.layers import Activation, Dense, MollifiedDense
 from hwsim.layers._mollify import MOLLIFIED_ACTS, mollifier_update
 from hwsim.layers._noisy import counter_normals
 
+from ._numgrad import numerical_gradient
 from ._synthetic import synthetic_dataset
 
 
@@ -91,17 +92,8 @@ def test_gradients_match_finite_differences(act, residual):
     def loss():
         return float((wgt * layer.forward(x, training=True)).sum())
 
-    eps = 1e-6
     for arr, grad, scale in ((x, dx, 1.0), (layer.W, dW, x.shape[0])):
-        num = np.zeros_like(arr)
-        for i in np.ndindex(arr.shape):
-            old = arr[i]
-            arr[i] = old + eps
-            up = loss()
-            arr[i] = old - eps
-            num[i] = (up - loss()) / (2 * eps)
-            arr[i] = old
-        np.testing.assert_allclose(grad * scale, num, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(grad * scale, numerical_gradient(loss, arr), rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------------------- the schedule

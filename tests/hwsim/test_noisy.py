@@ -16,6 +16,7 @@ from hwsim._precision import role_base, step_seed
 from hwsim.layers import AnnealConstant, AnnealInverseSqrt, AnnealLinear, Dense, NoisyActivation
 from hwsim.layers._noisy import counter_normals
 
+from ._numgrad import numerical_gradient
 from ._synthetic import synthetic_dataset
 
 VARIANTS = ("nan", "nah", "nani", "nanil", "nanis")
@@ -136,29 +137,13 @@ def _fd_check(layer, x, wgt, params=("p",), eps=1e-6):
     def loss():
         return float((wgt * layer.forward(x, training=True)).sum())
 
-    num = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = loss()
-        x[i] = old - eps
-        num[i] = (up - loss()) / (2 * eps)
-        x[i] = old
-    np.testing.assert_allclose(dx, num, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x, eps), rtol=1e-5, atol=1e-7)
     for name in params:
         if name not in grads:
             continue
-        a = getattr(layer, name)
-        num = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            old = a[i]
-            a[i] = old + eps
-            up = loss()
-            a[i] = old - eps
-            num[i] = (up - loss()) / (2 * eps)
-            a[i] = old
         # grads are of the mean loss: sum over the batch / N
-        np.testing.assert_allclose(grads[name] * x.shape[0], num, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(grads[name] * x.shape[0], numerical_gradient(loss, getattr(layer, name), eps),
+                                   rtol=1e-5, atol=1e-7)
     assert y.shape == x.shape
 
 
