@@ -217,7 +217,8 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     of the training batches only, without evaluation and checkpointing), ``lr`` per epoch,
     ``precision`` (``precision.to_dict()``), ``quant_health`` (per epoch: `quant_health`, over the
     quantizations of every ``health_every``-th batch — collecting statistics costs about a third of
-    a quantize call, so it is sampled; 1 = every batch).
+    a quantize call, so it is sampled; 1 = every batch), ``annealing`` (per epoch, only for models
+    with noisy or mollified layers: each one's schedule state, `hwsim._anneal.anneal_record`).
     With ``out``: ``out/metrics.json`` and ``out/checkpoint.npz`` after every epoch;
     ``resume=True`` continues from ``out``'s checkpoint (same config and policy required). Ctrl-C
     finishes the current batch, writes a checkpoint (when ``out`` is given) and re-raises

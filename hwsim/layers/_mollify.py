@@ -33,8 +33,8 @@ asks for a per-layer schedule in which lower layers anneal faster (000:1578, as 
 stochastic depth), which the factor l gives — our reading. When ``Σ_l p^l <= δ`` annealing stops and
 every p is set to 0: the rest of training runs the base network. Defaults (the seed gives none of
 k, δ, c): ``k = 1000`` (in updates: the top layer's p falls to ≈ 1 − e^{−v} near update k),
-``δ = 0.05 L``, ``c = 20`` (s ≈ Δ for |ξ| near its mean where σ is largest, so p = 1 is close to the
-linearisation), ``β = 0.99``.
+``δ = 0.05 L``, ``c = 20`` (at p = 1 and |ξ| = E|ξ|, s reaches Δ where |a| Δ ≳ 1 (sigmoid): the
+saturated units are pushed to the linearisation, and near 0 f ≈ u anyway), ``β = 0.99``.
 """
 from __future__ import annotations
 
