@@ -21,8 +21,9 @@ training step ``t`` gets ``offset = 0`` and
     seed = seed_key((base + t * GOLDEN) mod 2**64)
 
 with ``seed_key`` / ``GOLDEN`` from ``fixedpoint._counter_rng`` (SplitMix64), ``ROLE_CODE`` the
-1-based position of ``r`` in `ROLES` (7 for dropout masks, 8 for injected noise) and ``slot`` distinguishing the tensors of
-one role in one layer (0 = W / the layer input, 1 = b / the weighted sums, 2 = the output).
+1-based position of ``r`` in `ROLES` (7 for dropout masks, 8 for injected noise) and ``slot``
+distinguishing the tensors of one role in one layer (0 = W / the layer input, 1 = b / the weighted
+sums, 2 = the output).
 """
 from __future__ import annotations
 

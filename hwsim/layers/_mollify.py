@@ -217,8 +217,10 @@ def _build_mollified(a: LayerArgs) -> MollifiedDense:
     delta = a.keyword("delta", kind=float, default=None, lo=0.0)
     return MollifiedDense(
         n_in, out, act=a.keyword("act", kind=str, default="sigmoid", choices=tuple(MOLLIFIED_ACTS)),
-        c=a.keyword("c", kind=float, default=20.0, lo=0.0), p=a.keyword("p", kind=float, default=1.0, lo=0.0, hi=1.0),
-        anneal=a.keyword("anneal", kind=bool, default=True), residual=a.keyword("residual", kind=bool, default=False),
+        c=a.keyword("c", kind=float, default=20.0, lo=0.0),
+        p=a.keyword("p", kind=float, default=1.0, lo=0.0, hi=1.0),
+        anneal=a.keyword("anneal", kind=bool, default=True),
+        residual=a.keyword("residual", kind=bool, default=False),
         k=a.keyword("k", kind=float, default=1000.0, lo=0.0), delta=delta,
         beta=a.keyword("beta", kind=float, default=0.99, lo=0.0, hi=1.0), seed=a.seed, dtype=a.dtype)
 

@@ -93,7 +93,8 @@ def gaussian_clip_mean(xp, mu, s, lo: float, hi: float):
     a, b = (lo - mu) / safe, (hi - mu) / safe
     pa, pb = _ndtr(xp, a), _ndtr(xp, b)
     inv = 1.0 / math.sqrt(2.0 * math.pi)
-    mean = lo * pa + hi * (1.0 - pb) + mu * (pb - pa) + safe * inv * (xp.exp(-0.5 * a * a) - xp.exp(-0.5 * b * b))
+    tails = safe * inv * (xp.exp(-0.5 * a * a) - xp.exp(-0.5 * b * b))
+    mean = lo * pa + hi * (1.0 - pb) + mu * (pb - pa) + tails
     return xp.where(s > 0, mean, xp.clip(mu, lo, hi)).astype(mu.dtype, copy=False)
 
 
