@@ -94,7 +94,7 @@ def bench_mnist(args, lines: list[str]) -> None:
     for label, spec, act in mnist_rows(args.hidden, updates):
         prec = Precision() if act is None else Precision.from_flags(activation=act, seed=0)
         runs.append(_run(label, spec, data, prec, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=0))
-    png = args.out.with_name("noise_mnist.png")
+    png = args.out.with_name(f"{args.out.stem}_mnist.png")
     _plot(png, runs, f"MNIST 784-{args.hidden}-10, Adam lr {args.lr}")
     lines += [f"## 1. MNIST single-hidden-layer MLP (784-{args.hidden}-10)", "",
               (f"MNIST t10k: first 8,000 images train, last 2,000 test. {args.epochs} epochs, batch {args.batch}, "
@@ -160,7 +160,7 @@ def bench_parity(args, lines: list[str]) -> None:
                          f"{100 * r['test_accuracy']:.1f} | {ends} | {r['seconds']:.0f} |")
             runs.append(r)
         all_runs += runs
-    png = args.out.with_name("noise_parity.png")
+    png = args.out.with_name(f"{args.out.stem}_parity.png")
     _plot(png, all_runs, f"n-bit parity, 6×{h} sigmoid layers")
     lines += ["", f"![parity training loss]({png.name})", ""]
     args.parity_runs = all_runs
@@ -192,7 +192,7 @@ def bench_unique(args, lines: list[str]) -> None:
             for label, spec, _ in rows]
     for r in runs:
         r["test_error"] = [100 * (1 - a) for a in r["test_accuracy_per_epoch"]]
-    png = args.out.with_name("noise_unique.png")
+    png = args.out.with_name(f"{args.out.stem}_unique.png")
     _plot(png, runs, f"unique elements, length {L}, values 0..{V - 1}", key="test_error", ylabel="test error %")
     counts = np.bincount(data.y_test, minlength=V)
     lines += ["## 3. Unique-element counting", "",
