@@ -21,6 +21,7 @@ from ._workload import workload
 from .layers import (ACDC, AFDF, Activation, AvgPool2d, BatchNorm, Circulant, Conv2d, Dense, DivergenceError,
                      Dropout, Fastfood, Flatten, Hashed, Layer, LowRank, MaxPool2d, MeanSquaredError,
                      SoftmaxCrossEntropy, set_optical)
+from .layers import AnnealConstant, AnnealInverseSqrt, AnnealLinear, MollifiedDense, NoisyActivation
 from . import optics  # noqa: E402  (the 4f system's numerics: hwsim.optics.FourF)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
 from .schemes import Scheme, get_scheme
@@ -41,3 +42,4 @@ __all__ = [
 ]
 __all__ += ["ConditionalGRU", "EstimatedDense", "GRU", "TextData", "estimator_flops", "estimator_gain",
             "estimator_gain_nn", "evaluate_text", "load_text", "train_text"]
+__all__ += ["AnnealConstant", "AnnealInverseSqrt", "AnnealLinear", "MollifiedDense", "NoisyActivation"]

@@ -21,8 +21,9 @@ training step ``t`` gets ``offset = 0`` and
     seed = seed_key((base + t * GOLDEN) mod 2**64)
 
 with ``seed_key`` / ``GOLDEN`` from ``fixedpoint.rng`` (SplitMix64), ``ROLE_CODE`` the
-1-based position of ``r`` in `ROLES` (7 for dropout masks) and ``slot`` distinguishing the tensors of
-one role in one layer (0 = W / the layer input, 1 = b / the weighted sums, 2 = the output).
+1-based position of ``r`` in `ROLES` (7 for dropout masks, 8 for injected noise) and ``slot``
+distinguishing the tensors of one role in one layer (0 = W / the layer input, 1 = b / the weighted
+sums, 2 = the output).
 """
 from __future__ import annotations
 
@@ -34,12 +35,12 @@ import numpy as np
 from numba import njit
 
 import fixedpoint as fxp
-from fixedpoint.rng import GOLDEN, MASK64, seed_key
+from fixedpoint.rng import GOLDEN, MASK64, seed_key, uniforms
 
 from ._xp import get_array_module
 
 ROLES = ("weight", "activation", "error", "grad", "update", "acc")
-ROLE_CODE = {**{r: i + 1 for i, r in enumerate(ROLES)}, "dropout": 7}
+ROLE_CODE = {**{r: i + 1 for i, r in enumerate(ROLES)}, "dropout": 7, "noise": 8}
 ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic")
 OVERFLOWS = ("saturate", "wrap")
 MODES = ("fast", "exact")
@@ -324,6 +325,12 @@ class Precision:
 def role_base(seed: int, layer_index: int, role: str, slot: int = 0) -> int:
     """The per-(layer, role, slot) stream key of the seed rule in the module docstring."""
     return seed_key(seed_key(seed) ^ (layer_index << 16 | ROLE_CODE[role] << 8 | slot))
+
+
+def stream_uniforms(seed: int, n: int):
+    """``n`` uniform float64 draws in [0, 1) of the counter RNG stream ``seed`` (element ``i`` is
+    ``fixedpoint``'s counter draw number ``i``: 53 random bits of SplitMix64(seed, i))."""
+    return uniforms(seed, 0, n)
 
 
 def step_seed(base: int, step: int) -> int:

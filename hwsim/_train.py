@@ -35,6 +35,7 @@ import numpy as np
 from fixedpoint import QuantStats
 
 from . import _checkpoint, _rundir
+from ._anneal import anneal_after_step, anneal_record
 from ._optim import make_optimizer, parse_schedule
 from ._precision import ROLES, Precision, RoleFormat
 from ._xp import array_module_named, get_array_module, to_numpy
@@ -252,7 +253,8 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     of the training batches only, without evaluation and checkpointing), ``lr`` per epoch,
     ``precision`` (``precision.to_dict()``), ``quant_health`` (per epoch: `quant_health`, over the
     quantizations of every ``health_every``-th batch — collecting statistics costs about a third of
-    a quantize call, so it is sampled; 1 = every batch).
+    a quantize call, so it is sampled; 1 = every batch), ``annealing`` (per epoch, only for models
+    with noisy or mollified layers: each one's schedule state, `hwsim._anneal.anneal_record`).
     With ``out``: the run directory, owned through `hwsim._rundir.claim_run_dir` (an exclusive lock
     for the whole call; an existing run is refused unless ``overwrite=True`` replaces it, or
     ``resume=True`` continues it). ``out/run.json`` records the model spec, data spec, split, seeds,
@@ -371,6 +373,7 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
                     err = _diagnose(model, xb, yb, err, loss_fn)
                     where = f"epoch {epoch + 1}, step {step}"
                     raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
+                anneal_after_step(model, loss, step)
                 step += 1
                 loss_sum += loss * len(rows)
                 if not regression:
@@ -403,6 +406,9 @@ def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, 
             hist["epoch_seconds"].append(seconds)
             hist["lr"].append(opt.lr)
             hist["quant_health"].append(quant_health(model))
+            annealing = anneal_record(model)
+            if annealing:
+                hist.setdefault("annealing", []).append(annealing)
             if progress:
                 score = f"test mse {ev['mse']:.5g}" if regression else \
                     f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f}"

@@ -2,6 +2,7 @@
 from ._acdc import ACDC, AFDF
 from ._activations import KINDS as ACTIVATIONS
 from ._activations import Activation
+from ._anneal_schedule import AnnealConstant, AnnealInverseSqrt, AnnealLinear
 from ._base import DivergenceError, Layer
 from ._circulant import Circulant
 from ._conv import Conv2d
@@ -15,6 +16,8 @@ from ._gru import GRU, ConditionalGRU
 from ._hashed import Hashed
 from ._loss import MeanSquaredError, SoftmaxCrossEntropy
 from ._lowrank import LowRank
+from ._mollify import MOLLIFIED_ACTS, MollifiedDense
+from ._noisy import NOISY_BASES, NOISY_VARIANTS, NoisyActivation
 from ._norm import BatchNorm
 from ._optical import OpticalOption, set_optical
 from ._pool import AvgPool2d, MaxPool2d
@@ -25,3 +28,5 @@ __all__ = ["ACDC", "ACTIVATIONS", "AFDF", "Activation", "AvgPool2d", "BatchNorm"
            "MeanSquaredError", "OpticalOption", "Reshape", "SoftmaxCrossEntropy", "StructuredLinear", "fwht",
            "set_optical"]
 __all__ += ["GRU", "ConditionalGRU", "EstimatedDense"]
+__all__ += ["MOLLIFIED_ACTS", "NOISY_BASES", "NOISY_VARIANTS", "AnnealConstant", "AnnealInverseSqrt", "AnnealLinear",
+            "MollifiedDense", "NoisyActivation"]
