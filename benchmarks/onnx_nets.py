@@ -76,7 +76,7 @@ class GraphBuilder:
 def ds_cnn() -> onnx.ModelProto:
     """MLPerf Tiny KWS DS-CNN: conv 10x4 /2 (64) then 4 x (depthwise 3x3 + pointwise 64), avg pool, fc 12."""
     g = GraphBuilder("ds_cnn", (1, 49, 10))
-    x = g.conv("input", 1, 64, (10, 4), stride=2, pads=[4, 1, 5, 2])
+    x = g.conv("input", 1, 64, (10, 4), stride=2, pads=[4, 1, 5, 1])
     for _ in range(4):
         x = g.conv(x, 64, 64, 3, group=64)
         x = g.conv(x, 64, 64, 1)

@@ -18,6 +18,7 @@ from ._optim import SGD, Adam, CosineLR, StepLR
 from ._precision import PRESETS, ROLES, Precision, Quantizer, RoleFormat, fast_mode_is_exact, register_quantizer
 from ._train import TrainConfig, evaluate, train
 from ._workload import workload
+from ._onnx_workload import workload_from_onnx
 from .layers import (Activation, AvgPool2d, BatchNorm, Conv2d, Dense, DivergenceError, Dropout, Flatten,
                      Layer, MaxPool2d, SoftmaxCrossEntropy)
 from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
@@ -27,6 +28,6 @@ __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",
     "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "Quantizer", "ROLES", "RoleFormat",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
-    "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
+    "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload", "workload_from_onnx",
     "compression", "schemes", "Scheme", "get_scheme",
 ]

@@ -2,7 +2,7 @@
 
 ``workload_from_onnx(path, precision, batch)`` reads the graph (``onnx.load`` without external
 weight data: only shapes and element types are needed), sets the first dimension of every graph input
-to ``batch``, runs ONNX shape inference and maps each node, in graph order, to devices ops:
+to ``batch`` (when given), runs ONNX shape inference and maps each node, in graph order, to devices ops:
 
 * Conv (1-D or 2-D; groups, depthwise, strides, dilations, pads, auto_pad) → ``devices.Conv2d``
   (a 1-D convolution is a 2-D one with h = 1); Gemm → ``MatMul(m, k, n)``; MatMul → ``MatMul`` with
@@ -81,8 +81,9 @@ def _onnx():
     return onnx
 
 
-def _load(onnx, model: Any, batch: int):
-    """The ModelProto with every graph input's first dimension set to ``batch``, shapes inferred."""
+def _load(onnx, model: Any, batch: int | None):
+    """The ModelProto with every graph input's first dimension set to ``batch`` (None: a symbolic
+    first dimension becomes 1, a fixed one stays), shapes inferred."""
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
@@ -101,9 +102,9 @@ def _load(onnx, model: Any, batch: int):
         if inp.name in inits:
             continue
         dims = inp.type.tensor_type.shape.dim
-        if len(dims):
+        if len(dims) and (batch is not None or not dims[0].HasField("dim_value")):
             dims[0].ClearField("dim_param")
-            dims[0].dim_value = batch
+            dims[0].dim_value = batch or 1
     try:
         return onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
@@ -344,17 +345,19 @@ class _Importer:
         self.ew(label, node, n_out, max(per, 0), "add", max(1, round(n_in / n_out)))
 
 
-def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, batch: int = 1, *,
+def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, batch: int | None = None, *,
                        skip_unsupported: bool = False) -> devices.Workload:
     """The ``devices.Workload`` of one inference of ``batch`` examples through the ONNX graph ``model``
     (a file path or an ``onnx.ModelProto``) under ``precision`` (an ``hwsim.Precision`` or None =
-    float32; QDQ tensors keep their stored integer widths). See the module docstring for the op rules.
+    float32; QDQ tensors keep their stored integer widths). ``batch`` replaces the first dimension of
+    every graph input (None: the graph's own, 1 where it is symbolic; a Reshape that hard-codes the
+    exported batch keeps it). See the module docstring for the op rules.
 
     Raises ImportError (with the install command) without the ``onnx`` package, FileNotFoundError for
     a missing file, ValueError for an unreadable graph or an unsupported op (unless
     ``skip_unsupported``: then a warning and a ``.../UNSUPPORTED <op>`` memory row per such node).
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     onnx = _onnx()
     return _Importer(onnx, _load(onnx, model, batch), precision, batch, skip_unsupported).run()
