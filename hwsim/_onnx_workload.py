@@ -8,10 +8,15 @@ to ``batch`` (when given), runs ONNX shape inference and maps each node, in grap
   (a 1-D convolution is a 2-D one with h = 1); Gemm → ``MatMul(m, k, n)``; MatMul → ``MatMul`` with
   m = the product of the leading dimensions (a product of two activations counts the second operand
   as the weight operand, read once).
-* Folded, as deployment stacks fold them for inference (TensorRT, TFLite, ONNX Runtime's graph
-  optimiser): a BatchNormalization whose input is the output of a Conv / Gemm / MatMul with no
-  other consumer, and an Add or Mul of a constant in that position (a bias or a TF-style BN scale /
-  shift); conv and Gemm biases. They cost nothing; the surviving product writes their output.
+* Folded, as deployment stacks fold them for inference (TensorRT, TFLite, OpenVINO, X-CUBE-AI):
+  a BatchNormalization whose input is the output of a Conv / Gemm / MatMul with no other consumer,
+  and an Add or Mul of a constant in that position (a bias or a TF-style BN scale / shift); conv and
+  Gemm biases. They cost nothing; the surviving product writes their output. With
+  ``fuse_activations=True`` (default) a pointwise activation (Relu, Clip, LeakyRelu, PRelu,
+  HardSigmoid, HardSwish, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu) that is the only consumer of
+  such a product (after its folds) runs in the product's epilogue (free), and one that is the only
+  consumer of an elementwise op (the ReLU after a residual Add) joins that op's pass (its ops per
+  element added, no extra memory traffic); ``fuse_activations=False`` costs them as separate ops.
 * Elementwise at the activation width, ops per element (a compare counts as an add): Relu 1,
   LeakyRelu / PRelu / Clip / Abs / Neg / Max / Min 2 / 2 / 2 / 1 / 1 / 1 / 1, HardSigmoid 3,
   HardSwish 4, Sigmoid / Tanh / Elu / Selu / Softplus / Gelu / Erf / Exp / Log / Sqrt /
@@ -43,6 +48,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import devices
@@ -67,6 +73,9 @@ _COPY = ("Transpose", "Pad")
 _POOL = ("MaxPool", "AveragePool")
 _GLOBAL = ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean")
 _PRODUCTS = ("Conv", "Gemm", "MatMul")
+#: pointwise activations that deployment stacks run in the epilogue of the kernel before them
+_EPILOGUE = ("Relu", "Clip", "LeakyRelu", "PRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu",
+             "Selu", "Softplus", "Gelu")
 #: every op type the importer costs
 SUPPORTED_OPS = tuple(sorted({*_UNARY, *_BINARY, *_FREE, *_COPY, *_POOL, *_GLOBAL, *_PRODUCTS, "LRN"}))
 #: bits of the ONNX integer element types (QDQ stored widths)
@@ -181,21 +190,19 @@ def _stored_bits(graph: _Graph, nodes) -> dict[str, int]:
     return bits
 
 
-def _folded(graph: _Graph, node) -> bool:
-    """True for a BN / constant Add / constant Mul that a deployment stack folds into the product
-    before it (that product's only consumer)."""
+def _const_operand(graph: _Graph, node) -> str | None:
+    """The data input of a BatchNormalization, or of an Add / Mul with exactly one constant operand
+    (None for other nodes)."""
     if node.op_type == "BatchNormalization":
-        data = node.input[0]
-    elif node.op_type in ("Add", "Mul") and len(node.input) == 2 and sum(map(graph.is_const, node.input)) == 1:
-        data = node.input[0] if graph.is_const(node.input[1]) else node.input[1]
-    else:
-        return False
-    prod = graph.producer.get(data)
-    return prod is not None and prod.op_type in _PRODUCTS and len(graph.consumers.get(data, ())) == 1
+        return node.input[0]
+    if node.op_type in ("Add", "Mul") and len(node.input) == 2 and sum(map(graph.is_const, node.input)) == 1:
+        return node.input[0] if graph.is_const(node.input[1]) else node.input[1]
+    return None
 
 
 class _Importer:
-    def __init__(self, onnx, model, precision: Any, batch: int, skip_unsupported: bool) -> None:
+    def __init__(self, onnx, model, precision: Any, batch: int | None, skip_unsupported: bool,
+                 fuse_activations: bool) -> None:
         self.onnx, self.g, self.r, self.batch = onnx, _Graph(onnx, model), _Roles(precision), batch
         self.nodes = list(model.graph.node)
         self.labels = _labels(self.nodes)
@@ -203,7 +210,10 @@ class _Importer:
         self.skip = skip_unsupported
         self.ops: list = []
         self.unsupported: list[str] = []
-        self._fold_target: dict[str, str] = {}  # folded node's output -> the product output it replaces
+        self.fuse = fuse_activations
+        self._fold_target: dict[str, str] = {}  # a folded node's input -> its output (the tensor written)
+        self._folded: dict[str, str] = {}  # node output -> "product" | "elementwise": what absorbs it
+        self._op_of: dict[str, int] = {}  # tensor -> index in self.ops of the elementwise op writing it
 
     def act_bits(self, name: str) -> int:
         return self.qbits.get(name, self.r.bits("activation"))
@@ -225,11 +235,34 @@ class _Importer:
         kind, a_bits, b_bits = self.r.product("activation", "weight")
         return kind, self.qbits.get(a, a_bits), self.qbits.get(b, b_bits), self.r.bits("acc")
 
+    def _fold_pass(self) -> None:
+        """Find the nodes folded into the op before them (see the module docstring) before costing,
+        so that products know the tensor they finally write."""
+        g = self.g
+        root: dict[str, str] = {}  # tensor -> "product" | "elementwise": the kernel that writes it
+        linear: set[str] = set()  # tensors a product writes with only linear folds after it
+        for node in self.nodes:
+            out = node.output[0] if node.output else ""
+            if node.op_type in _PRODUCTS:
+                root[out] = "product"
+                linear.add(out)
+                continue
+            data, kind = _const_operand(g, node), None
+            if data is not None and data in linear:
+                kind = "product"
+            elif data is None and node.op_type in _BINARY:
+                root[out] = "elementwise"
+            elif self.fuse and node.op_type in _EPILOGUE and root.get(node.input[0]):
+                data, kind = node.input[0], root[node.input[0]]
+            if kind is not None and len(g.consumers.get(data, ())) == 1:
+                self._folded[out] = kind
+                self._fold_target[data] = out
+                root[out] = kind
+                if data in linear and node.op_type not in _EPILOGUE:
+                    linear.add(out)
+
     def run(self) -> devices.Workload:
-        for node in self.nodes:  # folds first, so that products know the tensor they finally write
-            if _folded(self.g, node):
-                data = next(n for n in node.input if not self.g.is_const(n))
-                self._fold_target[data] = node.output[0]
+        self._fold_pass()
         for node, label in zip(self.nodes, self.labels):
             self.node(node, label)
         return devices.Workload(self.ops)
@@ -238,10 +271,22 @@ class _Importer:
         src = node.input[0] if node.input else node.output[0]
         self.ops.append(devices.Elementwise(f"{label}/fwd", n=n, bits=self.act_bits(src), ops_per_element=ops,
                                             inputs=inputs, outputs=outputs, op=op, kind=self.number(src)))
+        self._op_of[node.output[0]] = len(self.ops) - 1
+
+    def fuse_into_elementwise(self, node) -> None:
+        """An activation after an elementwise op (e.g. the ReLU after a residual add): one pass."""
+        idx = self._op_of[node.input[0]]
+        op = self.ops[idx]
+        self.ops[idx] = replace(op, ops_per_element=op.ops_per_element + _UNARY[node.op_type][0])
+        self._op_of[node.output[0]] = idx
 
     def node(self, node, label: str) -> None:
         t, g = node.op_type, self.g
-        if t in _FREE or (t == "Cast" and g.is_const(node.input[0])) or _folded(g, node):
+        if t in _FREE or (t == "Cast" and g.is_const(node.input[0])):
+            return
+        if node.output[0] in self._folded:
+            if self._folded[node.output[0]] == "elementwise":
+                self.fuse_into_elementwise(node)
             return
         if t == "Conv":
             self.conv(node, label)
@@ -346,7 +391,7 @@ class _Importer:
 
 
 def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, batch: int | None = None, *,
-                       skip_unsupported: bool = False) -> devices.Workload:
+                       skip_unsupported: bool = False, fuse_activations: bool = True) -> devices.Workload:
     """The ``devices.Workload`` of one inference of ``batch`` examples through the ONNX graph ``model``
     (a file path or an ``onnx.ModelProto``) under ``precision`` (an ``hwsim.Precision`` or None =
     float32; QDQ tensors keep their stored integer widths). ``batch`` replaces the first dimension of
@@ -360,4 +405,5 @@ def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, ba
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     onnx = _onnx()
-    return _Importer(onnx, _load(onnx, model, batch), precision, batch, skip_unsupported).run()
+    return _Importer(onnx, _load(onnx, model, batch), precision, batch, skip_unsupported,
+                     fuse_activations).run()

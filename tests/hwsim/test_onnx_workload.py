@@ -99,9 +99,20 @@ def test_bn_folded_after_conv_not_elsewhere():
              helper.make_node("BatchNormalization", ["c", *[t.name for t in bn]], ["n"], name="bn"),
              helper.make_node("Relu", ["n"], ["r"], name="relu"),
              helper.make_node("BatchNormalization", ["r", *[t.name for t in bn]], ["y"], name="bn2")]
-    wl = workload_from_onnx(_model(nodes, [_x((1, 2, 6, 6))], "y", [_w("w", (4, 2, 3, 3)), *bn]))
+    model = _model(nodes, [_x((1, 2, 6, 6))], "y", [_w("w", (4, 2, 3, 3)), *bn])
+    wl = workload_from_onnx(model, fuse_activations=False)
     assert [o.name for o in wl.ops] == ["conv/fwd", "relu/fwd", "bn2/fwd"]
     assert wl.ops[2].op == "mac" and wl.ops[2].ops == 4 * 36
+    fused = workload_from_onnx(model)  # the ReLU runs in the conv's epilogue; BN after a ReLU never folds
+    assert [o.name for o in fused.ops] == ["conv/fwd", "bn2/fwd"]
+
+
+def test_activation_fused_into_residual_add():
+    nodes = [helper.make_node("Add", ["x", "x2"], ["s"], name="res"), helper.make_node("Relu", ["s"], ["y"], name="r")]
+    model = _model(nodes, [_x((1, 8)), _x((1, 8), "x2")], "y")
+    (op,) = workload_from_onnx(model).ops
+    assert (op.name, op.inputs, op.ops_per_element) == ("res/fwd", 2, 2)
+    assert [o.name for o in workload_from_onnx(model, fuse_activations=False).ops] == ["res/fwd", "r/fwd"]
 
 
 def test_elementwise_pool_residual_counts():
@@ -110,7 +121,7 @@ def test_elementwise_pool_residual_counts():
              helper.make_node("Add", ["p", "a"], ["s"], name="res"),
              helper.make_node("Sigmoid", ["s"], ["g"], name="sig"),
              helper.make_node("GlobalAveragePool", ["g"], ["y"], name="gap")]
-    wl = {o.name: o for o in workload_from_onnx(_model(nodes, [_x((1, 4, 9, 9))], "y"))}
+    wl = {o.name: o for o in workload_from_onnx(_model(nodes, [_x((1, 4, 9, 9))], "y"), fuse_activations=False)}
     n_out = 4 * 4 * 4
     assert (wl["mp/fwd"].n, wl["mp/fwd"].ops_per_element, wl["mp/fwd"].inputs) == (n_out, 8, 5)
     assert wl["ap/fwd"].ops_per_element == 9

@@ -1,0 +1,83 @@
+"""Published, measured results of real devices, and the cost model's predictions of them.
+
+Every number carries its source (repository, path, commit). ``fit`` marks the one model per device
+whose measurement set a profile parameter (named in ``fitted``); every other row is held out.
+Networks are built as ONNX graphs (benchmarks/onnx_nets.py) and costed with hwsim.workload_from_onnx.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import devices
+import onnx_nets
+from hwsim import Precision, workload_from_onnx
+
+TINY = "mlcommons/tiny_results_v1.1, closed/Krai/results/README.md @ 04558bf8613715c5e8b0d2acb79160b19404780e"
+CONVNET = "soumith/convnet-benchmarks, README.md @ b9d22fe38d564893318cb9dd8df44493b77b9872"
+H100 = ("mlcommons/inference_results_v3.0, closed/NVIDIA/results/DGX-H100_H100-SXM-80GBx1_TRT/resnet50/Offline/"
+        "performance/run_1/mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
+ORIN = ("mlcommons/inference_results_v3.0, closed/NVIDIA/results/Orin_NX_TRT/resnet50/SingleStream/performance/"
+        "run_1/mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
+XEON = ("mlcommons/inference_results_v1.1, closed/Intel/results/1-node-2S-ICX-OpenVINO-INT8/resnet50/Offline/"
+        "performance/run_1/mlperf_log_summary.txt @ 912dcdb9163736beca40a1f86e25d1305deab549 (system: "
+        "closed/Intel/systems/1-node-2S-ICX-OpenVINO-INT8.json: 2x Xeon Platinum 8380)")
+
+
+@dataclass(frozen=True)
+class Published:
+    """One measurement: seconds per inference (per image for throughput runs) and, where published,
+    joules per inference."""
+
+    device: str          # our profile
+    board: str           # what was measured
+    net: str             # onnx_nets builder
+    precision: str       # int8 | fp32
+    batch: int           # batch we cost
+    per: int             # images the measured time covers (batch of a timed forward pass)
+    seconds: float       # published time for `per` images
+    quote: str           # the published figure as written
+    source: str
+    joules: float | None = None
+    joules_quote: str = ""
+    fit: bool = False
+    note: str = ""
+
+
+PUBLISHED = [
+    Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "resnet8", "int8", 1, 1, 1 / 18.215,
+              "IC 18.215 inf./sec", TINY, 7615.350e-6, "7615.350 uJ/inf", fit=True,
+              note="fits efficiency.conv and static_w of stm32h7a3"),
+    Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "ds_cnn", "int8", 1, 1, 1 / 60.988,
+              "KWS 60.988 inf./sec", TINY, 2362.103e-6, "2362.103 uJ/inf"),
+    Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "mobilenet_v1_025", "int8", 1, 1, 1 / 19.867,
+              "VWW 19.867 inf./sec", TINY, 6928.315e-6, "6928.315 uJ/inf"),
+    Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "fc_autoencoder", "int8", 1, 1, 1 / 547.234,
+              "AD 547.234 inf./sec", TINY, 235.833e-6, "235.833 uJ/inf"),
+    Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
+              "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
+              note="fits efficiency.conv of titan-x-maxwell"),
+    Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "alexnet_owt", "fp32", 128, 128, 27e-3,
+              "AlexNet (One Weird Trick) 128x3x224x224: forward 27 ms", CONVNET),
+    Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "googlenet", "fp32", 128, 128, 130e-3,
+              "GoogleNet V1 128x3x224x224: forward 130 ms", CONVNET),
+    Published("h100-sxm", "DGX-H100, 1x H100-SXM-80GB, TensorRT, Offline", "resnet50", "int8", 256, 1,
+              1 / 91825.7, "Samples per second: 91825.7", H100,
+              note="offline throughput; costed as batches of 256"),
+    Published("jetson-orin-nx", "Jetson Orin NX 16 GB, TensorRT, SingleStream", "resnet50", "int8", 1, 1,
+              1084560e-9, "50.00 percentile latency (ns): 1084560", ORIN),
+    Published("xeon-8380", "2x Xeon Platinum 8380, OpenVINO INT8, Offline", "resnet50", "int8", 64, 1,
+              2 / 4223.33, "Samples per second: 4223.33 (2 sockets; one socket = our profile: 2 x time)", XEON,
+              note="throughput of 2 sockets halved to one socket; costed as batches of 64"),
+]
+
+_PRECISION = {"int8": "fixed8", "fp32": "fp32"}
+
+
+def predict(p: Published) -> tuple[float, float]:
+    """(seconds, joules) the model predicts for ``p.per`` images on ``p.device``."""
+    precision = Precision.from_flags(_PRECISION[p.precision])
+    if p.precision == "int8":  # int8 deployment stacks accumulate in 32 bits
+        precision = Precision.from_flags("fixed8", acc="s32.16")
+    build = {**onnx_nets.MLPERF_TINY, **onnx_nets.IMAGENET}[p.net]
+    est = devices.estimate(workload_from_onnx(build(), precision, batch=p.batch), devices.load(p.device))
+    return est.latency_s * p.per / p.batch, est.energy_j * p.per / p.batch
