@@ -81,3 +81,34 @@ def predict(p: Published) -> tuple[float, float]:
     build = {**onnx_nets.MLPERF_TINY, **onnx_nets.IMAGENET}[p.net]
     est = devices.estimate(workload_from_onnx(build(), precision, batch=p.batch), devices.load(p.device))
     return est.latency_s * p.per / p.batch, est.energy_j * p.per / p.batch
+
+
+def fit(p: Published, key: str = "conv") -> dict[str, float]:
+    """Values of ``efficiency.<key>`` (and, with a published energy, ``static_w``) that make the model
+    reproduce ``p`` exactly: bisection in log efficiency on a temporary copy of the profile."""
+    import math
+    import tempfile
+    from pathlib import Path
+
+    src = Path(devices.load(p.device).source).read_text()
+    lo, hi = 1e-3, 1.0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{p.device}.toml"
+
+        def run(eff: float, static: float | None = None) -> tuple[float, float]:
+            text = src.replace(f"\n{key} = ", f"\n{key} = {eff!r}  # ", 1)
+            if static is not None:
+                text = text.replace("\nstatic_w = ", f"\nstatic_w = {static!r}  # ", 1)
+            path.write_text(text)
+            fitted = Published(**{**p.__dict__, "device": str(path)})
+            return predict(fitted)
+
+        for _ in range(40):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if run(mid)[0] > p.seconds else (lo, mid)
+        eff = math.sqrt(lo * hi)
+        out = {f"efficiency.{key}": eff}
+        if p.joules is not None:
+            seconds, joules = run(eff, 0.0)
+            out["static_w"] = (p.joules - joules) / seconds
+    return out
