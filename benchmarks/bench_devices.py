@@ -22,14 +22,17 @@ from pathlib import Path
 
 if __name__ == "__main__":  # BLAS threads must be fixed before numpy loads
     _threads = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--threads=")), "1")
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_var] = _threads
+    if _threads != "default":  # "default": leave the BLAS libraries to pick (all cores)
+        for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[_var] = _threads
 
 import numpy as np
 import scipy.fft
 
 import devices
 from devices import aligned_empty as empty, aligned_full as full
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # published.py, onnx_nets.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DTYPES = {"fp32": (np.float32, np.complex64, 32), "fp64": (np.float64, np.complex128, 64)}
@@ -78,6 +81,39 @@ def _transform_cases():
                 return lambda: scipy.fft.dct(x)
             yield "fft", devices.Transform(f"fft 2^{lg} {cls}", kind="fft", n=n, bits=bits), fft
             yield "dct", devices.Transform(f"dct 2^{lg} {cls}", kind="dct", n=n, bits=bits), dct
+
+
+def _fresh_cases():
+    """The calibration-fidelity op set (none of these shapes is measured by calibrate or by the op
+    set above): GEMV-shaped products, odd GEMMs, small and large elementwise ops, out-of-cache and
+    non-power-of-two FFT / DCT."""
+    f32, f64 = DTYPES["fp32"], DTYPES["fp64"]
+    for m, k, n, (dt, _, bits) in ((1, 2000, 2000, f32), (1, 6000, 3000, f32), (1, 3000, 3000, f64),
+                                   (8, 3000, 3000, f32), (4, 1500, 6000, f32), (1, 500, 700, f32),
+                                   (100, 300, 700, f32), (33, 777, 555, f32), (1000, 64, 1000, f32),
+                                   (2000, 100, 50, f64), (300, 3000, 17, f32)):
+        def setup(m=m, k=k, n=n, dt=dt):
+            a, b, c = full((m, k), 1, dt), full((k, n), 1, dt), empty((m, n), dt)
+            return lambda: np.matmul(a, b, out=c)
+        yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} fp{bits}", m=m, k=k, n=n, a_bits=bits, b_bits=bits,
+                                       acc_bits=bits), setup
+    for n, (dt, _, bits) in ((3000, f32), (30000, f32), (30000, f64), (300000, f32), (3_000_000, f64),
+                             (30_000_000, f32)):
+        def add(n=n, dt=dt):
+            a, b, c = full(n, 1, dt), full(n, 1, dt), empty(n, dt)
+            return lambda: np.add(a, b, out=c)
+        def relu(n=n, dt=dt):
+            a, c = full(n, 1, dt), empty(n, dt)
+            return lambda: np.maximum(a, dt(0), out=c)
+        yield "elementwise", devices.Elementwise(f"add {n} fp{bits}", n=n, bits=bits, inputs=2), add
+        yield "elementwise", devices.Elementwise(f"relu {n} fp{bits}", n=n, bits=bits), relu
+    for kind, n, (dt, ct, bits) in (("dct", 1 << 20, f64), ("fft", 1 << 20, f64), ("dct", 1_000_000, f32),
+                                    ("fft", 786_432, f32), ("dct", 3 << 16, f64), ("fft", 1 << 22, f32)):
+        def tr(kind=kind, n=n, dt=dt, ct=ct):
+            x = full(n, 1 + 1j, ct) if kind == "fft" else full(n, 1, dt)
+            fn = scipy.fft.fft if kind == "fft" else scipy.fft.dct
+            return lambda: fn(x)
+        yield kind, devices.Transform(f"{kind} {n} fp{bits}", kind=kind, n=n, bits=bits), tr
 
 
 def _mlp(name, batch, widths, cls):
@@ -195,14 +231,107 @@ def _measure(cases, prof, min_time, repeat, clock):
     return results
 
 
+def _published(out_dir: Path) -> tuple[str, Path]:
+    """Published-vs-predicted table (benchmarks/published.py) and a log-log figure."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import published as pub
+    rows, pts, energy = [], [], []
+    for p in pub.PUBLISHED:
+        sec, joules = pub.predict(p)
+        err = sec / p.seconds - 1
+        role = "fitted" if p.fit else "held out"
+        rows.append(f"| {p.device} | {p.board} | {p.net} ({p.precision}, batch {p.batch}) | {p.quote} | "
+                    f"{p.seconds * 1e3:.4g} | {sec * 1e3:.4g} | {err:+.1%} | {role} | {p.source} |")
+        pts.append((p.seconds, sec, p.fit, f"{p.device}: {p.net}"))
+        if p.joules is not None:
+            energy.append(f"| {p.device} | {p.net} | {p.joules_quote} | {p.joules * 1e6:.4g} | {joules * 1e6:.4g} | "
+                          f"{joules / p.joules - 1:+.1%} | {role} |")
+    held = [abs(pr / me - 1) for me, pr, fit, _ in pts if not fit]
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for me, pr, fit, label in pts:
+        ax.loglog(me * 1e3, pr * 1e3, "s" if fit else "o", color="C1" if fit else "C0")
+        ax.annotate(label, (me * 1e3, pr * 1e3), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    lo, hi = min(min(a, b) for a, b, *_ in pts) * 1e3 / 2, max(max(a, b) for a, b, *_ in pts) * 1e3 * 2
+    ax.loglog([lo, hi], [lo, hi], "k-", lw=0.8, label="predicted = measured")
+    ax.fill_between([lo, hi], [lo * 0.7, hi * 0.7], [lo * 1.3, hi * 1.3], color="0.85", label="+-30 %")
+    ax.set_xlabel("published, measured (ms)")
+    ax.set_ylabel("predicted by devices.estimate (ms)")
+    ax.set_title("Published vs predicted (squares: the fitted model per device)")
+    ax.legend(fontsize=7)
+    fig_path = out_dir / "devices_published.png"
+    fig.savefig(fig_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    text = (f"Held out: {sum(e <= 0.3 for e in held)}/{len(held)} within +-30 %, median abs error "
+            f"{statistics.median(held):.1%}.\n\n"
+            "| profile | measured system | network | published figure | measured ms | predicted ms | error | role | source |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
+            "\n\nEnergy per inference (MLPerf Tiny energy mode: energy of the device-under-test supply, not the "
+            "board):\n\n| profile | network | published | measured uJ | predicted uJ | error | role |\n"
+            "|---|---|---|---|---|---|---|\n" + "\n".join(energy) + "\n")
+    return text, fig_path
+
+
+def _fidelity_child(args) -> int:
+    """Calibrate (full) in this process's thread setting, then predict and time the fresh op set;
+    write JSON to args.fidelity_child."""
+    import json
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = devices.calibrate(out=Path(tmp) / "local-cpu.toml", quick=args.quick, clock=args.clock)
+    min_time, repeat = (2e-3, 3) if args.quick else (1e-2, 7)
+    res = _measure(list(_fresh_cases()), prof, min_time, repeat, args.clock)
+    Path(args.fidelity_child).write_text(json.dumps({
+        "threads": args.threads, "clock": args.clock, "load": [load0[0], os.getloadavg()[0]],
+        "rows": [[op.name, g, p, m, b] for g, op, p, m, b in res]}))
+    return 0
+
+
+def _fidelity(quick: bool, out_dir: Path) -> tuple[str, dict]:
+    """Run _fidelity_child with BLAS pinned to one thread (CPU clock) and with default threads (wall
+    clock), each in a fresh process; the report section and the per-setting rows."""
+    import json
+    import subprocess
+    lines, results = [], {}
+    for threads, clock in (("1", "cpu"), ("default", "wall")):
+        path = out_dir / f".fidelity-{threads}.json"
+        cmd = [sys.executable, __file__, f"--threads={threads}", "--clock", clock, "--fidelity-child", str(path)]
+        subprocess.run(cmd + (["--quick"] if quick else []), check=True)
+        data = json.loads(path.read_text())
+        path.unlink()
+        results[threads] = data
+        errs = [abs(p / m - 1) for _, _, p, m, _ in data["rows"]]
+        within = sum(e <= 0.3 for e in errs)
+        med = statistics.median(errs)
+        lines.append(f"| {threads} | {clock} | {data['load'][0]:.2f} / {data['load'][1]:.2f} | {med:.1%} | "
+                     f"{within}/{len(errs)} ({within / len(errs):.0%}) | "
+                     f"{'met' if med <= 0.15 and within / len(errs) >= 0.9 else 'NOT met'} |")
+    head = ("| BLAS threads | clock | load before / after | median abs error | within +-30% | goal (median <= 15%, "
+            ">= 90% within) |\n|---|---|---|---|---|---|\n")
+    rows = ["| op | group | " + " | ".join(f"pred / meas / err ({t} thr.)" for t in results) + " |",
+            "|---|---|" + "---|" * len(results)]
+    names = [r[0] for r in results["1"]["rows"]]
+    for i, name in enumerate(names):
+        cells = [f"{d['rows'][i][2] * 1e6:.4g} / {d['rows'][i][3] * 1e6:.4g} us / {d['rows'][i][2] / d['rows'][i][3] - 1:+.0%}"
+                 for d in results.values()]
+        rows.append(f"| {name} | {results['1']['rows'][i][1]} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n\n" + "\n".join(rows) + "\n", results
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="quick calibration and fewer repeats (smoke run)")
     ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "devices.md"))
-    ap.add_argument("--threads", default="1", help="BLAS threads (give as --threads=N; default 1)")
+    ap.add_argument("--threads", default="1",
+                    help="BLAS threads (give as --threads=N or --threads=default; default 1)")
+    ap.add_argument("--fidelity-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"),
                     help="cpu: process CPU time (robust on a shared machine; single-threaded code); wall: perf_counter")
     args = ap.parse_args(argv)
+    if args.fidelity_child:
+        return _fidelity_child(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()
