@@ -14,6 +14,8 @@ inputs). ImageNet models: ``resnet50`` (v1.5: stride in the 3x3 conv, as MLPerf 
 """
 from __future__ import annotations
 
+import itertools
+
 import onnx
 from onnx import TensorProto, helper
 
@@ -121,7 +123,7 @@ def fc_autoencoder() -> onnx.ModelProto:
     g = GraphBuilder("fc_autoencoder", (640,))
     widths = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128, 640]
     x = "input"
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(widths)):
         x = g.dense(x, a, b)
         if i < len(widths) - 2:
             bn = [g.weight(f"bn{i}.{p}", (b,)) for p in ("scale", "bias", "mean", "var")]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import devices
 import onnx_nets
+
+import devices
 from hwsim import Precision, workload_from_onnx
 
 TINY = "mlcommons/tiny_results_v1.1, closed/Krai/results/README.md @ 04558bf8613715c5e8b0d2acb79160b19404780e"

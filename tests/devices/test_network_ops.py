@@ -2,6 +2,7 @@
 technology scaling of energies."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -53,10 +54,10 @@ def _one(op, prof):
 def test_conv_geometry_against_a_sliding_window_reference(h, w, kh, kw, sh, sw, d, pads, groups):
     """h_out / w_out / MACs equal those of an explicit sliding window over the padded plane."""
     ph, pw = h + pads[0] + pads[2], w + pads[1] + pads[3]
-    rows = [r for r in range(0, ph) if r + d * (kh - 1) < ph][::sh]
-    cols = [c for c in range(0, pw) if c + d * (kw - 1) < pw][::sw]
-    kwargs = dict(batch=2, cin=3 * groups, cout=2 * groups, h=h, w=w, kh=kh, kw=kw, stride=sh, stride_w=sw,
-                  dilation=d, pads=pads, groups=groups)
+    rows = [r for r in range(ph) if r + d * (kh - 1) < ph][::sh]
+    cols = [c for c in range(pw) if c + d * (kw - 1) < pw][::sw]
+    kwargs = {"batch": 2, "cin": 3 * groups, "cout": 2 * groups, "h": h, "w": w, "kh": kh, "kw": kw,
+              "stride": sh, "stride_w": sw, "dilation": d, "pads": pads, "groups": groups}
     if not rows or not cols:
         with pytest.raises(ValueError, match="larger than padded input"):
             Conv2d("c", **kwargs)
@@ -117,9 +118,9 @@ def test_weights_memory_and_overflow_placement(tmp_path):
 def test_tech_energy_scale_rule():
     assert tech_energy_scale(45, 0.9) == pytest.approx(1.0)
     factors = [tech_energy_scale(n, 0.8) for n in TECH_NODES_NM]
-    assert all(a > b for a, b in zip(factors, factors[1:]))  # smaller node, less energy per op
+    assert all(a > b for a, b in itertools.pairwise(factors))  # smaller node, less energy per op
     # Stillmaker & Baas: 45 nm -> 7 nm at the same 0.8 V: E(7) / E(45) from the tabulated fits
-    e = lambda a, b, c, v: a * v * v + b * v + c  # noqa: E731
+    e = lambda a, b, c, v: a * v * v + b * v + c
     assert tech_energy_scale(7, 0.8) / tech_energy_scale(45, 0.8) == pytest.approx(
         e(0.1776, -0.09097, 0.02447, 0.8) / e(1.103, -0.362, 0.2767, 0.8))
     assert tech_energy_scale(4, 0.75) == pytest.approx(tech_energy_scale(7, 0.75) * math.sqrt(4 / 7))
@@ -131,7 +132,7 @@ def test_tech_energy_scale_rule():
 def test_profiles_scale_energy_and_may_override(tmp_path):
     h100, mcu = devices.load("h100-sxm"), devices.load("stm32h743")
     assert h100.energy.add("int", 8) == pytest.approx(HOROWITZ_PJ["int8_add"] * h100.energy_scale)
-    assert h100.energy_scale < 0.1 < 1 < mcu.energy_scale
+    assert h100.energy_scale < 0.1 and mcu.energy_scale > 1
     fixed = _profile(tmp_path, extra_top="process_nm = 7.0\nenergy_scale = 0.5\n", extra="[energy_pj]\nint8_mul = 0.3\n")
     assert fixed.energy_scale == 0.5 and fixed.energy.mul("int", 8, 8) == 0.3  # given anchors are not scaled
     assert fixed.energy.add("int", 8) == pytest.approx(0.5 * HOROWITZ_PJ["int8_add"])
