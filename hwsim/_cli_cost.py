@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import devices
+
 from hwsim._cli_common import check_scheme_flags, cost_input_shape, precision_from_args
 from hwsim._model import build_model
 from hwsim._report import format_si, md_table
 from hwsim._workload import layer_of, workload
 from hwsim.schemes import parse_scheme
 
-__all__ = ["cmd_calibrate", "cmd_cost", "cmd_devices", "cost_by_device"]
+__all__ = ["cost_by_device", "cmd_cost", "cmd_devices", "cmd_calibrate"]
 
 
 def _layer_totals(est: Any) -> list[dict]:
@@ -32,7 +33,7 @@ def _layer_totals(est: Any) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "_slowest"} for e in layers.values()]
 
 
-def cost_by_device(wl: devices.Workload, names: list[str]) -> dict[str, dict]:
+def cost_by_device(wl: "devices.Workload", names: list[str]) -> dict[str, dict]:
     """``{device: {"latency_s", "energy_j", "dynamic_energy_j", "layers": [{name, latency_s, energy_j,
     bound}]}}``; ``dynamic_energy_j`` is the arithmetic and memory-traffic energy without static power."""
     out = {}
@@ -84,7 +85,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return _print_cost(args, wl, precision, shape)
 
 
-def _print_cost(args: argparse.Namespace, wl: devices.Workload, precision: Any, shape: tuple | None) -> int:
+def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any, shape: tuple | None) -> int:
     names = args.device or devices.list_profiles()
     per_device = cost_by_device(wl, names)
     what = "training step" if args.training else "inference"
