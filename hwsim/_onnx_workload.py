@@ -201,15 +201,13 @@ def _const_operand(graph: _Graph, node) -> str | None:
 
 
 class _Importer:
-    def __init__(self, onnx, model, precision: Any, batch: int | None, skip_unsupported: bool,
-                 fuse_activations: bool) -> None:
-        self.onnx, self.g, self.r, self.batch = onnx, _Graph(onnx, model), _Roles(precision), batch
+    def __init__(self, onnx, model, precision: Any, skip_unsupported: bool, fuse_activations: bool) -> None:
+        self.onnx, self.g, self.r = onnx, _Graph(onnx, model), _Roles(precision)
         self.nodes = list(model.graph.node)
         self.labels = _labels(self.nodes)
         self.qbits = _stored_bits(self.g, self.nodes)
         self.skip = skip_unsupported
         self.ops: list = []
-        self.unsupported: list[str] = []
         self.fuse = fuse_activations
         self._fold_target: dict[str, str] = {}  # a folded node's input -> its output (the tensor written)
         self._folded: dict[str, str] = {}  # node output -> "product" | "elementwise": what absorbs it
@@ -318,7 +316,6 @@ class _Importer:
         if not self.skip:
             raise ValueError(msg + " (or pass --skip-unsupported to cost it as memory traffic only)")
         warnings.warn(msg + "; costed as its input and output memory traffic only", stacklevel=4)
-        self.unsupported.append(label)
         nbytes = [sum(math.ceil(self.g.size(x, label) * self.act_bits(x) / 8) for x in names if x in self.g.shape)
                   for names in (node.input, node.output)]
         self.ops.append(devices.Memory(f"{label}/UNSUPPORTED {node.op_type}", read_bytes=nbytes[0],
@@ -405,5 +402,4 @@ def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, ba
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     onnx = _onnx()
-    return _Importer(onnx, _load(onnx, model, batch), precision, batch, skip_unsupported,
-                     fuse_activations).run()
+    return _Importer(onnx, _load(onnx, model, batch), precision, skip_unsupported, fuse_activations).run()
