@@ -1,6 +1,7 @@
 """hwsim: neural networks through emulated low-precision hardware arithmetic, and what they cost.
 
-Public API (flat): precision policies, layers, models, optimizers, training.
+Public API (flat): precision policies, layers, models, optimizers, training, workload export
+(``workload`` for hwsim models, ``workload_from_onnx`` for ONNX graphs; needs the ``onnx`` extra).
 
 Importing hwsim sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. A training step runs
 BLAS products between fixedpoint's parallel Numba kernels; Numba's OpenMP workers otherwise spin
