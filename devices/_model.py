@@ -143,8 +143,7 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
         if op.family in ("matmul", "conv"):
             size, quals = min(op.gemm_dims), prof.cache_chain_from(home["name"])
         elif op.family == "transform":
-            batched = op.count > 1
-            size, quals = ops / op.count, ("batched",) if batched else prof.cache_chain_from(home["name"])
+            size, quals = ops / op.count, ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
         else:
             size, quals = ops, ()
         compute_s = ops / (peak * prof.efficiency(op.family, sub, cls, size, quals))
