@@ -66,7 +66,7 @@ def _elementwise_cases():
                 return lambda: np.maximum(a, dt(0), out=c)
             yield "elementwise", devices.Elementwise(f"add 1e{e} {cls}", n=n, bits=bits, inputs=2), add
             yield "elementwise", devices.Elementwise(f"scale 1e{e} {cls}", n=n, bits=bits, op="mul"), scale
-            yield "elementwise", devices.Elementwise(f"relu 1e{e} {cls}", n=n, bits=bits), relu
+            yield "elementwise", devices.Elementwise(f"relu 1e{e} {cls}", n=n, bits=bits, op="max"), relu
 
 
 def _transform_cases():
@@ -106,7 +106,7 @@ def _fresh_cases():
             a, c = full(n, 1, dt), empty(n, dt)
             return lambda: np.maximum(a, dt(0), out=c)
         yield "elementwise", devices.Elementwise(f"add {n} fp{bits}", n=n, bits=bits, inputs=2), add
-        yield "elementwise", devices.Elementwise(f"relu {n} fp{bits}", n=n, bits=bits), relu
+        yield "elementwise", devices.Elementwise(f"relu {n} fp{bits}", n=n, bits=bits, op="max"), relu
     for kind, n, (dt, ct, bits) in (("dct", 1 << 20, f64), ("fft", 1 << 20, f64), ("dct", 1_000_000, f32),
                                     ("fft", 786_432, f32), ("dct", 3 << 16, f64), ("fft", 1 << 22, f32)):
         def tr(kind=kind, n=n, dt=dt, ct=ct):
@@ -124,7 +124,7 @@ def _mlp(name, batch, widths, cls):
         ops += [devices.MatMul(f"fc{i}", m=batch, k=k, n=n, a_bits=bits, b_bits=bits, acc_bits=bits),
                 devices.Elementwise(f"bias{i}", n=batch * n, bits=bits, inputs=1)]
         if i < len(widths) - 2:
-            ops.append(devices.Elementwise(f"relu{i}", n=batch * n, bits=bits))
+            ops.append(devices.Elementwise(f"relu{i}", n=batch * n, bits=bits, op="max"))
         bufs.append((full((k, n), 0.01, dt), full(n, 0, dt), empty((batch, n), dt)))
     x0 = full((batch, widths[0]), 1, dt)
 
@@ -153,7 +153,7 @@ def _acdc(name, batch, n, layers, cls):
                 devices.Transform(f"dct{i}", kind="dct", n=n, count=batch, bits=bits),
                 devices.Elementwise(f"D{i}", n=batch * n, bits=bits, op="mul", inputs=1),
                 devices.Transform(f"idct{i}", kind="dct", n=n, count=batch, bits=bits),
-                devices.Elementwise(f"relu{i}", n=batch * n, bits=bits)]
+                devices.Elementwise(f"relu{i}", n=batch * n, bits=bits, op="max")]
     diag = [(full(n, 1.01, dt), full(n, 0.99, dt)) for _ in range(layers)]
     x0 = full((batch, n), 1, dt)
     buf = empty((batch, n), dt)

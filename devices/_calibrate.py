@@ -9,9 +9,11 @@ Measured (median of several timed batches each):
   ``write_bandwidth_curve`` is what remains of the copy time at each working set once its two
   loads are paid at the read bandwidth: 1 / write = 3 / copy − 2 / read (write-allocate included),
   floored at 1 / write ≥ 1 / (3 · copy);
-- elementwise compute rate per class (np.add, cache-resident): ``efficiency_curves.elementwise_<class>``;
+- elementwise compute rate per class (np.add, cache-resident): ``efficiency_curves.elementwise_<class>``,
+  and of a compare-and-select (np.maximum with a scalar, a ReLU): ``elementwise_<class>@max``;
 - per-call overhead of an elementwise op: median of array+array, array*scalar and max(array, scalar);
-- sgemm / dgemm at square sizes and (m, k, k) panels with small m: peak = best rate;
+- sgemm / dgemm at square sizes and (m, k, k) panels with small m (k up to 3584: out of cache, where
+  BLAS packs the panel instead of streaming it): peak = best rate;
   ``efficiency_curves.matmul_<class>@<level>`` = rate / peak over min(m, k, n), one curve per
   cache level the working sets sit in (the largest also unqualified);
 - scipy.fft.fft (complex) and scipy.fft.dct (type II) at power-of-two sizes, single calls and
@@ -41,7 +43,7 @@ _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
            "read_max": 32 << 20,
            "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
     False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
-            "panels": tuple((m, k) for k in (384, 640, 1536) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
+            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
             "read_max": 512 << 20,
             "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
             "repeat": 7},
@@ -310,11 +312,16 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
                     by_level.setdefault(_place(caches, ws), []).append((o, r))
                 for level, lpts in by_level.items():
                     curves[f"{kind}_{cls}@{level}"] = _rate_curve(lpts, peak[cls])
-    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set
+    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set; and
+    # np.maximum(a, 0) (a ReLU) on the same number of elements
     for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
         n = (256 << 10) // (3 * np.dtype(dt).itemsize)
         rate = n / max(_add_time(n, dt, timer) - ovh["elementwise"], 1e-12)
         curves[f"elementwise_{cls}"] = [[1.0, min(1.0, rate / peak[cls])]]
+        a, c = aligned_full(n, 1, dt), aligned_empty(n, dt)
+        zero = dt(0)
+        rate = n / max(timer(lambda: np.maximum(a, zero, out=c)) - ovh["elementwise"], 1e-12)
+        curves[f"elementwise_{cls}@max"] = [[1.0, min(1.0, rate / peak[cls])]]
 
     levels, comments = [], {}
     last_bw = float("inf")

@@ -97,7 +97,8 @@ def _ops_energy_pj(op: Op, prof: Profile, ops_scale: float) -> float:
         return op.macs * ops_scale * per
     if op.family == "elementwise":
         num = "fp" if op.number_kind == "float" else "int"
-        per = {"add": lambda: table.add(num, op.bits), "mul": lambda: table.mul(num, op.bits, op.bits),
+        per = {"add": lambda: table.add(num, op.bits), "max": lambda: table.add(num, op.bits),
+               "mul": lambda: table.mul(num, op.bits, op.bits),
                "mac": lambda: table.mac(num, op.bits, op.bits, op.bits)}[op.op]()
         return op.ops * per
     if op.family == "transform":
@@ -145,7 +146,7 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
         elif op.family == "transform":
             size, quals = ops / op.count, ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
         else:
-            size, quals = ops, ()
+            size, quals = ops, (op.op,) if op.family == "elementwise" else ()
         compute_s = ops / (peak * prof.efficiency(op.family, sub, cls, size, quals))
     else:
         compute_s = 0.0

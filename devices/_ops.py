@@ -15,7 +15,7 @@ MATMUL_KINDS = ("auto", "int", "float", "binary", "shift")
 STRUCTURES = ("dense", "circulant", "fourier_diagonal")
 TRANSFORM_KINDS = ("fft", "dct", "fwht", "acdc")
 ELEMENTWISE_KINDS = ("auto", "int", "float")
-ELEMENTWISE_OPS = ("add", "mul", "mac")
+ELEMENTWISE_OPS = ("add", "mul", "mac", "max")
 
 
 def _check_int(owner: str, name: str, value: object, low: int, high: int | None = None) -> None:
@@ -292,7 +292,9 @@ class Conv2d(_Product):
 class Elementwise:
     """``n`` elements, each read from ``inputs`` arrays and written to ``outputs`` arrays.
 
-    ``ops_per_element`` operations of type ``op`` (add, mul, mac; a compare/ReLU is an add).
+    ``ops_per_element`` operations of type ``op``: add, mul, mac, or max (a compare-and-select:
+    ReLU, max pooling; its energy is an add's, its rate may differ: efficiency curves qualified
+    ``@<op>``, e.g. ``elementwise_fp32@max``, measured by calibrate).
     kind ``auto`` = float for 16/32/64 bits, int otherwise.
     """
 

@@ -7,7 +7,8 @@ Fallback rules (documented in the README):
   Matrix ops (matmul, conv) look in ``[peak_matrix]`` before ``[peak]`` at each step.
 - efficiency: curve ``<kind>_<class>``, ``<kind>``, ``<family>_<class>``, ``<family>``, each first
   with the op's qualifiers (``@<level>`` for the level its working set sits in and every larger
-  cache level, for matmul / conv and single transforms; ``@batched`` for transforms with count > 1)
+  cache level, for matmul / conv and single transforms; ``@batched`` for transforms with count > 1;
+  ``@<op>`` (add, mul, mac, max) for elementwise ops)
   then without; log-log interpolation
   over the op's size index (matmul / conv: min(m, k, n) of the (im2col) product; transforms: ops
   per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``, ``<family>``,

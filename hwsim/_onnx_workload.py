@@ -17,7 +17,7 @@ to ``batch`` (when given), runs ONNX shape inference and maps each node, in grap
   such a product (after its folds) runs in the product's epilogue (free), and one that is the only
   consumer of an elementwise op (the ReLU after a residual Add) joins that op's pass (its ops per
   element added, no extra memory traffic); ``fuse_activations=False`` costs them as separate ops.
-* Elementwise at the activation width, ops per element (a compare counts as an add): Relu 1,
+* Elementwise at the activation width, ops per element (a compare-and-select is op ``max``): Relu 1,
   LeakyRelu / PRelu / Clip / Abs / Neg / Max / Min 2 / 2 / 2 / 1 / 1 / 1 / 1, HardSigmoid 3,
   HardSwish 4, Sigmoid / Tanh / Elu / Selu / Softplus / Gelu / Erf / Exp / Log / Sqrt /
   Reciprocal 4 (a rational approximation), an unfolded BatchNormalization 1 mac, Add / Sub /
@@ -60,13 +60,13 @@ __all__ = ["SUPPORTED_OPS", "workload_from_onnx"]
 INSTALL_HINT = "ONNX import needs the 'onnx' package: pip install -e '.[onnx]' (or pip install onnx)"
 
 #: ops per element (op kind) of the elementwise ONNX ops
-_UNARY = {"Relu": (1, "add"), "LeakyRelu": (2, "mul"), "PRelu": (2, "mul"), "Clip": (2, "add"),
+_UNARY = {"Relu": (1, "max"), "LeakyRelu": (2, "mul"), "PRelu": (2, "mul"), "Clip": (2, "max"),
           "Abs": (1, "add"), "Neg": (1, "add"), "HardSigmoid": (3, "mac"), "HardSwish": (4, "mac"),
           "Sigmoid": (4, "mac"), "Tanh": (4, "mac"), "Elu": (4, "mac"), "Selu": (4, "mac"),
           "Softplus": (4, "mac"), "Gelu": (4, "mac"), "Erf": (4, "mac"), "Exp": (4, "mac"),
           "Log": (4, "mac"), "Sqrt": (4, "mac"), "Reciprocal": (4, "mac"), "Softmax": (5, "mac"),
           "LogSoftmax": (5, "mac"), "BatchNormalization": (1, "mac")}
-_BINARY = {"Add": "add", "Sub": "add", "Max": "add", "Min": "add", "Mul": "mul", "Div": "mul"}
+_BINARY = {"Add": "add", "Sub": "add", "Max": "max", "Min": "max", "Mul": "mul", "Div": "mul"}
 _FREE = ("Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Constant", "Concat",
          "QuantizeLinear", "DequantizeLinear")
 _COPY = ("Transpose", "Pad")
@@ -306,7 +306,7 @@ class _Importer:
         elif t in _GLOBAL:
             n_in, n_out = g.size(node.input[0], label), g.size(node.output[0], label)
             per = max(1, round(n_in / n_out))
-            self.ew(label, node, n_out, per, "add", per)
+            self.ew(label, node, n_out, per, "max" if t == "GlobalMaxPool" else "add", per)
         else:
             self.not_supported(node, label)
 
@@ -383,8 +383,8 @@ class _Importer:
         g, a = self.g, _attrs(self.onnx, node)
         k = math.prod(a.get("kernel_shape", [1]))
         n_in, n_out = g.size(node.input[0], label), g.size(node.output[0], label)
-        per = k - 1 if node.op_type == "MaxPool" else k
-        self.ew(label, node, n_out, max(per, 0), "add", max(1, round(n_in / n_out)))
+        per, kind = (k - 1, "max") if node.op_type == "MaxPool" else (k, "add")
+        self.ew(label, node, n_out, max(per, 0), kind, max(1, round(n_in / n_out)))
 
 
 def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, batch: int | None = None, *,

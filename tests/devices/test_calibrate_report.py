@@ -19,6 +19,7 @@ def test_calibrate_quick_writes_a_loadable_profile(tmp_path):
     assert prof.data["read_bandwidth_curve"] and prof.data["write_bandwidth_curve"]
     curves = prof.data["efficiency_curves"]
     assert any(k.startswith("dct_fp64@") and k != "dct_fp64@batched" for k in curves)  # per cache level
+    assert "elementwise_fp32@max" in curves
     for (_, r), (_, w), in zip(prof.data["read_bandwidth_curve"], prof.data["write_bandwidth_curve"]):
         assert w > 0 and r > 0
     assert devices.load(str(out)).data == prof.data

@@ -149,3 +149,12 @@ def test_dynamic_energy_depends_on_the_device():
         dyn[name] = sum(r.compute_j + r.memory_j for r in est.rows)
     assert len({round(v, 15) for v in dyn.values()}) == 4
     assert dyn["h100-sxm"] < dyn["titan-x-maxwell"] and dyn["jetson-orin-nano"] < dyn["stm32h743"]
+
+
+def test_elementwise_max_has_its_own_rate(tmp_path):
+    prof = _profile(tmp_path, extra='[efficiency_curves]\nelementwise_fp32 = [[1.0, 0.5]]\n'
+                                   '"elementwise_fp32@max" = [[1.0, 0.1]]\n')
+    add = _one(Elementwise("a", n=10 ** 6, bits=32, ops_per_element=1), prof)
+    relu = _one(Elementwise("r", n=10 ** 6, bits=32, ops_per_element=1, op="max"), prof)
+    assert add.compute_s == pytest.approx(1e6 / (1e12 * 0.5)) and relu.compute_s == pytest.approx(5 * add.compute_s)
+    assert relu.compute_j == add.compute_j  # a compare costs an add's energy
