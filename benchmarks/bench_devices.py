@@ -388,7 +388,7 @@ preallocated outputs (`out=`); scipy.fft transforms allocate their result; an ML
 list of bound calls (no interpreter work between ops). ReLU (`np.maximum(x, 0)`) is 1 op per element. All buffers are 64-byte aligned (`devices.aligned_empty`): numpy aligns
 small arrays to 16 bytes only, and on this AVX-512 CPU an unaligned output halves in-cache elementwise throughput
 (measured 55-60 vs 113-118 GB/s for `np.add` on 256 KiB), which would otherwise make results a coin flip. The calibration sizes are disjoint from the benchmark sizes (square GEMMs
-24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = 384, 640, 1536 vs the shapes below; FFT/DCT odd vs even powers of two;
+24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = 384, 640, 1536, 3584 vs the shapes below; FFT/DCT odd vs even powers of two;
 working sets 4 KiB·2^i vs 8·10^k or 12·10^k bytes).
 
 ## Goals
@@ -439,7 +439,9 @@ times a fresh op set that neither calibrate nor the op set above measures (GEMV-
 odd GEMMs; elementwise ops of 3e3 ... 3e7 elements; DCT/FFT of 2^20 (out of cache), 10^6, 786432 = 3·2^18,
 196608 = 3·2^16 and 2^22 points). Pinned: OPENBLAS/OMP/MKL_NUM_THREADS=1, timed with process CPU time;
 default: the BLAS libraries pick their threads (2 on this machine), timed with wall-clock time (CPU time
-would add the threads' times).
+would add the threads' times). Wall-clock timings on a machine loaded beyond its core count measure the share
+of the CPUs this process got, in the calibration as in the measurement, and that share moves between the two:
+read the default-thread column against the load figures beside it.
 
 {fid_text}
 ## ACDC arithmetic intensity on titan-x-maxwell (seed thesis figure, from the model)
