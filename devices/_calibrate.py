@@ -4,18 +4,28 @@ Measured (median of several timed batches each):
 - per-call overhead of a tiny matmul, FFT and DCT;
 - streaming bandwidth ``np.add(a, b, out=c)`` (fp32) over working sets from 4 KiB upward:
   the profile's ``bandwidth_curve`` and its cache-level bandwidths;
-- elementwise compute rate per class (np.add, cache-resident): ``efficiency_curves.elementwise_<class>``;
+- read-only bandwidth: a GEMV ``x[1, k] @ W[k, k]`` (fp32, BLAS at this process's thread setting)
+  over the same working sets: ``read_bandwidth_curve``; the store bandwidth
+  ``write_bandwidth_curve`` is what remains of the copy time at each working set once its two
+  loads are paid at the read bandwidth: 1 / write = 3 / copy − 2 / read (write-allocate included),
+  floored at 1 / write ≥ 1 / (3 · copy);
+- elementwise compute rate per class (np.add, cache-resident): ``efficiency_curves.elementwise_<class>``,
+  and of a compare-and-select (np.maximum with a scalar, a ReLU): ``elementwise_<class>@max``;
 - per-call overhead of an elementwise op: median of array+array, array*scalar and max(array, scalar);
-- sgemm / dgemm at square sizes and (m, k, k) panels with small m: peak = best rate;
+- sgemm / dgemm at square sizes and (m, k, k) panels with small m (k up to 3584: out of cache, where
+  BLAS packs the panel instead of streaming it): peak = best rate;
   ``efficiency_curves.matmul_<class>@<level>`` = rate / peak over min(m, k, n), one curve per
   cache level the working sets sit in (the largest also unqualified);
 - scipy.fft.fft (complex) and scipy.fft.dct (type II) at power-of-two sizes, single calls and
-  batches of rows (``@batched``; pocketfft vectorises across rows): curves over ops per transform.
+  batches of rows (``@batched``; pocketfft vectorises across rows): curves over ops per transform,
+  and per cache level of the single transforms' working set (``@<level>``: out-of-cache transforms
+  run at their own, lower efficiency).
 Cache capacities come from /sys/devices/system/cpu/cpu0/cache (defaults if absent).
 """
 from __future__ import annotations
 
 import datetime
+import math
 import os
 import platform
 import statistics
@@ -30,9 +40,11 @@ from ._profile import Profile, interp_loglog, load
 
 _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
     True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20, "ws_step": 4,
+           "read_max": 32 << 20,
            "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
     False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
-            "panels": tuple((m, k) for k in (384, 640, 1536) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
+            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
+            "read_max": 512 << 20,
             "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
             "repeat": 7},
 }
@@ -140,6 +152,31 @@ def _bandwidth_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[fl
     return pts
 
 
+def _read_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[float, float]]:
+    """[(working-set bytes, bytes/s)] of a GEMV np.matmul(x[1, k], W[k, k]) in fp32: a read-only
+    stream of W (the output is k values)."""
+    pts = []
+    ws = 16 << 10
+    while ws <= ws_max:
+        k = int(math.sqrt(ws / 4))
+        x, w, y = aligned_full((1, k), 1, np.float32), aligned_full((k, k), 1, np.float32), aligned_empty((1, k), np.float32)
+        t = timer(lambda: np.matmul(x, w, out=y))
+        nbytes = 4.0 * (k * k + 2 * k)
+        pts.append((nbytes, nbytes / _net(t, ovh)))
+        ws *= step
+    return pts
+
+
+def _write_curve(read: list[list[float]], copy: list[list[float]]) -> list[list[float]]:
+    """Store bandwidth at each read-curve working set: 1/write = 3/copy − 2/read (np.add moves two
+    loads and one store), floored at 1/write ≥ 1/(3·copy)."""
+    pts = []
+    for ws, rd in read:
+        cp = interp_loglog([tuple(p) for p in copy], ws)
+        pts.append((ws, 1.0 / max(3.0 / cp - 2.0 / rd, 1.0 / (3.0 * cp))))
+    return _monotone(pts)
+
+
 def _monotone(pts: list[tuple[float, float]]) -> list[list[float]]:
     """Cap y so that x / y never decreases (a larger size never predicted cheaper)."""
     out = [list(pts[0])]
@@ -174,8 +211,9 @@ def _gemm_points(shapes, dtype, ovh, timer, caches) -> dict[str, list[tuple[floa
     return groups
 
 
-def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[float, float]]:
-    """[(ops per transform, ops/s)] for scipy.fft.fft / dct, single calls or batches of rows."""
+def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[float, float, float]]:
+    """[(ops per transform, ops/s, working-set bytes)] for scipy.fft.fft / dct, single calls or
+    batches of rows (working set: the input and output arrays, as devices.Transform counts it)."""
     import scipy.fft  # imported here: `import devices` stays light
     pts = []
     for lg in log2s:
@@ -190,7 +228,7 @@ def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[flo
             x = aligned_full(shape, 1, dtype)
             ops = 2.5 * n * lg
             t = timer(lambda: scipy.fft.dct(x, axis=-1))
-        pts.append((ops, rows * ops / _net(t, ovh)))
+        pts.append((ops, rows * ops / _net(t, ovh), 2.0 * x.nbytes))
     return pts
 
 
@@ -249,6 +287,8 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     caches = cache_sizes()
     bw_pts = _bandwidth_curve(cfg["ws_max"], cfg["ws_step"], ovh["elementwise"], timer)
     bw_curve = _monotone(bw_pts)
+    read_curve = _monotone(_read_curve(cfg["read_max"], cfg["ws_step"], ovh["matmul"], timer))
+    write_curve = _write_curve(read_curve, bw_curve)
     shapes = [(s, s, s) for s in cfg["gemm"]] + [(m, k, k) for m, k in cfg["panels"]]
     peak, curves = {}, {}
     for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
@@ -264,12 +304,24 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
             for batched, log2s, key in ((False, cfg["fft_log2"], f"{kind}_{cls}"),
                                         (True, cfg["batched_log2"], f"{kind}_{cls}@batched")):
                 pts = _transform_points(kind, log2s, dt, ovh[kind], timer, batched)
-                curves[key] = _rate_curve(pts, peak[cls])
-    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set
+                curves[key] = _rate_curve([(o, r) for o, r, _ in pts], peak[cls])
+                if batched:
+                    continue
+                by_level: dict[str, list[tuple[float, float]]] = {}
+                for o, r, ws in pts:
+                    by_level.setdefault(_place(caches, ws), []).append((o, r))
+                for level, lpts in by_level.items():
+                    curves[f"{kind}_{cls}@{level}"] = _rate_curve(lpts, peak[cls])
+    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set; and
+    # np.maximum(a, 0) (a ReLU) on the same number of elements
     for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
         n = (256 << 10) // (3 * np.dtype(dt).itemsize)
         rate = n / max(_add_time(n, dt, timer) - ovh["elementwise"], 1e-12)
         curves[f"elementwise_{cls}"] = [[1.0, min(1.0, rate / peak[cls])]]
+        a, c = aligned_full(n, 1, dt), aligned_empty(n, dt)
+        zero = dt(0)
+        rate = n / max(timer(lambda: np.maximum(a, zero, out=c)) - ovh["elementwise"], 1e-12)
+        curves[f"elementwise_{cls}@max"] = [[1.0, min(1.0, rate / peak[cls])]]
 
     levels, comments = [], {}
     last_bw = float("inf")
@@ -300,6 +352,8 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
         "static_w": 5.0 * ncpu,
         "main_memory": "dram",
         "bandwidth_curve": bw_curve,
+        "read_bandwidth_curve": read_curve,
+        "write_bandwidth_curve": write_curve,
         "peak": peak,
         "overhead_s": {**ovh, "transform": ovh["fft"], "conv": ovh["matmul"], "default": ovh["elementwise"]},
         "efficiency": {"memory": 1.0},
@@ -309,6 +363,8 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     comments.update({
         "static_w": "estimate: 5 W per logical CPU (not measured)",
         "bandwidth_curve": "measured: [working-set bytes, bytes/s] of np.add(a, b, out=c), fp32",
+        "read_bandwidth_curve": "measured: [working-set bytes, bytes/s] of a GEMV x[1,k] @ W[k,k], fp32 (loads)",
+        "write_bandwidth_curve": "derived: 1/write = 3/copy - 2/read at each working set (stores)",
         "peak.fp32": "measured: best sgemm rate (ops/s)", "peak.fp64": "measured: best dgemm rate (ops/s)",
         "efficiency_curves.elementwise_fp32": "measured: np.add on 256 KiB, elements/s over peak.fp32",
         "efficiency_curves.elementwise_fp64": "measured: np.add on 256 KiB, elements/s over peak.fp64",

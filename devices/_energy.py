@@ -24,6 +24,17 @@ Estimates (no source, this module's choices): linear interpolation in bits betwe
 one series; a ``mac`` anchor series scaled ∝ bits²; unequal multiplier operands costed at the
 geometric mean sqrt(a_bits·b_bits), i.e. ∝ a_bits·b_bits; the binary (XNOR-popcount) and shift
 MACs below. The result never decreases when bits grow.
+
+Technology scaling (:func:`tech_energy_scale`): the Horowitz anchors (and on-chip memory energies
+marked ``scale_energy``) are multiplied by E(node, Vdd) / E(45 nm, 0.9 V), with E the per-node
+quadratic fits in Vdd of A. Stillmaker, B. Baas, "Scaling equations for the accurate prediction of
+CMOS device performance from 180 nm to 7 nm", Integration 58 (2017) 74-81,
+doi:10.1016/j.vlsi.2017.02.002, in the coefficient table and interpolation of Accelergy's
+``hwcomponents`` (repository Accelergy-Project/hwcomponents, file hwcomponents/scaling/techscaling.py,
+commit 72639d902bd9ef98a1a9062e537403aad9618cac, ``tech_node_energy``): linear interpolation
+between the tabulated nodes, and outside 7..130 nm an extra factor sqrt(node / nearest tabulated node).
+A profile gives ``process_nm`` and ``voltage_v`` (defaults 45 and 0.9: factor 1), may fix the factor
+with ``energy_scale``, and its own ``[energy_pj]`` anchors are used unscaled.
 """
 from __future__ import annotations
 
@@ -34,6 +45,41 @@ HOROWITZ_PJ = {
     "int8_add": 0.03, "int32_add": 0.1, "int8_mul": 0.2, "int32_mul": 3.1,
     "fp16_add": 0.4, "fp16_mul": 1.1, "fp32_add": 0.9, "fp32_mul": 3.7,
 }
+
+
+#: Stillmaker & Baas 2017 nodes (nm) and energy coefficients (a, b, c): E ∝ a·Vdd² + b·Vdd + c
+#: (as tabulated in Accelergy hwcomponents techscaling.py, see the module docstring)
+TECH_NODES_NM = (130, 90, 65, 45, 32, 20, 16, 14, 10, 7)
+TECH_ENERGY_COEFFS = (
+    (7.171, -6.709, 2.904), (4.762, -4.781, 2.092), (3.755, -4.398, 1.975), (1.103, -0.362, 0.2767),
+    (0.9559, -0.7823, 0.471), (0.373, -0.1582, 0.04104), (0.2958, -0.1241, 0.03024),
+    (0.2363, -0.09675, 0.02239), (0.2068, -0.09311, 0.02375), (0.1776, -0.09097, 0.02447),
+)
+#: node and supply voltage of the Horowitz anchors
+ANCHOR_NM, ANCHOR_V = 45.0, 0.9
+
+
+def _tech_energy(node_nm: float, vdd: float) -> float:
+    """Relative switching energy at ``node_nm`` and ``vdd`` volts (Stillmaker & Baas fits)."""
+    extra = 1.0
+    lo, hi = TECH_NODES_NM[-1], TECH_NODES_NM[0]
+    if node_nm < lo or node_nm > hi:
+        edge = lo if node_nm < lo else hi
+        extra, node_nm = math.sqrt(node_nm / edge), edge
+    for i in range(len(TECH_NODES_NM) - 1):
+        big, small = TECH_NODES_NM[i], TECH_NODES_NM[i + 1]
+        if small <= node_nm <= big:
+            t = (big - node_nm) / (big - small)
+            e = [sum(c * vdd ** (2 - j) for j, c in enumerate(TECH_ENERGY_COEFFS[k])) for k in (i, i + 1)]
+            return extra * (e[0] * (1 - t) + e[1] * t)
+    raise AssertionError("unreachable: node inside the table")
+
+
+def tech_energy_scale(node_nm: float, vdd: float) -> float:
+    """Factor from the 45 nm / 0.9 V anchors to a chip at ``node_nm`` nm and ``vdd`` V."""
+    if not (node_nm > 0 and vdd > 0):
+        raise ValueError(f"process node and voltage must be > 0, got {node_nm} nm, {vdd} V")
+    return _tech_energy(node_nm, vdd) / _tech_energy(ANCHOR_NM, ANCHOR_V)
 
 
 def _series(anchors: dict[str, float], number: str, op: str) -> list[tuple[int, float]]:
@@ -61,8 +107,10 @@ def _scaled(pts: list[tuple[int, float]], bits: float, power: int) -> float:
 class EnergyTable:
     """pJ per add / mul / mac for ``number`` = "int" or "fp" at given bit widths."""
 
-    def __init__(self, overrides: dict[str, float] | None = None) -> None:
-        self.anchors = {**HOROWITZ_PJ, **(overrides or {})}
+    def __init__(self, overrides: dict[str, float] | None = None, scale: float = 1.0) -> None:
+        """``scale`` multiplies the Horowitz anchors (technology scaling); ``overrides`` are used as given."""
+        self.scale = scale
+        self.anchors = {**{k: v * scale for k, v in HOROWITZ_PJ.items()}, **(overrides or {})}
         self._memo: dict[tuple[str, str], list[tuple[int, float]]] = {}
 
     def _pts(self, number: str, op: str) -> list[tuple[int, float]]:

@@ -7,7 +7,7 @@ Ops run one after another: workload totals are sums.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ._ops import Op, Workload
@@ -79,6 +79,8 @@ class Estimate:
 
 
 def _sub(op: Op) -> str:
+    if op.family == "conv" and op.depthwise:
+        return "depthwise"
     return op.kind if op.family == "transform" else op.family
 
 
@@ -95,7 +97,8 @@ def _ops_energy_pj(op: Op, prof: Profile, ops_scale: float) -> float:
         return op.macs * ops_scale * per
     if op.family == "elementwise":
         num = "fp" if op.number_kind == "float" else "int"
-        per = {"add": lambda: table.add(num, op.bits), "mul": lambda: table.mul(num, op.bits, op.bits),
+        per = {"add": lambda: table.add(num, op.bits), "max": lambda: table.add(num, op.bits),
+               "mul": lambda: table.mul(num, op.bits, op.bits),
                "mac": lambda: table.mac(num, op.bits, op.bits, op.bits)}[op.op]()
         return op.ops * per
     if op.family == "transform":
@@ -106,13 +109,25 @@ def _ops_energy_pj(op: Op, prof: Profile, ops_scale: float) -> float:
     return 0.0
 
 
+def _weights_home(op: Op, prof: Profile) -> tuple:
+    """The op's traffic, with unplaced weights of a product sent to the profile's ``weights_memory``
+    (read-only storage such as an MCU's flash) when it names one; activations are placed by their
+    own working set."""
+    traffic = op.traffic()
+    home = prof.data.get("weights_memory")
+    if home and op.family in ("matmul", "conv") and traffic[1].level is None:
+        traffic = (traffic[0], replace(traffic[1], level=home))
+    return traffic
+
+
 def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
     sparse = getattr(op, "sparsity", 0.0) if prof.exploits_sparsity else 0.0
     ops = op.ops * (1.0 - sparse)
     sub = _sub(op)
-    traffic = op.traffic()
+    traffic = _weights_home(op, prof)
     working_set = sum(t.nbytes for t in traffic)
-    home = prof.place(working_set)
+    home = prof.place(working_set if op.family == "memory" else
+                      sum(t.nbytes for t in traffic if t.level is None))
     memory_s = memory_pj = 0.0
     levels = []
     for t in traffic:
@@ -120,8 +135,8 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
             continue
         placed = t.level is None and op.family != "memory"
         lv = home if placed else prof.level(t.level or prof.data["main_memory"])
-        memory_s += t.nbytes / prof.bandwidth(lv, working_set, placed)
-        memory_pj += t.nbytes * lv["energy_pj_per_byte"]
+        memory_s += prof.stream_s(lv, working_set, placed, t.nbytes, t.written)
+        memory_pj += t.nbytes * prof.level_energy_pj(lv)
         if lv["name"] not in levels:
             levels.append(lv["name"])
     cls, peak = prof.peak(op.family, op.op_class) if ops else (op.op_class, 0.0)
@@ -129,9 +144,9 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
         if op.family in ("matmul", "conv"):
             size, quals = min(op.gemm_dims), prof.cache_chain_from(home["name"])
         elif op.family == "transform":
-            size, quals = ops / op.count, ("batched",) if op.count > 1 else ()
+            size, quals = ops / op.count, ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
         else:
-            size, quals = ops, ()
+            size, quals = ops, (op.op,) if op.family == "elementwise" else ()
         compute_s = ops / (peak * prof.efficiency(op.family, sub, cls, size, quals))
     else:
         compute_s = 0.0

@@ -15,7 +15,7 @@ MATMUL_KINDS = ("auto", "int", "float", "binary", "shift")
 STRUCTURES = ("dense", "circulant", "fourier_diagonal")
 TRANSFORM_KINDS = ("fft", "dct", "fwht", "acdc")
 ELEMENTWISE_KINDS = ("auto", "int", "float")
-ELEMENTWISE_OPS = ("add", "mul", "mac")
+ELEMENTWISE_OPS = ("add", "mul", "mac", "max")
 
 
 #: Largest count (dimension, element count, byte count) an op accepts: 2**53, so that every count and
@@ -82,10 +82,12 @@ def int_class(bits: int) -> str:
 
 @dataclass(frozen=True)
 class Traffic:
-    """Bytes an op moves at one memory level (``None`` = placed by working-set size)."""
+    """Bytes an op moves at one memory level (``None`` = placed by working-set size);
+    ``written`` of them are stores (the rest loads), for profiles with separate read / write bandwidths."""
 
     level: str | None
     nbytes: float
+    written: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +121,8 @@ class _Product:
         """Activations in (a_bits) and out (out_bits, default acc_bits) at ``level``; weights at ``weights_level``."""
         out = self.acc_bits if self.out_bits is None else self.out_bits
         act = (inputs * self.a_bits + outputs * out) / 8
-        return (Traffic(self.level, act), Traffic(self.weights_level, weights * self.b_bits / 8))
+        return (Traffic(self.level, act, outputs * out / 8),
+                Traffic(self.weights_level, weights * self.b_bits / 8))
 
     @property
     def number_kind(self) -> str:
@@ -204,7 +207,13 @@ class MatMul(_Product):
 class Conv2d(_Product):
     """2-D convolution, NCHW, ``(h, w)`` input plane, zero padding ``pad`` (default: "same" for odd kernels).
 
-    Ops = 2 · batch · cout · h_out · w_out · cin · kh · kw. Bits and kinds as in :class:`MatMul`.
+    ``groups`` splits the channels into groups convolved separately (``cin`` and ``cout`` divisible
+    by it); ``groups == cin`` with ``cout`` a multiple of ``cin`` is a depthwise convolution (family
+    ``conv``, efficiency and overhead key ``depthwise``: a profile can give it its own, lower rate).
+    ``stride`` applies to both axes unless ``stride_w`` is given; ``dilation`` to both axes;
+    ``pads = (top, left, bottom, right)`` (ONNX order: begins then ends) overrides ``pad``.
+
+    Ops = 2 · batch · cout · h_out · w_out · (cin / groups) · kh · kw. Bits and kinds as in :class:`MatMul`.
     """
 
     name: str
@@ -217,37 +226,66 @@ class Conv2d(_Product):
     kw: int
     stride: int = 1
     pad: int | None = None
+    groups: int = 1
+    dilation: int = 1
+    stride_w: int | None = None
+    pads: tuple[int, int, int, int] | None = None
 
     family = "conv"
 
     def __post_init__(self) -> None:
         who = f"Conv2d {self.name!r}"
         _check_name("Conv2d", self.name)
-        for dim in ("batch", "cin", "cout", "h", "w", "kh", "kw", "stride"):
+        for dim in ("batch", "cin", "cout", "h", "w", "kh", "kw", "stride", "groups", "dilation"):
             _check_int(who, dim, getattr(self, dim), 1)
+        if self.stride_w is not None:
+            _check_int(who, "stride_w", self.stride_w, 1)
         if self.pad is not None:
             _check_int(who, "pad", self.pad, 0)
+        if self.pads is not None:
+            if not isinstance(self.pads, tuple) or len(self.pads) != 4:
+                raise ValueError(f"{who}: pads must be a tuple (top, left, bottom, right), got {self.pads!r}")
+            for p in self.pads:
+                _check_int(who, "pads[i]", p, 0)
+        if self.cin % self.groups or self.cout % self.groups:
+            raise ValueError(f"{who}: cin ({self.cin}) and cout ({self.cout}) must be divisible by "
+                             f"groups ({self.groups})")
         self._check_product(who)
         if self.h_out < 1 or self.w_out < 1:
             raise ValueError(f"{who}: kernel {self.kh}x{self.kw} larger than padded input {self.h}x{self.w}")
 
     @property
     def padding(self) -> tuple[int, int]:
+        """(rows, columns) of zero padding on the top / left side."""
+        if self.pads is not None:
+            return self.pads[0], self.pads[1]
         if self.pad is not None:
             return self.pad, self.pad
         return (self.kh - 1) // 2, (self.kw - 1) // 2
 
+    def _padded(self) -> tuple[int, int]:
+        """Total padding (rows, columns), both sides."""
+        if self.pads is not None:
+            return self.pads[0] + self.pads[2], self.pads[1] + self.pads[3]
+        return 2 * self.padding[0], 2 * self.padding[1]
+
     @property
     def h_out(self) -> int:
-        return (self.h + 2 * self.padding[0] - self.kh) // self.stride + 1
+        return (self.h + self._padded()[0] - self.dilation * (self.kh - 1) - 1) // self.stride + 1
 
     @property
     def w_out(self) -> int:
-        return (self.w + 2 * self.padding[1] - self.kw) // self.stride + 1
+        sw = self.stride if self.stride_w is None else self.stride_w
+        return (self.w + self._padded()[1] - self.dilation * (self.kw - 1) - 1) // sw + 1
+
+    @property
+    def depthwise(self) -> bool:
+        """One input channel per group (groups == cin > 1)."""
+        return self.groups > 1 and self.groups == self.cin
 
     @property
     def macs(self) -> int:
-        return self.batch * self.cout * self.h_out * self.w_out * self.cin * self.kh * self.kw
+        return self.batch * self.cout * self.h_out * self.w_out * (self.cin // self.groups) * self.kh * self.kw
 
     @property
     def ops(self) -> int:
@@ -255,12 +293,13 @@ class Conv2d(_Product):
 
     @property
     def weight_elements(self) -> int:
-        return self.cout * self.cin * self.kh * self.kw
+        return self.cout * (self.cin // self.groups) * self.kh * self.kw
 
     @property
     def gemm_dims(self) -> tuple[int, int, int]:
-        """(m, k, n) of the equivalent im2col product: (batch·h_out·w_out, cin·kh·kw, cout)."""
-        return self.batch * self.h_out * self.w_out, self.cin * self.kh * self.kw, self.cout
+        """(m, k, n) of one group's im2col product: (batch·h_out·w_out, cin/groups·kh·kw, cout/groups)."""
+        return (self.batch * self.h_out * self.w_out, self.cin // self.groups * self.kh * self.kw,
+                self.cout // self.groups)
 
     def traffic(self) -> tuple[Traffic, ...]:
         return self._traffic(self.batch * self.cin * self.h * self.w,
@@ -271,7 +310,9 @@ class Conv2d(_Product):
 class Elementwise:
     """``n`` elements, each read from ``inputs`` arrays and written to ``outputs`` arrays.
 
-    ``ops_per_element`` operations of type ``op`` (add, mul, mac; a compare/ReLU is an add).
+    ``ops_per_element`` operations of type ``op``: add, mul, mac, or max (a compare-and-select:
+    ReLU, max pooling; its energy is an add's, its rate may differ: efficiency curves qualified
+    ``@<op>``, e.g. ``elementwise_fp32@max``, measured by calibrate).
     kind ``auto`` = float for 16/32/64 bits, int otherwise.
     """
 
@@ -312,7 +353,8 @@ class Elementwise:
         return float_class(self.bits) if self.number_kind == "float" else int_class(self.bits)
 
     def traffic(self) -> tuple[Traffic, ...]:
-        return (Traffic(self.level, self.n * (self.inputs + self.outputs) * self.bits / 8),)
+        return (Traffic(self.level, self.n * (self.inputs + self.outputs) * self.bits / 8,
+                        self.n * self.outputs * self.bits / 8),)
 
 
 @dataclass(frozen=True)
@@ -355,7 +397,8 @@ class Transform:
 
     def traffic(self) -> tuple[Traffic, ...]:
         comps = 2 if self.kind == "fft" else 1
-        return (Traffic(self.level, self.count * 2 * self.n * comps * self.bits / 8),)
+        half = self.count * self.n * comps * self.bits / 8
+        return (Traffic(self.level, 2 * half, half),)
 
 
 @dataclass(frozen=True)
@@ -379,7 +422,7 @@ class Memory:
         _check_level(who, "level", self.level)
 
     def traffic(self) -> tuple[Traffic, ...]:
-        return (Traffic(self.level, self.read_bytes + self.write_bytes),)
+        return (Traffic(self.level, self.read_bytes + self.write_bytes, self.write_bytes),)
 
 
 Op = MatMul | Conv2d | Elementwise | Transform | Memory

@@ -7,7 +7,9 @@ Fallback rules (documented in the README):
   Matrix ops (matmul, conv) look in ``[peak_matrix]`` before ``[peak]`` at each step.
 - efficiency: curve ``<kind>_<class>``, ``<kind>``, ``<family>_<class>``, ``<family>``, each first
   with the op's qualifiers (``@<level>`` for the level its working set sits in and every larger
-  cache level, ``@batched`` for transforms with count > 1) then without; log-log interpolation
+  cache level, for matmul / conv and single transforms; ``@batched`` for transforms with count > 1;
+  ``@<op>`` (add, mul, mac, max) for elementwise ops)
+  then without; log-log interpolation
   over the op's size index (matmul / conv: min(m, k, n) of the (im2col) product; transforms: ops
   per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``, ``<family>``,
   else 1.
@@ -86,7 +88,17 @@ class Profile:
     @cached_property
     def energy(self) -> EnergyTable:
         """Built once per profile (the model asks for it on every op)."""
-        return EnergyTable(self.data["energy_pj"])
+        return EnergyTable(self.data["energy_pj"], self.energy_scale)
+
+    @property
+    def energy_scale(self) -> float:
+        """Technology factor on the 45 nm / 0.9 V energy anchors (see devices._energy)."""
+        return self.data.get("energy_scale", 1.0)
+
+    def level_energy_pj(self, level: dict[str, Any]) -> float:
+        """pJ per byte at ``level``: its figure, times :attr:`energy_scale` when the level is marked
+        ``scale_energy`` (an on-chip SRAM figure given at 45 nm; default for cache levels)."""
+        return level["energy_pj_per_byte"] * (self.energy_scale if level.get("scale_energy") else 1.0)
 
     @cached_property
     def optical(self) -> OpticalSpec | None:
@@ -130,11 +142,27 @@ class Profile:
 
     def place(self, working_set: float) -> dict[str, Any]:
         """Level holding a working set of ``working_set`` bytes: the first ``cache = true`` level
-        (file order) that holds it, else main memory."""
+        (file order) that holds it, else main memory, else (larger than main memory) the profile's
+        ``overflow_memory`` level when it names one (e.g. an MCU's external SDRAM)."""
         for lv in self.data["memory"]:
             if lv["cache"] and working_set <= lv["capacity_bytes"]:
                 return lv
-        return self.level(self.data["main_memory"])
+        main = self.level(self.data["main_memory"])
+        spill = self.data.get("overflow_memory")
+        if spill and working_set > main["capacity_bytes"]:
+            return self.level(spill)
+        return main
+
+    def stream_s(self, level: dict[str, Any], working_set: float, placed: bool, nbytes: float,
+                 written: float) -> float:
+        """Seconds to move ``nbytes`` (``written`` of them stores) at ``level``. With read and write
+        bandwidth curves (placed traffic): loads / read(ws) + stores / write(ws); else nbytes over
+        :meth:`bandwidth`."""
+        rd, wr = self.data.get("read_bandwidth_curve"), self.data.get("write_bandwidth_curve")
+        if placed and rd and wr:
+            return ((nbytes - written) / interp_loglog(rd, working_set)
+                    + written / interp_loglog(wr, working_set))
+        return nbytes / self.bandwidth(level, working_set, placed)
 
     def bandwidth(self, level: dict[str, Any], working_set: float, placed: bool) -> float:
         """Achievable bytes/s: a measured bandwidth curve (over working-set bytes) for placed

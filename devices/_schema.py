@@ -8,13 +8,17 @@ import math
 import re
 from typing import Any
 
+from ._energy import ANCHOR_NM, ANCHOR_V, tech_energy_scale
+
 KINDS = ("gpu", "cpu", "edge", "mcu", "optical4f")
 #: peak-throughput classes, ops/s (a MAC counts 2 ops)
 CLASSES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int64", "int32", "int16", "int8", "int4", "binary")
 FAMILIES = ("matmul", "conv", "elementwise", "transform", "memory")
 TRANSFORMS = ("fft", "dct", "fwht", "acdc")
-#: keys of [efficiency] / [overhead_s]: an op family or a transform kind
-EFF_KEYS = FAMILIES + TRANSFORMS
+#: sub-kinds of a family with their own efficiency / overhead (depthwise: Conv2d with groups == cin)
+SUBKINDS = ("depthwise",)
+#: keys of [efficiency] / [overhead_s]: an op family, a transform kind or a sub-kind
+EFF_KEYS = FAMILIES + TRANSFORMS + SUBKINDS
 ENERGY_KEY = re.compile(r"^(int|fp)(\d+)_(add|mul|mac)$")
 #: efficiency curve keys: <family or transform>[_<class>][@<qualifier>], qualifier = a memory level or "batched"
 CURVE_KEY = re.compile(rf"^({'|'.join(EFF_KEYS)})(_({'|'.join(CLASSES)}))?(@[A-Za-z0-9_-]+)?$")
@@ -86,7 +90,8 @@ class _Checker:
 TOP_REQUIRED = ("name", "kind", "static_w")
 TOP_OPTIONAL = ("description", "tdp_w", "exploits_sparsity", "main_memory", "clock_hz", "peak", "peak_matrix",
                 "cycles_per_mac", "memory", "bandwidth_curve", "energy_pj", "overhead_s", "efficiency",
-                "efficiency_curves", "optical")
+                "efficiency_curves", "optical", "process_nm", "voltage_v", "energy_scale",
+                "read_bandwidth_curve", "write_bandwidth_curve", "weights_memory", "overflow_memory")
 MEM_REQUIRED = ("name", "capacity_bytes", "bandwidth_bytes_per_s", "energy_pj_per_byte")
 OPTICAL_SECTIONS = {
     "modulator": (("pixels_x", "pixels_y", "rate_hz", "bits", "dac_pj"), ("binary_rate_hz",)),
@@ -119,7 +124,7 @@ def _memory(c: _Checker, data: Any) -> list[dict]:
     for i, lv in enumerate(data):
         p = f"memory[{i}]."
         c.table(lv, f"memory[{i}]")
-        c.keys(lv, p, MEM_REQUIRED, ("cache",))
+        c.keys(lv, p, MEM_REQUIRED, ("cache", "scale_energy"))
         levels.append({
             "name": c.string(lv, "name", p),
             "capacity_bytes": c.number(lv, "capacity_bytes", p, positive=True, integer=True),
@@ -127,6 +132,8 @@ def _memory(c: _Checker, data: Any) -> list[dict]:
             "energy_pj_per_byte": c.number(lv, "energy_pj_per_byte", p),
             "cache": c.boolean(lv, "cache", p) if "cache" in lv else False,
         })
+        cache = levels[-1]["cache"]
+        levels[-1]["scale_energy"] = c.boolean(lv, "scale_energy", p) if "scale_energy" in lv else cache
     names = [lv["name"] for lv in levels]
     if len(set(names)) != len(names):
         c.fail("memory", f"level names must be unique, got {names}")
@@ -211,6 +218,7 @@ def validate(data: Any, source: str) -> dict:
         if any(e > 1.0 for _, e in eff):
             c.fail(f"efficiency_curves.{key}", "efficiencies must be <= 1")
         _monotone_cost(c, eff, f"efficiency_curves.{key}")
+    _technology(c, data, out)
     peak = c.number_table(data, "peak", CLASSES, positive=True)
     cycles = c.number_table(data, "cycles_per_mac", CLASSES, positive=True)
     if cycles:
@@ -246,6 +254,24 @@ def validate(data: Any, source: str) -> dict:
     if out["main_memory"] not in [lv["name"] for lv in out["memory"]]:
         c.fail("main_memory", f"names no [[memory]] level: {out['main_memory']!r}")
     _cache_chain(c, out["memory"], out["main_memory"])
-    out["bandwidth_curve"] = _curve(c, data["bandwidth_curve"], "bandwidth_curve") if "bandwidth_curve" in data else []
+    for key in ("bandwidth_curve", "read_bandwidth_curve", "write_bandwidth_curve"):
+        out[key] = _curve(c, data[key], key) if key in data else []
     _monotone_cost(c, out["bandwidth_curve"], "bandwidth_curve")
+    if bool(out["read_bandwidth_curve"]) != bool(out["write_bandwidth_curve"]):
+        c.fail("read_bandwidth_curve", "give read_bandwidth_curve and write_bandwidth_curve together")
+    names = [lv["name"] for lv in out["memory"]]
+    for key in ("weights_memory", "overflow_memory"):
+        out[key] = c.string(data, key) if key in data else None
+        if out[key] is not None and out[key] not in names:
+            c.fail(key, f"names no [[memory]] level: {out[key]!r} (levels: {names})")
     return out
+
+
+def _technology(c: _Checker, data: dict, out: dict) -> None:
+    """process_nm / voltage_v (defaults: the 45 nm, 0.9 V of the energy anchors) and energy_scale."""
+    out["process_nm"] = c.number(data, "process_nm", positive=True) if "process_nm" in data else ANCHOR_NM
+    out["voltage_v"] = c.number(data, "voltage_v", positive=True) if "voltage_v" in data else ANCHOR_V
+    if "energy_scale" in data:
+        out["energy_scale"] = c.number(data, "energy_scale", positive=True)
+    else:
+        out["energy_scale"] = tech_energy_scale(out["process_nm"], out["voltage_v"])

@@ -1,6 +1,8 @@
 """hwsim: neural networks through emulated low-precision hardware arithmetic, and what they cost.
 
-Public API (flat): precision policies, layers, models, optimizers, training, design-space sweeps.
+Public API (flat): precision policies, layers, models, optimizers, training, design-space sweeps,
+workload export (``workload`` for hwsim models, ``workload_from_onnx`` for ONNX graphs; needs the
+``onnx`` extra).
 
 Importing hwsim sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. A training step runs
 BLAS products between fixedpoint's parallel Numba kernels; Numba's OpenMP workers otherwise spin
@@ -18,6 +20,7 @@ from ._optim import SGD, Adam, CosineLR, StepLR
 from ._precision import PRESETS, ROLES, Precision, Quantizer, RoleFormat, fast_mode_is_exact, register_quantizer
 from ._train import TrainConfig, evaluate, train
 from ._workload import workload
+from ._onnx_workload import workload_from_onnx
 from .layers import (ACDC, AFDF, Activation, AvgPool2d, BatchNorm, Circulant, Conv2d, Dense, DivergenceError,
                      Dropout, Fastfood, Flatten, Hashed, Layer, LowRank, MaxPool2d, MeanSquaredError,
                      SoftmaxCrossEntropy, set_optical)
@@ -36,7 +39,7 @@ __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",
     "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "Quantizer", "ROLES", "RoleFormat",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
-    "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload",
+    "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload", "workload_from_onnx",
     "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",
     "ACDC", "AFDF", "Circulant", "Fastfood", "Hashed", "LowRank", "MeanSquaredError",
 ]

@@ -54,9 +54,35 @@ def cost_by_device(wl: "devices.Workload", names: list[str], optical: Any = None
     return out
 
 
+def _onnx_workload(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(workload, precision) of an ``--model FILE.onnx`` (see hwsim._onnx_workload); warnings for
+    skipped ops go to stderr as one line each."""
+    import warnings
+
+    from hwsim._onnx_workload import workload_from_onnx
+    for flag, given in (("--scheme", args.scheme), ("--training", args.training), ("--input-shape", args.input_shape)):
+        if given:
+            raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and shapes)")
+    precision = precision_from_args(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            wl = workload_from_onnx(args.model, precision, batch=args.batch,
+                                    skip_unsupported=args.skip_unsupported)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
+    for w in caught:
+        print(f"hwsim cost: warning: {w.message}", file=sys.stderr)
+    return wl, precision
+
+
 def cmd_cost(args: argparse.Namespace) -> int:
     if args.csv:
         check_output_file(args.csv, "--csv")
+    optical = optical_from_args(getattr(args, "optical", None))
+    if args.model.lower().endswith(".onnx"):
+        wl, precision = _onnx_workload(args)
+        return _print_cost(args, wl, precision, None, optical)
     shape = cost_input_shape(args.model, args.input_shape)
     check_scheme_flags(args)
     if args.scheme:
@@ -67,24 +93,28 @@ def cmd_cost(args: argparse.Namespace) -> int:
     else:
         precision = precision_from_args(args)
         model = build_model(args.model, input_shape=shape, num_classes=None)
-    optical = optical_from_args(getattr(args, "optical", None))
     set_optical(model, optical)
     wl = workload(model, precision, batch=args.batch, training=args.training)
+    return _print_cost(args, wl, precision, shape, optical)
+
+
+def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any, shape: tuple | None,
+                optical: Any) -> int:
     names = args.device or devices.list_profiles()
     if optical is not None and not any(devices.load(n).optical is not None for n in names):
         names = [*names, optical.profile]
     per_device = cost_by_device(wl, names, optical)
     what = "training step" if args.training else "inference"
     if args.json:
-        print(json.dumps({"model": args.model, "input_shape": list(shape), "batch": args.batch,
+        print(json.dumps({"model": args.model, "input_shape": list(shape) if shape else None, "batch": args.batch,
                           "what": what, "precision": precision.to_dict(), "devices": per_device,
                           "optical": optical.spec if optical is not None else None},
                          indent=2))
         return 0
     if args.csv:
         _write_csv(Path(args.csv), per_device)
-    print(f"{args.model} on input {'x'.join(map(str, shape))}, batch {args.batch}, one {what}; "
-          f"precision: {precision}")
+    where = f" on input {'x'.join(map(str, shape))}" if shape else ""
+    print(f"{args.model}{where}, batch {args.batch}, one {what}; precision: {precision}")
     rows = []
     for name, d in per_device.items():
         rows.append([name, "(total)" if args.layers else "", format_si(d["latency_s"], "s"),

@@ -43,7 +43,8 @@ _EXAMPLES = {
   hwsim cost --model cnn:lenet5 --input-shape 1x28x28 --device stm32h743 --device optical4f
   hwsim cost --model mlp:64-64-10 --training --batch 64 --csv cost.csv
   hwsim cost --model mlp:784-1024-1024-10 --scheme bnn --device stm32h743   # a seed paper's scheme
-  hwsim cost --model cnn:lenet5 --device optical4f --optical optical4f:photons=100,adc_bits=6""",
+  hwsim cost --model cnn:lenet5 --device optical4f --optical optical4f:photons=100,adc_bits=6
+  hwsim cost --model net.onnx --batch 8 --precision fixed8 --device jetson-orin-nano --layers""",
     "devices": """examples:
   hwsim devices               # list every profile (shipped and from $HWSIM_DEVICES)
   hwsim devices h100-sxm      # show one profile""",
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost a training step (forward, backward, update) instead of an inference")
     p.add_argument("--layers", action="store_true", help="per-layer breakdown in the table")
     _add_optical_flag(p, "cost (on optical4f profiles, with these photons and DAC/ADC bits)")
+    p.add_argument("--skip-unsupported", action="store_true",
+                   help="ONNX model: cost an unsupported op as its memory traffic (with a warning) "
+                        "instead of stopping")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true",
                      help="print JSON: latency_s and energy_j per device and per layer")

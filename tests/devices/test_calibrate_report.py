@@ -16,6 +16,12 @@ def test_calibrate_quick_writes_a_loadable_profile(tmp_path):
     assert out.is_file() and prof.name == "local-cpu" and prof.kind == "cpu"
     assert prof.data["peak"]["fp32"] > 0 and prof.data["peak"]["fp64"] > 0
     assert prof.data["bandwidth_curve"] and "matmul_fp32" in prof.data["efficiency_curves"]
+    assert prof.data["read_bandwidth_curve"] and prof.data["write_bandwidth_curve"]
+    curves = prof.data["efficiency_curves"]
+    assert any(k.startswith("dct_fp64@") and k != "dct_fp64@batched" for k in curves)  # per cache level
+    assert "elementwise_fp32@max" in curves
+    for (_, r), (_, w), in zip(prof.data["read_bandwidth_curve"], prof.data["write_bandwidth_curve"]):
+        assert w > 0 and r > 0
     assert devices.load(str(out)).data == prof.data
     wl = Workload([MatMul("mm", m=64, k=64, n=64), Elementwise("e", n=10 ** 5), Transform("f", kind="fft", n=4096)])
     est = devices.estimate(wl, prof)

@@ -133,7 +133,7 @@ def test_binary_and_shift_kinds():
     prof = devices.load("h100-sxm")
     binary = one(MatMul("b", m=64, k=64, n=64, a_bits=1, b_bits=1, acc_bits=16, kind="binary"), prof)
     assert binary.op_class == "int8"  # binary -> int4 -> int8 on the H100
-    t = EnergyTable()
+    t = EnergyTable(scale=prof.energy_scale)  # the H100's 4 nm technology factor
     assert binary.compute_j == pytest.approx(64 ** 3 * 2 * t.add("int", 1) * 1e-12)
     shift = one(MatMul("s", m=64, k=64, n=64, a_bits=8, b_bits=4, acc_bits=32, kind="shift"), prof)
     assert shift.compute_j == pytest.approx(64 ** 3 * (t.add("int", 8) + t.add("int", 32)) * 1e-12)
@@ -153,9 +153,11 @@ def test_binary_matmul_on_mcu_runs_at_its_xnor_popcount_rate():
 
 def test_weights_level_puts_weights_in_flash():
     prof = devices.load("stm32h743")
-    ram = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int"), prof)
+    ram = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int", weights_level="sram"), prof)
     flash = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int", weights_level="flash"), prof)
+    default = one(MatMul("fc", m=1, k=256, n=256, a_bits=8, b_bits=8, kind="int"), prof)
     assert flash.levels == "sram+flash" and ram.levels == "sram"
+    assert default == flash  # the profile's weights_memory = "flash"
     assert flash.memory_s == pytest.approx((256 * 8 + 256 * 32) / 8 / 3.2e9 + 256 * 256 / 0.4e9)
     assert one(Memory("m", level="dram", read_bytes=64), prof).levels == "sram"   # alias of main memory
     assert one(Memory("m", level="main", read_bytes=64), "h100-sxm").levels == "hbm3"
