@@ -196,6 +196,11 @@ class Quantizer:
             counts, max_error, sums = _kernels_numba.run(flat, out, entry[1], key, counter0,
                                                          stats is not None)
             return self._finish(x, out, counts, max_error, sums, seed, stats)
+        if (type(x) is np.ndarray and x.ndim > 1 and x.flags.f_contiguous and stats is None
+                and self._mode != STOCHASTIC):
+            # a transposed view (e.g. a weight stored (out, in)): a deterministic mode rounds each element
+            # on its own, so run the contiguous x.T and hand back its transpose, without a copy
+            return self(x.T, seed=seed, offset=offset, backend=backend).T
         return self._general(x, seed, offset, backend, stats)
 
     def _general(self, x: Any, seed: Any, offset: Any, backend: Any, stats: Any,

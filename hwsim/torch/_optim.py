@@ -80,12 +80,11 @@ class LowPrecisionOptimizer:
                 continue
             w = as_array(p)
             transposed = bound_parameter(p) is not None and bound_parameter(p)[2]
-            v = (w.T if transposed else w).copy()  # hwsim's layout: element order of its seed stream
+            v = w.T if transposed else w  # a view in hwsim's layout: the element order of its seed stream
             if clip is not None:
                 v.clip(-clip, clip, out=v)
             if q is not None:
-                v = q(v, seed=seed, offset=0)
-            (w.T if transposed else w)[...] = v
+                v[...] = q(v, seed=seed, offset=0)
         self._set_step(self.t + 1)
         return loss
 

@@ -131,3 +131,20 @@ def test_construction_checks_the_modes() -> None:
     x = np.linspace(-3, 3, 50)
     assert q(x, seed=2).tobytes() == fxp.quantize(x, fmt, "stochastic", seed=2, sr_bits=4,
                                                   backend="numpy").tobytes()
+
+
+@pytest.mark.parametrize("rounding", fxp.ROUNDING_MODES)
+@given(fmt=formats(max_word=53), data=st.data(), seed=st.integers(0, 2**64 - 1))
+@settings(max_examples=10)
+def test_transposed_views_equal_their_contiguous_copies(rounding, fmt, data, seed) -> None:
+    """A Fortran-ordered view (a transposed weight) gives the bits of its C-ordered copy: deterministic
+    modes run on x.T without a copy, stochastic rounding keeps the C element order of its stream."""
+    rows, cols = data.draw(st.integers(2, 40)), data.draw(st.integers(2, 40))
+    n = rows * cols
+    x = np.asarray(data.draw(st.lists(values(fmt), min_size=n, max_size=n)), dtype=np.float64).reshape(cols, rows).T
+    assert x.flags.f_contiguous and not x.flags.c_contiguous
+    q = fxp.Quantizer(fmt, rounding, "saturate", nan="zero")
+    y = q(x, seed=seed)
+    ref, _ = _oracle(np.ascontiguousarray(x), fmt, rounding, "saturate", seed=seed)
+    assert y.shape == x.shape and y.dtype == ref.dtype
+    assert np.array_equal(y, ref, equal_nan=True) and np.signbit(y).tolist() == np.signbit(ref).tolist()
