@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         "engines interleaved. Policy of the 8-bit rows: "
         "`--weight s8.7 --activation s8.4 --update s16.14:stochastic`.", "",
         md_table(["engine", "test accuracy (%)", "median epoch (s)", "/ torch fp32", "all epochs (s)"], rows), "",
-        "hwsim.torch runs hwsim's own layer code on zero-copy views of the torch tensors (numpy's BLAS "
+        "hwsim.torch runs hwsim's own layer code on zero-copy views of the torch tensors (torch's CPU GEMM "
         "for the products, fixedpoint's Numba kernels for the roles); torch supplies the loss, autograd "
         "and the optimizer. The hwsim.torch and hwsim engine rows differ only there (torch's SGD and "
         "cross-entropy) and in the initial weights (torch's vs Glorot uniform).", "",
