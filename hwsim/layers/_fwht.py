@@ -2,8 +2,9 @@
 
 ``fwht(a)`` computes ``a H`` along the last axis, ``H`` the ``d × d`` Sylvester Hadamard matrix
 (``H₁ = [1]``, ``H₂ₖ = [[Hₖ, Hₖ], [Hₖ, −Hₖ]]``; symmetric, ``H H = d I``) with ``d`` a power of
-two: ``log2 d`` butterfly stages of additions and subtractions only, in place, rows in parallel
-(Numba threads; one row, or ``numba.set_num_threads(1)``, runs the serial kernel).
+two: ``log2 d`` stages of additions and subtractions only (the constant-geometry form, through one
+row-sized scratch buffer per thread), the result in place, rows in parallel (Numba threads; one row,
+or ``numba.set_num_threads(1)``, runs the serial kernel).
 For integer arrays (fixed-point raw values) it is exact as long as the values fit their dtype: the
 magnitude grows by at most a factor ``d`` (``log2 d`` bits).
 """
@@ -19,48 +20,36 @@ _DTYPES = (np.float32, np.float64, np.int64)
 
 
 @njit(cache=True)
-def _fwht_row(row):  # pragma: no cover - compiled
-    """One row in place: 8-point butterflies (stages 1, 2, 4) unrolled, then radix-4 passes (two
-    stages per pass over the row), a last radix-2 stage when log2 d is odd."""
-    d = row.shape[0]
-    h = 1
-    if d >= 8:
-        for i in range(0, d, 8):
-            a0, a1, a2, a3 = row[i], row[i + 1], row[i + 2], row[i + 3]
-            a4, a5, a6, a7 = row[i + 4], row[i + 5], row[i + 6], row[i + 7]
-            b0, b1, b2, b3 = a0 + a1, a0 - a1, a2 + a3, a2 - a3
-            b4, b5, b6, b7 = a4 + a5, a4 - a5, a6 + a7, a6 - a7
-            c0, c1, c2, c3 = b0 + b2, b1 + b3, b0 - b2, b1 - b3
-            c4, c5, c6, c7 = b4 + b6, b5 + b7, b4 - b6, b5 - b7
-            row[i], row[i + 1], row[i + 2], row[i + 3] = c0 + c4, c1 + c5, c2 + c6, c3 + c7
-            row[i + 4], row[i + 5], row[i + 6], row[i + 7] = c0 - c4, c1 - c5, c2 - c6, c3 - c7
-        h = 8
-    while h < d:
-        if 2 * h < d:
-            for i in range(0, d, 4 * h):
-                for j in range(i, i + h):
-                    x0, x1, x2, x3 = row[j], row[j + h], row[j + 2 * h], row[j + 3 * h]
-                    y0, y1, y2, y3 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
-                    row[j], row[j + h], row[j + 2 * h], row[j + 3 * h] = y0 + y2, y1 + y3, y0 - y2, y1 - y3
-            h *= 4
-        else:
-            for i in range(0, d, 2 * h):
-                for j in range(i, i + h):
-                    x, y = row[j], row[j + h]
-                    row[j], row[j + h] = x + y, x - y
+def _fwht_rows(a, r0, r1):  # pragma: no cover - compiled
+    """Rows ``r0 .. r1-1`` of ``a`` in place, in the constant-geometry form of the transform: log2 d
+    identical stages ``y[k] = x[2k] + x[2k+1]``, ``y[k + d/2] = x[2k] - x[2k+1]`` ping-ponging between
+    the row and a scratch row (the same sums and differences as the in-place butterflies, so the same
+    values, in one loop shape that LLVM vectorises — the scratch row is allocated here, so it provably
+    does not alias ``a``); the result is copied back when log2 d is odd."""
+    d = a.shape[1]
+    half = d // 2
+    buf = np.empty(d, a.dtype)
+    for r in range(r0, r1):
+        src, dst = a[r], buf
+        h, odd = 1, False
+        while h < d:
+            for k in range(half):
+                x = src[2 * k]
+                y = src[2 * k + 1]
+                dst[k] = x + y
+                dst[k + half] = x - y
+            src, dst = dst, src
             h *= 2
+            odd = not odd
+        if odd:
+            a[r, :] = buf
 
 
 @njit(parallel=True, cache=True)
-def _fwht_rows_parallel(a):  # pragma: no cover - compiled
-    for r in prange(a.shape[0]):
-        _fwht_row(a[r])
-
-
-@njit(cache=True)
-def _fwht_rows_serial(a):  # pragma: no cover - compiled
-    for r in range(a.shape[0]):
-        _fwht_row(a[r])
+def _fwht_rows_parallel(a, chunks):  # pragma: no cover - compiled
+    n = a.shape[0]
+    for c in prange(chunks):
+        _fwht_rows(a, c * n // chunks, (c + 1) * n // chunks)
 
 
 def _check(a: np.ndarray) -> int:
@@ -82,9 +71,9 @@ def fwht_inplace(a: np.ndarray) -> np.ndarray:
     if a.size:
         rows = a.reshape(-1, d)
         if rows.shape[0] > 1 and numba.get_num_threads() > 1:
-            _fwht_rows_parallel(rows)
+            _fwht_rows_parallel(rows, min(rows.shape[0], 4 * numba.get_num_threads()))
         else:
-            _fwht_rows_serial(rows)
+            _fwht_rows(rows, 0, rows.shape[0])
     return a
 
 
