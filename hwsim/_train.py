@@ -19,6 +19,7 @@ SVD of ``EstimatedDense``.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import platform
@@ -27,8 +28,9 @@ import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -188,7 +190,7 @@ def _prequantize_inputs(model, *arrays):
     """Quantize the data once when the first arithmetic layer would quantize its input with a
     deterministic `RoleFormat` (same values every batch; quantization is elementwise, so reshapes
     and zero padding before it do not matter). Returns the arrays; that layer then skips it."""
-    first = next((l for l in model.layers if not l.passes_grid), None)
+    first = next((layer for layer in model.layers if not layer.passes_grid), None)
     q = None if first is None else first.precision.activation
     if not (isinstance(first, WeightedLayer) and first.quantize_input and isinstance(q, RoleFormat)
             and q.rounding != "stochastic"):
@@ -236,18 +238,114 @@ def _train_step(model, loss_fn, opt, scheme, xb, yb, step: int):
     return loss, logits
 
 
-def train(model, data, precision: Precision, *, epochs: int, batch: int, optimizer: str = "adam",
-          lr: float = 1e-3, momentum: float = 0.9, weight_decay: float = 0.0, schedule=None,
-          seed: int = 0, out=None, resume: bool = False, progress: bool = True, scheme=None,
-          health_every: int = 10, xp: str | None = None, overwrite: bool = False,
-          run_info: dict | None = None, loss: str | None = None) -> dict:
+@dataclass
+class _EpochTally:
+    """Running sums over the training batches of one epoch (a checkpoint's ``partial``).
+
+    ``loss``: the sum of batch-mean loss × batch size; ``correct``: examples classified right (0
+    for regression); ``seen``: examples trained on; ``seconds``: time spent in the batches.
+    """
+
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+    _clock: float = field(default=0.0, repr=False, compare=False)
+
+    @classmethod
+    def from_checkpoint(cls, partial: dict) -> "_EpochTally":
+        return cls(partial["loss"], partial["correct"], partial["seen"], partial["seconds"])
+
+    def to_checkpoint(self, stats: dict | None = None) -> dict:
+        """The checkpoint's ``partial`` (with ``stats``, the statistics of a partial epoch)."""
+        part = {"loss": self.loss, "correct": self.correct, "seen": self.seen, "seconds": self.seconds}
+        return part if stats is None else {**part, "stats": stats}
+
+    def start_clock(self) -> None:
+        """Continue timing from ``seconds``."""
+        self._clock = time.perf_counter() - self.seconds
+
+    def stop_clock(self) -> None:
+        self.seconds = time.perf_counter() - self._clock
+
+    def add(self, loss: float, logits, yb, regression: bool) -> None:
+        """Count one batch: its mean ``loss`` and, for classification, its correct predictions."""
+        self.loss += loss * len(yb)
+        if not regression:
+            self.correct += int((logits.argmax(axis=1) == yb).sum())
+        self.seen += len(yb)
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss / self.seen
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen
+
+
+#: `TrainConfig`'s fields: the hyperparameters `train` takes as keywords
+HYPERPARAMETERS = tuple(f.name for f in fields(TrainConfig))
+
+
+def _schedule_spec(schedule) -> str | None:
+    """What a config records of a schedule: the spec string (or None) itself, else the object's
+    ``spec`` attribute or its class name."""
+    if schedule is None or isinstance(schedule, str):
+        return schedule
+    return getattr(schedule, "spec", type(schedule).__name__)
+
+
+def _resolve_config(config: TrainConfig | None, hyperparameters: dict) -> tuple[TrainConfig, object]:
+    """(the run's `TrainConfig`, its schedule as given: None, a spec string or a schedule object).
+
+    Keyword ``hyperparameters`` override ``config``'s fields; without ``config`` they build one
+    (``epochs`` and ``batch`` required). TypeError naming an unknown keyword or a missing one."""
+    unknown = [k for k in hyperparameters if k not in HYPERPARAMETERS]
+    if unknown:
+        others = [p.name for p in inspect.signature(train).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        raise TypeError(f"train() got an unexpected keyword argument {unknown[0]!r}: allowed are the "
+                        f"hyperparameters {', '.join(HYPERPARAMETERS)} and {', '.join(others)}")
+    if config is None:
+        missing = [k for k in ("epochs", "batch") if k not in hyperparameters]
+        if missing:
+            raise TypeError(f"train() missing required keyword argument {missing[0]!r} "
+                            f"(or pass config=TrainConfig(...))")
+        config = TrainConfig(**hyperparameters)
+    elif not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a hwsim.TrainConfig or None, got {config!r}")
+    else:
+        config = replace(config, **hyperparameters)
+    return replace(config, schedule=_schedule_spec(config.schedule)), config.schedule
+
+
+def _check_run_arguments(precision, health_every, resume: bool, out) -> None:
+    if not isinstance(precision, Precision):
+        raise TypeError(f"precision must be a hwsim.Precision, got {precision!r}")
+    if isinstance(health_every, bool) or not isinstance(health_every, int) or health_every < 1:
+        raise ValueError(f"health_every must be an integer >= 1, got {health_every!r}")
+    if resume and out is None:
+        raise ValueError("resume=True needs out=RUN_DIR (the run directory with the checkpoint)")
+
+
+def train(model, data, precision: Precision, config: TrainConfig | None = None, *, out=None,
+          resume: bool = False, overwrite: bool = False, run_info: dict | None = None,
+          progress: bool = True, scheme=None, health_every: int = 10, xp: str | None = None,
+          **hyperparameters) -> dict:
     """Train ``model`` on ``data`` (an ``hwsim.Dataset``: X_train, y_train, X_test, y_test,
     input_shape, num_classes, name) at ``precision``; returns the metrics dict.
 
+    Hyperparameters: ``config`` (a `TrainConfig`) and/or its fields as keywords (``epochs``,
+    ``batch``, ``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``schedule``, ``seed``,
+    ``loss``); a keyword overrides the field of ``config`` (``train(m, d, p, cfg, epochs=5)`` runs
+    ``dataclasses.replace(cfg, epochs=5)``); without ``config``, ``epochs`` and ``batch`` are
+    required. An unknown keyword is a TypeError naming it and the allowed names.
     Loss (``loss``): "xent" (softmax cross-entropy, integer labels) or "mse" (mean squared error,
     float targets of a regression dataset); None picks by the targets' dtype. With mse the
-    accuracy metrics are replaced by ``test_mse`` (final) and ``test_mse_per_epoch``. ``optimizer``: "adam" or "sgd" (``momentum``); ``weight_decay``:
-    L2; ``schedule``: None, "step:STEP[:GAMMA]", "cosine[:MIN_LR]" or a schedule object (per epoch).
+    accuracy metrics are replaced by ``test_mse`` (final) and ``test_mse_per_epoch``.
+    ``optimizer``: "adam" or "sgd" (``momentum``); ``weight_decay``: L2; ``schedule``: None,
+    "step:STEP[:GAMMA]", "cosine[:MIN_LR]" or (as a keyword) a schedule object (per epoch; the
+    config records its ``spec`` or class name).
     Metrics: ``test_accuracy`` (final), ``train_loss`` / ``train_accuracy`` /
     ``test_accuracy_per_epoch`` / ``test_loss_per_epoch`` / ``epoch_seconds`` (per epoch; seconds
     of the training batches only, without evaluation and checkpointing), ``lr`` per epoch,
@@ -273,167 +371,240 @@ def train(model, data, precision: Precision, *, epochs: int, batch: int, optimiz
     but the loss and accuracy; ``"numpy"`` moves it to host memory; None (default) trains where
     the model's parameters are. Checkpoints hold numpy arrays either way (the same file).
     """
+    cfg, schedule = _resolve_config(config, hyperparameters)
     if xp is not None:
         model.to(array_module_named(xp))
-    cfg = TrainConfig(epochs=epochs, batch=batch, optimizer=optimizer, lr=lr, momentum=momentum,
-                      weight_decay=weight_decay, schedule=schedule if schedule is None or isinstance(schedule, str)
-                      else getattr(schedule, "spec", type(schedule).__name__), seed=seed, loss=loss)
-    if not isinstance(precision, Precision):
-        raise TypeError(f"precision must be a hwsim.Precision, got {precision!r}")
-    if isinstance(health_every, bool) or not isinstance(health_every, int) or health_every < 1:
-        raise ValueError(f"health_every must be an integer >= 1, got {health_every!r}")
-    if resume and out is None:
-        raise ValueError("resume=True needs out=RUN_DIR (the run directory with the checkpoint)")
+    _check_run_arguments(precision, health_every, resume, out)
     sched = parse_schedule(schedule)
     _check_finite_data(data)
     _check_policy_fits(model, precision)
-    loss_fn = loss_for(loss, data.y_train)
+    loss_fn = loss_for(cfg.loss, data.y_train)
     X, y = _as_arrays(model, data.X_train, data.y_train)
     Xt, yt = _as_arrays(model, data.X_test, data.y_test)
-    n = len(X)
-    if n == 0:
+    if len(X) == 0:
         raise ValueError("the training set is empty")
     model.set_precision(precision)
     X, Xt = _prequantize_inputs(model, X, Xt)
-    opt = make_optimizer(optimizer, model, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    meta = {"config": asdict(cfg), "precision": precision.to_dict(), "model": getattr(model, "spec", repr(model)),
-            "data": getattr(data, "name", "unknown"), "versions": _versions()}
-    hist = {"train_loss": [], "train_accuracy": [], "test_accuracy_per_epoch": [], "test_loss_per_epoch": [],
-            "epoch_seconds": [], "lr": [], "quant_health": []}
-    if isinstance(loss_fn, MeanSquaredError):
-        hist = {k if k != "test_accuracy_per_epoch" else "test_mse_per_epoch": v for k, v in hist.items()
-                if k != "train_accuracy"}
-    epoch0, batch0, step, partial = 0, 0, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    opt = make_optimizer(cfg.optimizer, model, lr=cfg.lr, momentum=cfg.momentum,
+                         weight_decay=cfg.weight_decay)
+    meta = {"config": asdict(cfg), "precision": precision.to_dict(),
+            "model": getattr(model, "spec", repr(model)), "data": getattr(data, "name", "unknown"),
+            "versions": _versions()}
+    run = _Run(model, opt, sched, scheme, precision, cfg, meta, loss_fn, out, progress, health_every)
     record = _run_record(model, data, cfg, meta, run_info)
     owner = nullcontext() if out is None else _rundir.claim_run_dir(out, resume=resume, overwrite=overwrite)
     with owner:
-        if out is not None and resume and (Path(out) / _checkpoint.CHECKPOINT).exists():
-            path = Path(out) / _checkpoint.CHECKPOINT
-            mstate, ostate, saved = _checkpoint.load(out)
-            _check_resume(saved, meta)
-            _checkpoint.check_meta(path, saved, n_examples=n, batch=batch)
-            _checkpoint.apply_states(path, model, opt, mstate, ostate, saved["step"])
-            epoch0, batch0, step = saved["epoch"], saved["batch"], saved["step"]
-            hist, partial = saved["history"], saved["partial"]
-            if batch0:
-                _restore_stats(path, model, partial.get("stats", {}))
-        elif out is not None and resume:  # killed before the first checkpoint: start over
-            _check_resume(_read_run_record(Path(out)), meta)
-        elif out is not None:
-            _rundir.write_json(Path(out) / RUN_FILE, record)
-        return _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, loss_fn,
-                           epochs=epochs, batch=batch, lr=lr, seed=seed, out=out, progress=progress,
-                           health_every=health_every, position=(epoch0, batch0, step), partial=partial)
+        start = _start_or_resume(run, record, resume, n_examples=len(X))
+        return _train_epochs(run, (X, y, Xt, yt), *start)
 
 
-def _train_loop(model, opt, sched, scheme, precision, meta, hist, X, y, Xt, yt, loss_fn, *, epochs, batch, lr, seed,
-                out, progress, health_every, position, partial) -> dict:
-    """The epochs of `train` from ``position`` = (epoch, batch, step) on (``partial``: the epoch so far)."""
+@dataclass
+class _Run:
+    """What every epoch of one `train` call uses."""
+
+    model: Any
+    opt: Any
+    sched: Any  # a schedule object (lr(base, epoch, epochs)) or None
+    scheme: Any
+    precision: Precision
+    cfg: TrainConfig
+    meta: dict
+    loss_fn: Any
+    out: Any  # the run directory or None
+    progress: bool
+    health_every: int
+
+    @property
+    def regression(self) -> bool:
+        return isinstance(self.loss_fn, MeanSquaredError)
+
+    def checkpoint(self, hist: dict, epoch: int, batch_done: int, step: int, partial: dict) -> None:
+        """Save the state after ``batch_done`` batches of ``epoch`` (with ``out``)."""
+        if self.out is not None:
+            _checkpoint.save(self.out, self.model.state_dict(), self.opt.state_dict(),
+                             {**self.meta, "epoch": epoch, "batch": batch_done, "step": step,
+                              "history": hist, "partial": partial})
+
+
+def _empty_history(regression: bool) -> dict:
+    keys = ("train_loss", "test_mse_per_epoch") if regression else \
+        ("train_loss", "train_accuracy", "test_accuracy_per_epoch")
+    return {k: [] for k in keys + ("test_loss_per_epoch", "epoch_seconds", "lr", "quant_health")}
+
+
+def _start_or_resume(run: _Run, record: dict, resume: bool, *, n_examples: int):
+    """(history, (epoch, batch, step), the tally of that epoch so far) to start from.
+
+    Resuming from ``out``'s checkpoint restores the model, the optimizer and the statistics of a
+    partial epoch (a run killed before its first checkpoint starts over); a new run writes
+    ``run.json``."""
+    fresh = _empty_history(run.regression), (0, 0, 0), _EpochTally()
+    if run.out is None:
+        return fresh
+    out = Path(run.out)
+    path = out / _checkpoint.CHECKPOINT
+    if resume and path.exists():
+        mstate, ostate, saved = _checkpoint.load(out)
+        _check_resume(saved, run.meta)
+        _checkpoint.check_meta(path, saved, n_examples=n_examples, batch=run.cfg.batch)
+        _checkpoint.apply_states(path, run.model, run.opt, mstate, ostate, saved["step"])
+        if saved["batch"]:
+            _restore_stats(path, run.model, saved["partial"].get("stats", {}))
+        position = (saved["epoch"], saved["batch"], saved["step"])
+        return saved["history"], position, _EpochTally.from_checkpoint(saved["partial"])
+    if resume:  # killed before the first checkpoint: start over
+        _check_resume(_read_run_record(out), run.meta)
+    else:
+        _rundir.write_json(out / RUN_FILE, record)
+    return fresh
+
+
+def _train_epochs(run: _Run, arrays: tuple, hist: dict, position: tuple[int, int, int],
+                  tally: _EpochTally) -> dict:
+    """The epochs of `train` from ``position`` = (epoch, batch, step) on (``tally``: that epoch so far)."""
+    X, y, Xt, yt = arrays
     epoch0, batch0, step = position
-    n = len(X)
-
-    def checkpoint(epoch: int, batch_done: int, part: dict) -> None:
-        if out is not None:
-            _checkpoint.save(out, model.state_dict(), opt.state_dict(),
-                             {**meta, "epoch": epoch, "batch": batch_done, "step": step,
-                              "history": hist, "partial": part})
-
-    nb = -(-n // batch)
+    cfg, model = run.cfg, run.model
     xp_mod = get_array_module(X)
-    regression = isinstance(loss_fn, MeanSquaredError)
-    bar_enabled = progress and sys.stderr.isatty()
-    if bar_enabled:
-        from tqdm import tqdm
-    with _InterruptFlag() as interrupt, _restoring_precision(model, precision):
-        for epoch in range(epoch0, epochs):
-            opt.lr = lr if sched is None else sched.lr(lr, epoch, epochs)
-            perm = np.random.default_rng([seed, epoch]).permutation(n)
+    with _InterruptFlag() as interrupt, _restoring_precision(model, run.precision):
+        for epoch in range(epoch0, cfg.epochs):
+            run.opt.lr = cfg.lr if run.sched is None else run.sched.lr(cfg.lr, epoch, cfg.epochs)
+            perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(X))
             rows_of_epoch = perm if xp_mod is np else xp_mod.asarray(perm)  # one copy per epoch
             start = batch0 if epoch == epoch0 else 0
             if start == 0:
-                partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-                model.reset_stats()
-                for layer in model.layers:  # e.g. EstimatedDense: the once-per-epoch SVD
-                    if hasattr(layer, "on_epoch_start"):
-                        layer.on_epoch_start(epoch)
-            bar = tqdm(total=nb, initial=start, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                       unit="batch") if bar_enabled else None
-            loss_sum, correct, seen = partial["loss"], partial["correct"], partial["seen"]
-            t0 = time.perf_counter() - partial["seconds"]
-            for b in range(start, nb):
-                rows = rows_of_epoch[b * batch:(b + 1) * batch]
-                xb, yb = X[rows], y[rows]
-                model.set_step(step)
-                model.set_flags(collect_stats=b % health_every == 0)
-                try:
-                    loss, logits = _train_step(model, loss_fn, opt, scheme, xb, yb, step)
-                except DivergenceError as err:
-                    if bar is not None:
-                        bar.close()
-                    err = _diagnose(model, xb, yb, err, loss_fn)
-                    where = f"epoch {epoch + 1}, step {step}"
-                    raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
-                anneal_after_step(model, loss, step)
-                step += 1
-                loss_sum += loss * len(rows)
-                if not regression:
-                    correct += int((logits.argmax(axis=1) == yb).sum())
-                seen += len(rows)
-                if bar is not None and (b % 10 == 0 or b == nb - 1):
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False,
-                                    **({} if regression else {"acc": f"{correct / seen:.3f}"}))
-                    bar.update(b + 1 - bar.n)
-                if interrupt.set:
-                    if bar is not None:
-                        bar.close()
-                    part = {"loss": loss_sum, "correct": correct, "seen": seen,
-                            "seconds": time.perf_counter() - t0, "stats": _stats_state(model)}
-                    checkpoint(epoch, b + 1, part)
-                    where = f"; checkpoint written to {out} (resume with resume=True / --resume)" if out else ""
-                    raise KeyboardInterrupt(f"training interrupted in epoch {epoch + 1}{where}")
-            seconds = time.perf_counter() - t0
-            if bar is not None:
-                bar.close()
-            model.set_flags(collect_stats=False)
-            ev = evaluate(model, Xt, yt) if len(Xt) else {"accuracy": math.nan, "mse": math.nan, "loss": math.nan}
-            hist["train_loss"].append(loss_sum / seen)
-            if regression:
-                hist["test_mse_per_epoch"].append(ev["mse"])
-            else:
-                hist["train_accuracy"].append(correct / seen)
-                hist["test_accuracy_per_epoch"].append(ev["accuracy"])
-            hist["test_loss_per_epoch"].append(ev["loss"])
-            hist["epoch_seconds"].append(seconds)
-            hist["lr"].append(opt.lr)
-            hist["quant_health"].append(quant_health(model))
-            annealing = anneal_record(model)
-            if annealing:
-                hist.setdefault("annealing", []).append(annealing)
-            if progress:
-                score = f"test mse {ev['mse']:.5g}" if regression else \
-                    f"train acc {correct / seen:.4f}, test acc {ev['accuracy']:.4f}"
-                line = f"epoch {epoch + 1}/{epochs}: loss {loss_sum / seen:.4f}, {score} ({seconds:.2f} s)"
-                if bar_enabled:
-                    tqdm.write(line, file=sys.stderr)
-                else:  # a logged or piped run: one line per epoch, as it happens
-                    print(line, file=sys.stderr, flush=True)
-            metrics = _metrics(hist, precision, meta)
-            if scheme is not None and hasattr(scheme, "on_epoch_end"):
-                scheme.on_epoch_end(model, epoch, metrics)
-            checkpoint(epoch + 1, 0, {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0})
-            if out is not None:
-                _checkpoint.write_json(Path(out) / "metrics.json", metrics)
-    metrics = _metrics(hist, precision, meta)
-    if out is not None and epoch0 >= epochs:  # resumed after the last epoch: metrics.json may lag it
-        _checkpoint.write_json(Path(out) / "metrics.json", metrics)
+                tally = _EpochTally()
+                _start_epoch(model, epoch)
+            step = _train_batches(run, hist, (X, y, rows_of_epoch), epoch, start, step, tally, interrupt)
+            _end_epoch(run, hist, (Xt, yt), epoch, step, tally)
+    metrics = _metrics(hist, run.precision, run.meta)
+    if run.out is not None and epoch0 >= cfg.epochs:  # resumed after the last epoch: metrics.json may lag it
+        _checkpoint.write_json(Path(run.out) / "metrics.json", metrics)
     return metrics
+
+
+def _start_epoch(model, epoch: int) -> None:
+    """Reset the quantization statistics and run the layers' ``on_epoch_start`` hooks."""
+    model.reset_stats()
+    for layer in model.layers:  # e.g. EstimatedDense: the once-per-epoch SVD
+        if hasattr(layer, "on_epoch_start"):
+            layer.on_epoch_start(epoch)
+
+
+def _train_batches(run: _Run, hist: dict, batches: tuple, epoch: int, start: int, step: int,
+                   tally: _EpochTally, interrupt: _InterruptFlag) -> int:
+    """Train the batches ``start``.. of ``epoch`` (``batches``: X, y and the epoch's row order) into
+    ``tally``; returns the global step after them. After Ctrl-C: checkpoint the partial epoch and
+    raise KeyboardInterrupt."""
+    X, y, rows_of_epoch = batches
+    model, batch = run.model, run.cfg.batch
+    nb = -(-len(X) // batch)
+    bar = _progress_bar(run, nb, start, epoch)
+    tally.start_clock()
+    try:
+        for b in range(start, nb):
+            rows = rows_of_epoch[b * batch:(b + 1) * batch]
+            xb, yb = X[rows], y[rows]
+            model.set_step(step)
+            model.set_flags(collect_stats=b % run.health_every == 0)
+            loss, logits = _located_step(run, xb, yb, epoch, step)
+            anneal_after_step(model, loss, step)
+            step += 1
+            tally.add(loss, logits, yb, run.regression)
+            if bar is not None and (b % 10 == 0 or b == nb - 1):
+                bar.set_postfix(loss=f"{tally.mean_loss:.4f}", refresh=False,
+                                **({} if run.regression else {"acc": f"{tally.accuracy:.3f}"}))
+                bar.update(b + 1 - bar.n)
+            if interrupt.set:
+                tally.stop_clock()
+                run.checkpoint(hist, epoch, b + 1, step, tally.to_checkpoint(_stats_state(model)))
+                where = (f"; checkpoint written to {run.out} (resume with resume=True / --resume)"
+                         if run.out else "")
+                raise KeyboardInterrupt(f"training interrupted in epoch {epoch + 1}{where}")
+        tally.stop_clock()
+    finally:
+        if bar is not None:
+            bar.close()
+    return step
+
+
+def _located_step(run: _Run, xb, yb, epoch: int, step: int):
+    """`_train_step`; a DivergenceError is located (`_diagnose`) and tagged with epoch and step."""
+    try:
+        return _train_step(run.model, run.loss_fn, run.opt, run.scheme, xb, yb, step)
+    except DivergenceError as err:
+        err = _diagnose(run.model, xb, yb, err, run.loss_fn)
+        where = f"epoch {epoch + 1}, step {step}"
+        raise DivergenceError(err.layer, err.role, f"{err.detail}; {where}" if err.detail else where) from err
+
+
+def _bars_enabled(run: _Run) -> bool:
+    return run.progress and sys.stderr.isatty()
+
+
+def _progress_bar(run: _Run, nb: int, start: int, epoch: int):
+    """A tqdm bar over the ``nb`` batches of ``epoch`` (None unless progress goes to a terminal)."""
+    if not _bars_enabled(run):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=nb, initial=start, desc=f"epoch {epoch + 1}/{run.cfg.epochs}", leave=False,
+                unit="batch")
+
+
+def _end_epoch(run: _Run, hist: dict, test: tuple, epoch: int, step: int, tally: _EpochTally) -> None:
+    """Evaluate, extend the history, report, run the scheme's ``on_epoch_end``, checkpoint."""
+    model = run.model
+    model.set_flags(collect_stats=False)
+    Xt, yt = test
+    ev = evaluate(model, Xt, yt) if len(Xt) else {"accuracy": math.nan, "mse": math.nan, "loss": math.nan}
+    _extend_history(hist, run, tally, ev)
+    if run.progress:
+        _report_epoch(run, epoch, tally, ev)
+    metrics = _metrics(hist, run.precision, run.meta)
+    if run.scheme is not None and hasattr(run.scheme, "on_epoch_end"):
+        run.scheme.on_epoch_end(model, epoch, metrics)
+    run.checkpoint(hist, epoch + 1, 0, step, _EpochTally().to_checkpoint())
+    if run.out is not None:
+        _checkpoint.write_json(Path(run.out) / "metrics.json", metrics)
+
+
+def _extend_history(hist: dict, run: _Run, tally: _EpochTally, ev: dict) -> None:
+    """Append one epoch: its training tally, the evaluation ``ev``, lr, quant_health, annealing."""
+    hist["train_loss"].append(tally.mean_loss)
+    if run.regression:
+        hist["test_mse_per_epoch"].append(ev["mse"])
+    else:
+        hist["train_accuracy"].append(tally.accuracy)
+        hist["test_accuracy_per_epoch"].append(ev["accuracy"])
+    hist["test_loss_per_epoch"].append(ev["loss"])
+    hist["epoch_seconds"].append(tally.seconds)
+    hist["lr"].append(run.opt.lr)
+    hist["quant_health"].append(quant_health(run.model))
+    annealing = anneal_record(run.model)
+    if annealing:
+        hist.setdefault("annealing", []).append(annealing)
+
+
+def _report_epoch(run: _Run, epoch: int, tally: _EpochTally, ev: dict) -> None:
+    """The epoch's summary line on stderr (through tqdm when bars are drawn)."""
+    score = f"test mse {ev['mse']:.5g}" if run.regression else \
+        f"train acc {tally.accuracy:.4f}, test acc {ev['accuracy']:.4f}"
+    line = f"epoch {epoch + 1}/{run.cfg.epochs}: loss {tally.mean_loss:.4f}, {score} ({tally.seconds:.2f} s)"
+    if _bars_enabled(run):
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
+    else:  # a logged or piped run: one line per epoch, as it happens
+        print(line, file=sys.stderr, flush=True)
 
 
 def _metrics(hist: dict, precision: Precision, meta: dict) -> dict:
     key = "test_mse" if "test_mse_per_epoch" in hist else "test_accuracy"
     per_epoch = hist[key + "_per_epoch"]
     return {key: per_epoch[-1] if per_epoch else math.nan, **hist, "precision": precision.to_dict(),
-            "model": meta["model"], "data": meta["data"], "config": meta["config"], "versions": meta["versions"]}
+            "model": meta["model"], "data": meta["data"], "config": meta["config"],
+            "versions": meta["versions"]}
 
 
 def _check_resume(saved: dict, meta: dict) -> None:
