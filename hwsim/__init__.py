@@ -14,30 +14,65 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ._data import Dataset, load_data  # noqa: E402  (after the OpenMP setting)
+# Everything is imported after the OpenMP setting. Importing `schemes` registers the schemes' quantizer
+# names, `_conditional_tokens` the model tokens estdense, gru, cgru; `_sweep` imports dask only when a
+# sweep runs; `optics` holds the 4f system's numerics (hwsim.optics.FourF); `_precision` serves the
+# deprecated ``Quantizer`` alias.
+from . import _conditional_tokens, _precision, compression, optics, schemes  # noqa: F401
+from ._data import Dataset, load_data
+from ._estimator_gain import estimator_flops, estimator_gain, estimator_gain_nn
 from ._model import Sequential, build_model
+from ._onnx_workload import workload_from_onnx
 from ._optim import SGD, Adam, CosineLR, StepLR
-from ._precision import PRESETS, ROLES, Precision, Quantizer, RoleFormat, fast_mode_is_exact, register_quantizer
+from ._precision import (
+    PRESETS,
+    ROLES,
+    Precision,
+    RoleFormat,
+    RoleQuantizer,
+    fast_mode_is_exact,
+    register_quantizer,
+)
+from ._sweep import sweep
+from ._text import TextData, load_text
+from ._text_train import evaluate_text, train_text
 from ._train import TrainConfig, evaluate, train
 from ._workload import workload
-from ._onnx_workload import workload_from_onnx
-from .layers import (ACDC, AFDF, Activation, AvgPool2d, BatchNorm, Circulant, Conv2d, Dense, DivergenceError,
-                     Dropout, Fastfood, Flatten, Hashed, Layer, LowRank, MaxPool2d, MeanSquaredError,
-                     SoftmaxCrossEntropy, set_optical)
-from .layers import AnnealConstant, AnnealInverseSqrt, AnnealLinear, MollifiedDense, NoisyActivation
-from . import optics  # noqa: E402  (the 4f system's numerics: hwsim.optics.FourF)
-from . import compression, schemes  # noqa: E402  (schemes register their quantizer names)
+from .layers import (
+    ACDC,
+    AFDF,
+    GRU,
+    Activation,
+    AnnealConstant,
+    AnnealInverseSqrt,
+    AnnealLinear,
+    AvgPool2d,
+    BatchNorm,
+    Circulant,
+    ConditionalGRU,
+    Conv2d,
+    Dense,
+    DivergenceError,
+    Dropout,
+    EstimatedDense,
+    Fastfood,
+    Flatten,
+    Hashed,
+    Layer,
+    LowRank,
+    MaxPool2d,
+    MeanSquaredError,
+    MollifiedDense,
+    NoisyActivation,
+    SoftmaxCrossEntropy,
+    set_optical,
+)
 from .schemes import Scheme, get_scheme
-from ._sweep import sweep  # dask is imported only when a sweep runs
-from . import _conditional_tokens  # noqa: F401,E402  (registers estdense, gru, cgru)
-from ._estimator_gain import estimator_flops, estimator_gain, estimator_gain_nn  # noqa: E402
-from ._text import TextData, load_text  # noqa: E402
-from ._text_train import evaluate_text, train_text  # noqa: E402
-from .layers import GRU, ConditionalGRU, EstimatedDense  # noqa: E402
 
 __all__ = [
-    "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense", "DivergenceError",
-    "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "Quantizer", "ROLES", "RoleFormat",
+    "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense",
+    "DivergenceError", "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "ROLES",
+    "RoleFormat", "RoleQuantizer",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload", "workload_from_onnx",
     "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",
@@ -46,3 +81,10 @@ __all__ = [
 __all__ += ["ConditionalGRU", "EstimatedDense", "GRU", "TextData", "estimator_flops", "estimator_gain",
             "estimator_gain_nn", "evaluate_text", "load_text", "train_text"]
 __all__ += ["AnnealConstant", "AnnealInverseSqrt", "AnnealLinear", "MollifiedDense", "NoisyActivation"]
+
+
+def __getattr__(name: str):
+    """``hwsim.Quantizer``: the deprecated alias of `RoleQuantizer` (a DeprecationWarning; one release)."""
+    if name == "Quantizer":
+        return _precision.quantizer_alias(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,12 @@ Roles (Courbariaux et al. 2015, Algorithm 1; Gupta et al. 2015):
 - ``update``     the stored (master) weight after each optimizer step
 - ``acc``        the accumulator of every dot product
 
-A role is a `Quantizer` or None (= float, the compute dtype: float32 unless the data are float64).
-`RoleFormat` is the Quantizer for `fixedpoint.Fixed` / `fixedpoint.FloatFormat` formats; schemes
-(binary, ternary, power-of-two ...) bring their own Quantizer objects and may register a parser for
-their names with `register_quantizer` so that CLI strings and checkpoints can name them.
+A role is a `RoleQuantizer` or None (= float, the compute dtype: float32 unless the data are
+float64). `RoleFormat` is the RoleQuantizer for `fixedpoint.Fixed` / `fixedpoint.FloatFormat` formats;
+schemes (binary, ternary, power-of-two ...) bring their own RoleQuantizer objects and may register a
+parser for their names with `register_quantizer` so that CLI strings and checkpoints can name them.
+(`RoleQuantizer` is the protocol a role holds; `fixedpoint.Quantizer` is one bound fixed-point
+quantizer. ``hwsim.Quantizer`` is a deprecated alias of `RoleQuantizer`.)
 
 Seeds (reproducible stochastic rounding). Every quantization call in layer ``i`` for role ``r`` at
 training step ``t`` gets ``offset = 0`` and
@@ -27,7 +29,9 @@ sums, 2 = the output).
 """
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Protocol, runtime_checkable
 
@@ -41,13 +45,12 @@ from ._xp import get_array_module
 
 ROLES = ("weight", "activation", "error", "grad", "update", "acc")
 ROLE_CODE = {**{r: i + 1 for i, r in enumerate(ROLES)}, "dropout": 7, "noise": 8}
-ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic")
-OVERFLOWS = ("saturate", "wrap")
+ROUNDINGS = fxp.ROUNDING_MODES
 MODES = ("fast", "exact")
 
 
 @runtime_checkable
-class Quantizer(Protocol):
+class RoleQuantizer(Protocol):
     """What a role holds: a callable that puts an array on a grid.
 
     ``name`` (e.g. ``"s8.6:nearest_even"``, ``"binary"``), ``bits`` (storage/datapath width, for
@@ -66,17 +69,34 @@ class Quantizer(Protocol):
     def grad_mask(self, x): ...
 
 
+def quantizer_alias(stacklevel: int = 2) -> type:
+    """`RoleQuantizer`, with a DeprecationWarning: what the deprecated name ``Quantizer`` gives
+    (``hwsim.Quantizer``, ``hwsim._precision.Quantizer``) for one release."""
+    warnings.warn("hwsim.Quantizer is deprecated and will be removed in the next release: use "
+                  "hwsim.RoleQuantizer (the protocol of a precision role; fixedpoint.Quantizer is a bound "
+                  "fixed-point quantizer)", DeprecationWarning, stacklevel=stacklevel + 1)
+    return RoleQuantizer
+
+
+def __getattr__(name: str):
+    if name == "Quantizer":
+        return quantizer_alias(stacklevel=2)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _MANTISSA_BITS = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
 
 
 @dataclass(frozen=True)
 class RoleFormat:
-    """The Quantizer for a `fixedpoint.Fixed` or `fixedpoint.FloatFormat` format.
+    """The RoleQuantizer for a `fixedpoint.Fixed` or `fixedpoint.FloatFormat` format.
 
     Calls ``fixedpoint.quantize(x, fmt, rounding, overflow, seed=, offset=, stats=,
-    backend="auto")`` (for a Fixed format through a ``fixedpoint.Quantizer`` bound once: the
-    same bits with less work per call). A Fixed format wider than the array's float mantissa (word > 24 for float32,
-    e.g. an ``s32.16`` accumulator) is quantized in float64 and cast back: rounding a float32 onto a
+    backend="auto")`` through the quantizer `_fixedpoint_quantizer` binds once at construction
+    (so fixedpoint checks ``rounding`` and ``overflow`` there, with its own messages: ``overflow``
+    is ``saturate`` or ``wrap`` for Fixed, ``saturate``, ``inf`` or ``nan`` for a float format that
+    has them). A Fixed format wider than the array's float mantissa (word > 24 for float32, e.g. an
+    ``s32.16`` accumulator) is quantized in float64 and cast back: rounding a float32 onto a
     coarser grid is exact in float32, so only a saturated ±max is rounded by the cast.
     `grad_mask` is the clipped straight-through estimator: 0 where x lies outside [min, max]
     (saturating overflow only), None when nothing saturates.
@@ -89,13 +109,10 @@ class RoleFormat:
     def __post_init__(self) -> None:
         if not isinstance(self.fmt, (fxp.Fixed, fxp.FloatFormat)):
             raise TypeError(f"fmt must be a fixedpoint.Fixed or FloatFormat, got {self.fmt!r}")
-        if self.rounding not in ROUNDINGS:
-            raise ValueError(f"rounding must be one of {ROUNDINGS}, got {self.rounding!r}")
-        if self.overflow not in OVERFLOWS:
-            raise ValueError(f"overflow must be one of {OVERFLOWS}, got {self.overflow!r}")
-        bound = (fxp.Quantizer(self.fmt, self.rounding, self.overflow)
-                 if isinstance(self.fmt, fxp.Fixed) else None)
-        object.__setattr__(self, "_bound", bound)
+        object.__setattr__(self, "_quantize", _fixedpoint_quantizer(self.fmt, self.rounding, self.overflow))
+
+    def __reduce__(self):  # rebuilds the bound quantizer (a fixedpoint.Quantizer is not picklable)
+        return type(self), (self.fmt, self.rounding, self.overflow)
 
     @property
     def name(self) -> str:
@@ -111,13 +128,10 @@ class RoleFormat:
         return "fixed" if isinstance(self.fmt, fxp.Fixed) else "float"
 
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
-        if self._bound is None:
-            return fxp.quantize(x, self.fmt, self.rounding, self.overflow, seed=seed, offset=offset,
-                                stats=stats, backend="auto")
         if _needs_float64(self.fmt, x.dtype):
-            return self._bound(x.astype(np.float64), seed=seed, offset=offset,
-                               stats=stats).astype(x.dtype)
-        return self._bound(x, seed=seed, offset=offset, stats=stats)
+            return self._quantize(x.astype(np.float64), seed=seed, offset=offset,
+                                  stats=stats).astype(x.dtype)
+        return self._quantize(x, seed=seed, offset=offset, stats=stats)
 
     def grad_mask(self, x):
         if self.overflow != "saturate":
@@ -134,20 +148,37 @@ class RoleFormat:
 
         FORMAT is a fixed-point format (``s8.4``, ``u8.8``, ARM ``Q7.8``) or a float format
         (``e4m3``, ``fp16``, ``bf16`` ...); ROUNDING one of `ROUNDINGS` (default nearest_even);
-        OVERFLOW ``saturate`` (default) or ``wrap``. A bad token raises ValueError naming it.
+        OVERFLOW ``saturate`` (default) or ``wrap`` for a fixed-point format, ``saturate``, ``inf``
+        or ``nan`` for a float format that has infinities / NaN (``e5m2:nearest_even:inf``). A bad
+        token raises ValueError naming it.
         """
         if not isinstance(text, str):
             raise TypeError(f"a role format must be a str like 's8.4:stochastic', got {text!r}")
         parts = text.strip().split(":")
         if len(parts) > 3 or not parts[0]:
-            raise ValueError(f"bad format {text!r}: expected FORMAT[:ROUNDING[:OVERFLOW]], e.g. 's8.4:stochastic'")
+            raise ValueError(f"bad format {text!r}: expected FORMAT[:ROUNDING[:OVERFLOW]], "
+                             f"e.g. 's8.4:stochastic'")
         rounding = parts[1] if len(parts) > 1 else "nearest_even"
         overflow = parts[2] if len(parts) > 2 else "saturate"
         if rounding not in ROUNDINGS:
             raise ValueError(f"bad rounding token {rounding!r} in {text!r}: allowed {', '.join(ROUNDINGS)}")
-        if overflow not in OVERFLOWS:
-            raise ValueError(f"bad overflow token {overflow!r} in {text!r}: allowed {', '.join(OVERFLOWS)}")
-        return cls(_parse_format(parts[0], text), rounding, overflow)
+        fmt = _parse_format(parts[0], text)
+        try:
+            return cls(fmt, rounding, overflow)
+        except ValueError as err:  # fixedpoint's check of the overflow mode for this format
+            raise ValueError(f"bad overflow token {overflow!r} in {text!r}: {err}") from None
+
+
+def _fixedpoint_quantizer(fmt, rounding: str, overflow: str) -> Callable:
+    """fixedpoint's quantizer of ``fmt``, ``rounding`` and ``overflow``, called as
+    ``q(x, seed=, offset=, stats=)``; fixedpoint checks the arguments here, not at the first call.
+
+    A Fixed format gets a `fixedpoint.Quantizer`; a float format (which fixedpoint.Quantizer does
+    not bind yet) ``fixedpoint.quantize`` with the arguments bound, checked by quantizing one zero."""
+    if isinstance(fmt, fxp.Fixed):
+        return fxp.Quantizer(fmt, rounding, overflow)
+    fxp.quantize(np.zeros(1), fmt, rounding, overflow, seed=0, backend="numpy")
+    return functools.partial(fxp.quantize, fmt=fmt, rounding=rounding, overflow=overflow, backend="auto")
 
 
 def _all_inside(x, lo: float, hi: float) -> bool:
@@ -193,20 +224,20 @@ def _parse_format(token: str, text: str):
 
 
 # Parsers for the names of scheme quantizers ("binary", "ternary", "pow2[-8,0]" ...).
-_QUANTIZER_PARSERS: list[tuple[str, Callable[[str], Quantizer]]] = []
+_QUANTIZER_PARSERS: list[tuple[str, Callable[[str], RoleQuantizer]]] = []
 
 
-def register_quantizer(prefix: str, parser: Callable[[str], Quantizer]) -> None:
-    """Let `parse_quantizer` (and so CLI flags and checkpoints) build a scheme's Quantizer.
+def register_quantizer(prefix: str, parser: Callable[[str], RoleQuantizer]) -> None:
+    """Let `parse_quantizer` (and so CLI flags and checkpoints) build a scheme's RoleQuantizer.
 
-    ``parser(text)`` is called for every text starting with ``prefix`` and must return a Quantizer
+    ``parser(text)`` is called for every text starting with ``prefix`` and must return a RoleQuantizer
     whose ``name`` parses back to an equal quantizer.
     """
     _QUANTIZER_PARSERS.append((prefix, parser))
 
 
-def parse_quantizer(text: str) -> Quantizer | None:
-    """A Quantizer from its name; ``"fp32"``/``"none"``/``"float"`` mean None (no quantization)."""
+def parse_quantizer(text: str) -> RoleQuantizer | None:
+    """A RoleQuantizer from its name; ``"fp32"``/``"none"``/``"float"`` mean None (no quantization)."""
     if not isinstance(text, str):
         raise TypeError(f"a quantizer name must be a str, got {text!r}")
     if text.strip().lower() in ("fp32", "none", "float", "float32"):
@@ -233,7 +264,7 @@ PRESETS: dict[str, dict[str, str | None]] = {
 
 @dataclass(frozen=True)
 class Precision:
-    """A Quantizer (or None = float) per tensor role, a seed, an arithmetic mode, a weight clip.
+    """A RoleQuantizer (or None = float) per tensor role, a seed, an arithmetic mode, a weight clip.
 
     ``mode="fast"``: every product is a float matmul (float32 BLAS) of operands already on their
     grids, the sums are then quantized once (to ``acc``, then to ``activation``). It is bit-exact,
@@ -246,12 +277,12 @@ class Precision:
     quantizer (BinaryConnect).
     """
 
-    weight: Quantizer | None = None
-    activation: Quantizer | None = None
-    error: Quantizer | None = None
-    grad: Quantizer | None = None
-    update: Quantizer | None = None
-    acc: Quantizer | None = None
+    weight: RoleQuantizer | None = None
+    activation: RoleQuantizer | None = None
+    error: RoleQuantizer | None = None
+    grad: RoleQuantizer | None = None
+    update: RoleQuantizer | None = None
+    acc: RoleQuantizer | None = None
     seed: int = 0
     mode: str = "fast"
     weight_clip: float | None = None
@@ -259,8 +290,8 @@ class Precision:
     def __post_init__(self) -> None:
         for role in ROLES:
             q = getattr(self, role)
-            if q is not None and not isinstance(q, Quantizer):
-                raise TypeError(f"precision role {role!r} must be a Quantizer or None, got {q!r}")
+            if q is not None and not isinstance(q, RoleQuantizer):
+                raise TypeError(f"precision role {role!r} must be a RoleQuantizer or None, got {q!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):

@@ -1,8 +1,9 @@
-"""Quantizer objects of the schemes (the `hwsim.Quantizer` protocol): binary, ternary, powers of two.
+"""The schemes' role quantizers (`hwsim.RoleQuantizer` objects): binary, ternary, powers of two.
 
-Each has a ``name`` that `hwsim.parse_quantizer` turns back into an equal object (registered
-below), ``bits`` (storage width for workload export) and ``kind`` (``"binary"``, ``"ternary"``,
-``"pow2"``: the workload exporter makes products with such operands multiplication-free).
+Each has a ``name`` that parses back into an equal object wherever a role is named (registered
+below with `hwsim.register_quantizer`: ``Precision.from_flags``, ``Precision.from_dict``, the CLI's
+role flags, checkpoints), ``bits`` (storage width for workload export) and ``kind`` (``"binary"``,
+``"ternary"``, ``"pow2"``: the workload exporter makes products with such operands multiplication-free).
 
 Names: ``binary`` / ``binary:stochastic`` (+ ``:ste_clip``), ``ternary`` / ``ternary:stochastic``
 (unscaled {-1, 0, +1}, fixed threshold), ``twn`` (scaled {-a, 0, +a}),
@@ -133,7 +134,8 @@ class Pow2Quantizer:
 
     def __call__(self, x, *, seed: int, offset: int = 0, stats=None):
         rounding = "stochastic" if self.stochastic else "nearest"
-        out = fxp.pow2(x, self.min_exp, self.max_exp, rounding=rounding, seed=seed, offset=offset, stats=stats)
+        out = fxp.pow2(x, self.min_exp, self.max_exp, rounding=rounding, seed=seed, offset=offset,
+                       stats=stats)
         return out.astype(x.dtype, copy=False)
 
     def grad_mask(self, x):

@@ -16,7 +16,7 @@ class LowPrecisionOptimizer:
     stores every parameter through ``update`` — Gupta et al. 2015's master weights, typically
     ``update="s16.14:stochastic"`` — and advances the training step of the hwsim layers.
 
-    ``update`` / ``grad``: role strings (``"s16.14:stochastic"``) or hwsim Quantizers; None takes the
+    ``update`` / ``grad``: role strings (``"s16.14:stochastic"``) or hwsim RoleQuantizers; None takes the
     role of the policy of the `quantize_model` layer owning the parameter (None for other parameters).
     Gradients of `quantize_model` layers are already on their policy's ``grad`` grid, so ``grad=`` is
     refused for a layer whose policy sets one. ``weight_clip`` of the policy applies before ``update``

@@ -39,8 +39,8 @@ class Quantize(torch.nn.Module):
     """``y = Q_forward(x)``; backward ``dx = Q_backward(dy * mask)``.
 
     ``forward`` / ``backward`` are role strings (``"s8.4"``, ``"s16.14:stochastic"``, ``"e4m3"``,
-    ``"binary"``; ``"fp32"`` or None = no quantization) or hwsim Quantizers. ``mask`` is the forward
-    quantizer's straight-through estimator (`hwsim.Quantizer.grad_mask`): for a saturating format the
+    ``"binary"``; ``"fp32"`` or None = no quantization) or hwsim RoleQuantizers. ``mask`` is the forward
+    quantizer's straight-through estimator (`hwsim.RoleQuantizer.grad_mask`): for a saturating format the
     gradient is zeroed where ``x`` lies outside [min, max], as in hwsim's layers; None elsewhere.
 
     Seeds (stochastic rounding): hwsim's rule with layer index ``index``, roles ``forward_role``

@@ -1,4 +1,4 @@
-"""Role arguments as hwsim understands them: CLI strings, Quantizers, Precisions, presets, schemes.
+"""Role arguments as hwsim understands them: CLI strings, RoleQuantizers, Precisions, presets, schemes.
 
 A scheme name (``"bnn"``, ``"binaryconnect"`` ...) gives the scheme's policy; the layer changes a
 scheme's own models make (batch norm after each layer, sign activations) are the model's to have.
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._precision import PRESETS, Precision, Quantizer, parse_quantizer, role_base, step_seed
+from .._precision import PRESETS, Precision, RoleQuantizer, parse_quantizer, role_base, step_seed
 
 
-def role_quantizer(value: Any, what: str) -> Quantizer | None:
-    """None, a role string (``"s16.14:stochastic"``, ``"binary"``, ``"fp32"``) or a Quantizer
-    (`hwsim.RoleFormat`, a scheme's quantizer) -> the Quantizer (None = float)."""
+def role_quantizer(value: Any, what: str) -> RoleQuantizer | None:
+    """None, a role string (``"s16.14:stochastic"``, ``"binary"``, ``"fp32"``) or a RoleQuantizer
+    (`hwsim.RoleFormat`, a scheme's quantizer) -> the RoleQuantizer (None = float)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -20,9 +20,10 @@ def role_quantizer(value: Any, what: str) -> Quantizer | None:
             return parse_quantizer(value)
         except ValueError as e:
             raise ValueError(f"{what}: {e}") from None
-    if isinstance(value, Quantizer):
+    if isinstance(value, RoleQuantizer):
         return value
-    raise TypeError(f"{what} must be a role string like 's8.4:stochastic' or a hwsim Quantizer, got {value!r}")
+    raise TypeError(f"{what} must be a role string like 's8.4:stochastic' or a hwsim RoleQuantizer, "
+                    f"got {value!r}")
 
 
 def as_precision(precision: Any, seed: int | None, roles: dict) -> Precision:
