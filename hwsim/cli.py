@@ -1,8 +1,10 @@
-"""The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``, ``report``,
-``quantize``, ``sweep``.
+"""The ``hwsim`` command line: ``demo``, ``train``, ``eval``, ``cost``, ``devices``, ``calibrate``,
+``report``, ``quantize``, ``sweep``.
 
 This module only builds the argument parsers; each command's work lives in a private module
-(``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate; ``_sweep``: sweep).
+(``_demo``: demo; ``_cli_run``: train, eval, report; ``_cli_cost``: cost, devices, calibrate;
+``_cli_quantize``: quantize; ``_sweep``: sweep), and what they share (the precision policy and the
+model from the flags, input checks) in ``_cli_common``.
 ``main(argv)`` returns the process exit status: 0 on success, 2 for a usage error (bad flag, bad spec,
 missing file — printed as one ``hwsim <command>: error: ...`` line, no traceback), 1 when training
 diverges (the message names the layer and role), 130 on Ctrl-C (after the checkpoint is written).
@@ -29,14 +31,14 @@ _EXAMPLES = {
   hwsim train --weight s8.7 --activation s8.4 --update s16.14:stochastic --out runs/w8a8
   hwsim train --precision fixed16 --mode exact --epochs 2 --out runs/exact
   hwsim train --out runs/w8a8 --epochs 20 --resume                # continue from the last checkpoint
-  hwsim train --precision fixed8 --array-module cupy --out runs/gpu   # on a CUDA GPU (pip install 'hwsim[gpu]')
+  hwsim train --precision fixed8 --array-module cupy --out runs/gpu  # a CUDA GPU (pip install 'hwsim[gpu]')
   hwsim train --scheme binaryconnect:stochastic=true --lr 1e-2 --out runs/bc   # a seed paper's scheme
   hwsim train --model seq:1x8x8,conv(4,3),relu,flatten,dense(10) --optical optical4f:photons=1000,adc_bits=8 \
       --out runs/optical                                          # the 4f optics in the training loop""",
     "eval": """examples:
   hwsim eval runs/fp32                     # accuracy on the run's own test split
   hwsim eval runs/mnist --data mnist:../shared/data/mnist --split 8000
-  hwsim eval runs/optical --optical optical4f:photons=100    # through another optical setting (none: digital)""",
+  hwsim eval runs/optical --optical optical4f:photons=100  # through other optics (none: digital)""",
     "cost": """examples:
   hwsim cost --model mlp:784-256-256-10 --precision fp32 --device h100-sxm --json
   hwsim cost --model mlp:784-256-256-10 --weight s8.7 --activation s8.4 --layers
