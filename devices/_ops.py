@@ -207,6 +207,9 @@ class MatMul(_Product):
 class Conv2d(_Product):
     """2-D convolution, NCHW, ``(h, w)`` input plane, zero padding ``pad`` (default: "same" for odd kernels).
 
+    The cost-model op ``devices.Conv2d``: sizes and bit widths, no weights. Not ``hwsim.Conv2d``, the
+    trainable layer; ``hwsim.workload`` turns one of those into this op.
+
     ``groups`` splits the channels into groups convolved separately (``cin`` and ``cout`` divisible
     by it); ``groups == cin`` with ``cout`` a multiple of ``cin`` is a depthwise convolution (family
     ``conv``, efficiency and overhead key ``depthwise``: a profile can give it its own, lower rate).

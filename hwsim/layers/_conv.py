@@ -34,6 +34,9 @@ def scatter_windows(dx, dwin, stride: int) -> None:
 class Conv2d(OpticalOption, WeightedLayer):
     """Convolution of NCHW inputs; ``W`` shape (cout, cin, kh, kw), ``b`` (cout,).
 
+    The trainable layer ``hwsim.Conv2d`` (weights, forward, backward). Not ``devices.Conv2d``, the
+    cost-model op (sizes and bit widths only) that `hwsim.workload` makes of this layer.
+
     im2col: the padded input's windows become rows of a (N*Ho*Wo, cin*kh*kw) matrix, multiplied by
     ``W`` reshaped to (cin*kh*kw, cout) with the same quantization points as `Dense`.
     Initialisation: Glorot uniform with fan_in = cin*kh*kw, fan_out = cout*kh*kw.
