@@ -1,9 +1,12 @@
-"""The ``hwsim.cli`` docstring names every CLI module and which commands each one runs."""
+"""Docstrings that must not go stale: the CLI's module map; the two ``Conv2d`` classes point
+at each other."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import devices
+import hwsim
 import hwsim.cli as cli
 
 
@@ -27,3 +30,9 @@ def test_docstring_says_which_module_runs_each_command():
     for module, cmds in listed.items():
         for command in cmds:
             assert cli._handler(command).__module__ == f"hwsim.{module}", (command, module)
+
+
+def test_each_conv2d_says_which_it_is_and_names_the_other():
+    assert hwsim.Conv2d is not devices.Conv2d
+    assert "``hwsim.Conv2d``" in hwsim.Conv2d.__doc__ and "``devices.Conv2d``" in hwsim.Conv2d.__doc__
+    assert "``devices.Conv2d``" in devices.Conv2d.__doc__ and "``hwsim.Conv2d``" in devices.Conv2d.__doc__
