@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from ._io import write_toml
 from ._profile import Profile, interp_loglog, load
 
 _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
@@ -43,13 +43,14 @@ _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
            "read_max": 32 << 20,
            "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
     False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
-            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in (1, 3, 6, 12, 24, 48, 96)), "ws_max": 2 << 30, "ws_step": 2,
-            "read_max": 512 << 20,
+            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in (1, 3, 6, 12, 24, 48, 96)),
+            "ws_max": 2 << 30, "ws_step": 2, "read_max": 512 << 20,
             "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
             "repeat": 7},
 }
 _DEFAULT_CACHES = [("l1", 32 << 10), ("l2", 1 << 20), ("l3", 8 << 20)]
-#: energy per byte by level (Horowitz ISSCC 2014, 45 nm: SRAM 64-bit read 20 pJ @ 32 KB, 100 pJ @ 1 MB; DRAM 1.3-2.6 nJ / 64 bit)
+#: energy per byte by level (Horowitz ISSCC 2014, 45 nm: SRAM 64-bit read 20 pJ @ 32 KB, 100 pJ @ 1 MB;
+#: DRAM 1.3-2.6 nJ / 64 bit)
 _LEVEL_PJ = {"l1": (2.5, "Horowitz 2014: 20 pJ per 64-bit read, 32 KB SRAM"),
              "l2": (12.5, "Horowitz 2014: 100 pJ per 64-bit read, 1 MB SRAM"),
              "l3": (25.0, "estimate: 2x the 1 MB SRAM figure for a larger shared SRAM"),
@@ -59,7 +60,8 @@ _LEVEL_PJ = {"l1": (2.5, "Horowitz 2014: 20 pJ per 64-bit read, 32 KB SRAM"),
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def time_call(fn: Callable[[], object], *, min_time: float = 2e-3, repeat: int = 5, clock: str = "wall") -> float:
+def time_call(fn: Callable[[], object], *, min_time: float = 2e-3, repeat: int = 5,
+              clock: str = "wall") -> float:
     """Seconds per call of ``fn``: the median over ``repeat`` batches of each batch's mean, a batch
     running ``fn`` often enough to last at least ``min_time`` seconds (after one warm-up call).
 
@@ -159,7 +161,8 @@ def _read_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[float, 
     ws = 16 << 10
     while ws <= ws_max:
         k = int(math.sqrt(ws / 4))
-        x, w, y = aligned_full((1, k), 1, np.float32), aligned_full((k, k), 1, np.float32), aligned_empty((1, k), np.float32)
+        x, w = aligned_full((1, k), 1, np.float32), aligned_full((k, k), 1, np.float32)
+        y = aligned_empty((1, k), np.float32)
         t = timer(lambda: np.matmul(x, w, out=y))
         nbytes = 4.0 * (k * k + 2 * k)
         pts.append((nbytes, nbytes / _net(t, ovh)))
@@ -232,35 +235,6 @@ def _transform_points(kind, log2s, dtype, ovh, timer, batched) -> list[tuple[flo
     return pts
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(float(v))
-
-
-def to_toml(doc: dict, comments: dict[str, str] | None = None) -> str:
-    """Serialise a profile dict (scalars, lists, tables of those, ``memory`` array of tables).
-    ``comments`` maps dotted keys (``memory.l2.energy_pj_per_byte``) to trailing comments."""
-    comments = comments or {}
-
-    def line(key: str, v, dotted: str) -> str:
-        note = comments.get(dotted)
-        bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-        return f"{key if bare else _toml_value(key)} = {_toml_value(v)}" + (f"  # {note}" if note else "")
-
-    out = [line(k, v, k) for k, v in doc.items() if not isinstance(v, dict) and k != "memory"]
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            out += ["", f"[{k}]"] + [line(kk, vv, f"{k}.{kk}") for kk, vv in v.items()]
-    for lv in doc.get("memory", []):
-        out += ["", "[[memory]]"] + [line(kk, vv, f"memory.{lv['name']}.{kk}") for kk, vv in lv.items()]
-    return "\n".join(out) + "\n"
-
-
 def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, name: str | None = None,
               clock: str = "wall") -> Profile:
     """Measure this machine and write a profile to ``out`` (atomically); return the loaded profile.
@@ -269,35 +243,75 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     a minute and goes up to 2560² GEMMs, 2 GiB working sets and 2^23-point FFTs. ``clock`` is
     passed to :func:`time_call` (``cpu`` suits a shared machine with single-threaded BLAS).
     """
-    import scipy.fft
-
     cfg = _SIZES[bool(quick)]
     timer = lambda fn: time_call(fn, min_time=cfg["min_time"], repeat=cfg["repeat"], clock=clock)  # noqa: E731
     out = Path(out)
     t_start = time.perf_counter()
-    # per-call overheads (tiny operands: time is all dispatch)
+    ovh = _overheads(timer)
+    caches = cache_sizes()
+    bandwidth = _bandwidth_curves(cfg, ovh, timer)
+    peak, curves = _gemm_curves(cfg, ovh, timer, caches)
+    curves.update(_transform_curves(cfg, ovh, timer, caches, peak))
+    curves.update(_elementwise_curves(ovh, timer, peak))
+    levels, comments = _memory_levels(caches, bandwidth["bandwidth_curve"], bandwidth["measured_ws"])
+    description = (f"{_cpu_name()}, {os.cpu_count() or 1} logical CPUs, numpy {np.__version__}; measured by "
+                   f"devices.calibrate (quick={bool(quick)}, clock={clock}) on "
+                   f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    doc = _profile_doc(name or out.stem, description, bandwidth, peak, ovh, curves, levels)
+    header = (f"Profile written by devices.calibrate in {time.perf_counter() - t_start:.1f} s. "
+              "Energies per op: Horowitz ISSCC 2014 defaults.")
+    write_toml(out, doc, {**comments, **_COMMENTS}, header=header)
+    return load(out.resolve())
+
+
+def _overheads(timer) -> dict[str, float]:
+    """Seconds per call of tiny operations (all dispatch): ``matmul``, ``elementwise`` (median of
+    array+array, array*scalar, max(array, scalar)), ``fft``, ``dct``."""
+    import scipy.fft  # imported here: `import devices` stays light
+
     a2, b2, c2 = aligned_full((2, 2), 1), aligned_full((2, 2), 1), aligned_empty((2, 2))
     tiny, tiny_out, tiny_c = aligned_full(8, 1), aligned_empty(8), aligned_full(8, 1 + 1j, np.complex128)
-    elementwise = [timer(lambda: np.add(tiny, tiny, out=tiny_out)), timer(lambda: np.multiply(tiny, 2.0, out=tiny_out)),
+    elementwise = [timer(lambda: np.add(tiny, tiny, out=tiny_out)),
+                   timer(lambda: np.multiply(tiny, 2.0, out=tiny_out)),
                    timer(lambda: np.maximum(tiny, 0.0, out=tiny_out))]
-    ovh = {"matmul": timer(lambda: np.matmul(a2, b2, out=c2)),
-           "elementwise": statistics.median(elementwise),
-           "fft": timer(lambda: scipy.fft.fft(tiny_c)),
-           "dct": timer(lambda: scipy.fft.dct(tiny))}
-    caches = cache_sizes()
+    return {"matmul": timer(lambda: np.matmul(a2, b2, out=c2)),
+            "elementwise": statistics.median(elementwise),
+            "fft": timer(lambda: scipy.fft.fft(tiny_c)),
+            "dct": timer(lambda: scipy.fft.dct(tiny))}
+
+
+def _bandwidth_curves(cfg: dict, ovh: dict, timer) -> dict:
+    """The profile's ``bandwidth_curve`` (copy), ``read_bandwidth_curve`` and
+    ``write_bandwidth_curve``, and ``measured_ws``: the largest copy working set measured (bytes)."""
     bw_pts = _bandwidth_curve(cfg["ws_max"], cfg["ws_step"], ovh["elementwise"], timer)
     bw_curve = _monotone(bw_pts)
     read_curve = _monotone(_read_curve(cfg["read_max"], cfg["ws_step"], ovh["matmul"], timer))
-    write_curve = _write_curve(read_curve, bw_curve)
+    return {"bandwidth_curve": bw_curve, "read_bandwidth_curve": read_curve,
+            "write_bandwidth_curve": _write_curve(read_curve, bw_curve), "measured_ws": bw_pts[-1][0]}
+
+
+_CLASSES = (("fp32", np.float32), ("fp64", np.float64))
+
+
+def _gemm_curves(cfg: dict, ovh: dict, timer, caches) -> tuple[dict[str, float], dict]:
+    """(``peak``: the best GEMM rate per class, ``matmul_<class>@<level>`` efficiency curves and
+    ``matmul_<class>``: the largest level measured)."""
     shapes = [(s, s, s) for s in cfg["gemm"]] + [(m, k, k) for m, k in cfg["panels"]]
+    order = [name for name, _ in caches] + ["dram"]
     peak, curves = {}, {}
-    for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
+    for cls, dt in _CLASSES:
         groups = _gemm_points(shapes, dt, ovh["matmul"], timer, caches)
         peak[cls] = max(r for pts in groups.values() for _, r in pts)
-        order = [name for name, _ in caches] + ["dram"]
         for level in sorted(groups, key=order.index):
             curves[f"matmul_{cls}@{level}"] = _rate_curve(groups[level], peak[cls])
         curves[f"matmul_{cls}"] = curves[f"matmul_{cls}@{level}"]  # the largest level measured
+    return peak, curves
+
+
+def _transform_curves(cfg: dict, ovh: dict, timer, caches, peak: dict) -> dict:
+    """``fft_<class>`` / ``dct_<class>`` efficiency curves over ops per transform: single calls, per
+    cache level of their working set (``@<level>``), and batches of rows (``@batched``)."""
+    curves = {}
     for kind in ("fft", "dct"):
         for cls, dt in (("fp32", np.complex64 if kind == "fft" else np.float32),
                         ("fp64", np.complex128 if kind == "fft" else np.float64)):
@@ -312,9 +326,15 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
                     by_level.setdefault(_place(caches, ws), []).append((o, r))
                 for level, lpts in by_level.items():
                     curves[f"{kind}_{cls}@{level}"] = _rate_curve(lpts, peak[cls])
-    # elementwise compute rate per class: np.add on a 256 KiB (cache-resident) working set; and
-    # np.maximum(a, 0) (a ReLU) on the same number of elements
-    for cls, dt in (("fp32", np.float32), ("fp64", np.float64)):
+    return curves
+
+
+def _elementwise_curves(ovh: dict, timer, peak: dict) -> dict:
+    """Elementwise compute rate per class over its GEMM peak: np.add on a 256 KiB (cache-resident)
+    working set (``elementwise_<class>``) and np.maximum(a, 0), a ReLU, on as many elements
+    (``elementwise_<class>@max``)."""
+    curves = {}
+    for cls, dt in _CLASSES:
         n = (256 << 10) // (3 * np.dtype(dt).itemsize)
         rate = n / max(_add_time(n, dt, timer) - ovh["elementwise"], 1e-12)
         curves[f"elementwise_{cls}"] = [[1.0, min(1.0, rate / peak[cls])]]
@@ -322,55 +342,66 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
         zero = dt(0)
         rate = n / max(timer(lambda: np.maximum(a, zero, out=c)) - ovh["elementwise"], 1e-12)
         curves[f"elementwise_{cls}@max"] = [[1.0, min(1.0, rate / peak[cls])]]
+    return curves
 
+
+def _memory_levels(caches, bw_curve, measured_ws: float) -> tuple[list[dict], dict[str, str]]:
+    """The ``memory`` levels (caches, then ``dram`` with the physical memory as capacity): bandwidth
+    from the copy curve at half a cache's capacity (main memory: at the largest working set
+    measured), never above an inner level's; energies from `_LEVEL_PJ`. Also their comments."""
     levels, comments = [], {}
     last_bw = float("inf")
     for lname, cap in caches + [("dram", 0)]:
         is_main = lname == "dram"
-        bw = interp_loglog(bw_curve, bw_pts[-1][0] if is_main else cap / 2)
+        bw = interp_loglog(bw_curve, measured_ws if is_main else cap / 2)
         last_bw = min(last_bw, bw)
         pj, note = _LEVEL_PJ.get(lname, _LEVEL_PJ["l3"])
-        lv = {"name": lname, "capacity_bytes": float(cap if not is_main else max(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), 1)),
-              "bandwidth_bytes_per_s": last_bw, "energy_pj_per_byte": pj, "cache": not is_main}
+        capacity = max(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), 1) if is_main else cap
+        levels.append({"name": lname, "capacity_bytes": float(capacity), "bandwidth_bytes_per_s": last_bw,
+                       "energy_pj_per_byte": pj, "cache": not is_main})
         comments[f"memory.{lname}.energy_pj_per_byte"] = note
         comments[f"memory.{lname}.bandwidth_bytes_per_s"] = "measured (np.add fp32 streaming)"
-        levels.append(lv)
-    cpu = platform.processor() or platform.machine()
+    return levels, comments
+
+
+def _cpu_name() -> str:
+    """The ``model name`` of /proc/cpuinfo, else what `platform` knows."""
     try:
         for ln in Path("/proc/cpuinfo").read_text().splitlines():
             if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
+                return ln.split(":", 1)[1].strip()
     except OSError:
         pass
-    ncpu = os.cpu_count() or 1
-    doc = {
-        "name": name or out.stem,
+    return platform.processor() or platform.machine()
+
+
+def _profile_doc(name: str, description: str, bandwidth: dict, peak: dict, ovh: dict, curves: dict,
+                 levels: list[dict]) -> dict:
+    """The profile as a dict in the order of its TOML file."""
+    return {
+        "name": name,
         "kind": "cpu",
-        "description": (f"{cpu}, {ncpu} logical CPUs, numpy {np.__version__}; measured by devices.calibrate "
-                        f"(quick={bool(quick)}, clock={clock}) on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"),
-        "static_w": 5.0 * ncpu,
+        "description": description,
+        "static_w": 5.0 * (os.cpu_count() or 1),
         "main_memory": "dram",
-        "bandwidth_curve": bw_curve,
-        "read_bandwidth_curve": read_curve,
-        "write_bandwidth_curve": write_curve,
+        "bandwidth_curve": bandwidth["bandwidth_curve"],
+        "read_bandwidth_curve": bandwidth["read_bandwidth_curve"],
+        "write_bandwidth_curve": bandwidth["write_bandwidth_curve"],
         "peak": peak,
         "overhead_s": {**ovh, "transform": ovh["fft"], "conv": ovh["matmul"], "default": ovh["elementwise"]},
         "efficiency": {"memory": 1.0},
         "efficiency_curves": curves,
         "memory": levels,
     }
-    comments.update({
-        "static_w": "estimate: 5 W per logical CPU (not measured)",
-        "bandwidth_curve": "measured: [working-set bytes, bytes/s] of np.add(a, b, out=c), fp32",
-        "read_bandwidth_curve": "measured: [working-set bytes, bytes/s] of a GEMV x[1,k] @ W[k,k], fp32 (loads)",
-        "write_bandwidth_curve": "derived: 1/write = 3/copy - 2/read at each working set (stores)",
-        "peak.fp32": "measured: best sgemm rate (ops/s)", "peak.fp64": "measured: best dgemm rate (ops/s)",
-        "efficiency_curves.elementwise_fp32": "measured: np.add on 256 KiB, elements/s over peak.fp32",
-        "efficiency_curves.elementwise_fp64": "measured: np.add on 256 KiB, elements/s over peak.fp64",
-    })
-    header = (f"# Profile written by devices.calibrate in {time.perf_counter() - t_start:.1f} s. Energies per op: "
-              "Horowitz ISSCC 2014 defaults.\n")
-    with atomic_path(out, ".toml") as tmp, open(tmp, "w") as fh:
-        fh.write(header + to_toml(doc, comments))
-    return load(out.resolve())
+
+
+#: trailing comments of the profile's measured and estimated entries
+_COMMENTS = {
+    "static_w": "estimate: 5 W per logical CPU (not measured)",
+    "bandwidth_curve": "measured: [working-set bytes, bytes/s] of np.add(a, b, out=c), fp32",
+    "read_bandwidth_curve": "measured: [working-set bytes, bytes/s] of a GEMV x[1,k] @ W[k,k], fp32 (loads)",
+    "write_bandwidth_curve": "derived: 1/write = 3/copy - 2/read at each working set (stores)",
+    "peak.fp32": "measured: best sgemm rate (ops/s)", "peak.fp64": "measured: best dgemm rate (ops/s)",
+    "efficiency_curves.elementwise_fp32": "measured: np.add on 256 KiB, elements/s over peak.fp32",
+    "efficiency_curves.elementwise_fp64": "measured: np.add on 256 KiB, elements/s over peak.fp64",
+}
