@@ -47,7 +47,14 @@ from .layers._dense import WeightedLayer
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyperparameters of a run (stored in checkpoints; a resume must match them)."""
+    """Hyperparameters of a run: `train`'s ``config`` (its fields are also `train`'s keywords).
+
+    ``epochs`` and ``batch`` (examples per minibatch): integers >= 1; ``optimizer``: "adam" or "sgd"
+    (with ``momentum``); ``lr``: the base learning rate; ``weight_decay``: L2; ``schedule``: None,
+    "step:STEP[:GAMMA]" or "cosine[:MIN_LR]" (per epoch); ``seed``: the batch order's seed; ``loss``:
+    "xent", "mse" or None (by the targets' dtype). Stored in checkpoints and run.json; a resume
+    must match every field but ``epochs``.
+    """
 
     epochs: int
     batch: int
@@ -677,7 +684,7 @@ def _restore_stats(path: Path, model, state: dict) -> None:
     layers = {layer.name: layer for layer in model.layers}
     try:
         for name, roles in state.items():
-            layers[name].stats = {role: QuantStats(**fields) for role, fields in roles.items()}
+            layers[name].stats = {role: QuantStats(**values) for role, values in roles.items()}
     except (KeyError, TypeError) as exc:
         raise _checkpoint.CheckpointError(f"{path}: bad partial-epoch statistics ({exc!r})") from None
 
