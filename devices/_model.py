@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from . import _report
 from ._ops import Op, Workload
 from ._profile import Profile, load
-from . import _report
 
 PJ = 1e-12
 

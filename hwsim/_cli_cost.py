@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import devices
-
-from hwsim._cli_common import (check_output_file, check_scheme_flags, cost_input_shape, optical_from_args,
-                               precision_from_args)
-from hwsim._rundir import atomic_write
+from hwsim._cli_common import (
+    check_output_file,
+    check_scheme_flags,
+    cost_input_shape,
+    optical_from_args,
+    precision_from_args,
+)
 from hwsim._model import build_model
 from hwsim._report import format_si, md_table
+from hwsim._rundir import atomic_write
 from hwsim._workload import layer_of, workload
 from hwsim.layers import set_optical
 from hwsim.schemes import parse_scheme

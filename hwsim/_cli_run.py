@@ -14,9 +14,15 @@ import argparse
 import json
 from pathlib import Path
 
-from hwsim._checkpoint import CHECKPOINT, load as load_checkpoint
-from hwsim._cli_common import (check_scheme_flags, load_data_for_model, optical_from_args, precision_from_args,
-                               warn_unsigned_weights)
+from hwsim._checkpoint import CHECKPOINT
+from hwsim._checkpoint import load as load_checkpoint
+from hwsim._cli_common import (
+    check_scheme_flags,
+    load_data_for_model,
+    optical_from_args,
+    precision_from_args,
+    warn_unsigned_weights,
+)
 from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import PRESETS, ROLES, Precision, parse_quantizer

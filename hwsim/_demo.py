@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import devices
-
 from hwsim._cli_common import load_data_for_model
 from hwsim._cli_cost import cost_by_device
 from hwsim._model import build_model

@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from ._precision import Precision
-from ._xp import get_array_module, to_numpy
 from . import _seq_layers  # noqa: F401  (registers the built-in seq: tokens)
+from ._precision import Precision
 from ._seq_spec import parse_seq
-from .layers import (ACTIVATIONS, Activation, Conv2d, Dense, Flatten, Layer, MaxPool2d, Reshape)
+from ._xp import get_array_module, to_numpy
+from .layers import ACTIVATIONS, Activation, Conv2d, Dense, Flatten, Layer, MaxPool2d, Reshape
 from .layers._base import FP32
 
 

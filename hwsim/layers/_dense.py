@@ -6,7 +6,6 @@ import numpy as np
 from ._base import Layer, init_rng
 from ._product import product
 
-
 #: Default of ``in_mask``: quantize the input in `WeightedLayer._forward_matrix`.
 QUANTIZE_INPUT = object()
 

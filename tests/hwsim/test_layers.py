@@ -9,8 +9,18 @@ from hypothesis import strategies as st
 
 import fixedpoint as fxp
 from hwsim import Precision, RoleFormat, fast_mode_is_exact
-from hwsim.layers import (ACTIVATIONS, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten,
-                          MaxPool2d, SoftmaxCrossEntropy)
+from hwsim.layers import (
+    ACTIVATIONS,
+    Activation,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2d,
+    SoftmaxCrossEntropy,
+)
 
 F64 = np.float64
 

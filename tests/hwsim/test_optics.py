@@ -109,6 +109,7 @@ def test_poisson_mean_variance_and_pmf(lam):
 
 def test_counter_rule_matches_fixedpoint_and_is_reproducible():
     from scipy.stats import poisson
+
     from fixedpoint.rng import uniforms
     # small means: the inverse CDF of fixedpoint.rng's uniform i (the compiled loop restates its rule)
     lam = np.linspace(0.01, 9.9, 5000)

@@ -10,9 +10,16 @@ import pytest
 import hwsim
 from hwsim import Dataset, Precision
 from hwsim._precision import parse_quantizer
+from hwsim.schemes import (
+    BinaryQuantizer,
+    Pow2Quantizer,
+    QuantizedBackprop,
+    TernaryQuantizer,
+    get_scheme,
+    parse_scheme,
+    scheme_names,
+)
 from tests.hwsim._synthetic import synthetic_dataset
-from hwsim.schemes import (BinaryQuantizer, Pow2Quantizer, QuantizedBackprop, TernaryQuantizer, get_scheme,
-                           parse_scheme, scheme_names)
 
 
 @pytest.fixture(scope="module")
