@@ -11,14 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper
+# Imports below follow importorskip (onnx) and the sys.path entry (onnx_nets), hence their noqa: E402.
+from onnx import TensorProto, helper  # noqa: E402
 
-import devices
-from hwsim import Precision, workload_from_onnx
-from hwsim.cli import main
+import devices  # noqa: E402
+from hwsim import Precision, workload_from_onnx  # noqa: E402
+from hwsim.cli import main  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import onnx_nets
+import onnx_nets  # noqa: E402
 
 F = TensorProto.FLOAT
 
