@@ -118,7 +118,7 @@ class Sequential:
         return self
 
     def __repr__(self) -> str:
-        return f"Sequential({', '.join(l.name for l in self.layers)}; input {self.input_shape})"
+        return f"Sequential({', '.join(layer.name for layer in self.layers)}; input {self.input_shape})"
 
 
 def assign_precision(layers: list[Layer], precision: Precision) -> None:
