@@ -88,7 +88,8 @@ def recovery(epochs: int, n: int, small_epochs: int) -> dict:
     Y = X @ W + 0.01 * rng.standard_normal((n, 32))
     Xt = rng.uniform(0, 1, (2000, 32))
     Yt = Xt @ W + 0.01 * rng.standard_normal((2000, 32))
-    f32 = lambda a: a.astype(np.float32)
+    def f32(a):
+        return a.astype(np.float32)
     data = Dataset(f32(X), f32(Y), f32(Xt), f32(Yt), (32,), 32, "linear-recovery", "regression")
     A = np.hstack([X, np.ones((n, 1))])
     coef = np.linalg.lstsq(A, Y, rcond=None)[0]

@@ -120,7 +120,8 @@ def test_tech_energy_scale_rule():
     factors = [tech_energy_scale(n, 0.8) for n in TECH_NODES_NM]
     assert all(a > b for a, b in itertools.pairwise(factors))  # smaller node, less energy per op
     # Stillmaker & Baas: 45 nm -> 7 nm at the same 0.8 V: E(7) / E(45) from the tabulated fits
-    e = lambda a, b, c, v: a * v * v + b * v + c
+    def e(a, b, c, v):
+        return a * v * v + b * v + c
     assert tech_energy_scale(7, 0.8) / tech_energy_scale(45, 0.8) == pytest.approx(
         e(0.1776, -0.09097, 0.02447, 0.8) / e(1.103, -0.362, 0.2767, 0.8))
     assert tech_energy_scale(4, 0.75) == pytest.approx(tech_energy_scale(7, 0.75) * math.sqrt(4 / 7))

@@ -78,7 +78,8 @@ def test_circulant_roles_put_values_on_grids():
     layer = Circulant(8, seed=1)
     layer.precision = Precision.from_flags(weight="s8.6", activation="s8.4", error="s8.5", grad="s16.12")
     y = layer.forward(_rng().standard_normal((4, 8)).astype(np.float32), training=True)
-    on_grid = lambda a, f: np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
+    def on_grid(a, f):
+        return np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
     assert on_grid(y, 4)
     layer.backward(_rng(1).standard_normal((4, 8)).astype(np.float32))
     assert on_grid(layer.dspec_re, 12) and on_grid(layer.dspec_im, 12) and on_grid(layer.db, 12)
@@ -315,7 +316,8 @@ def test_roles_put_outputs_and_gradients_on_their_grids(kind):
              "hashed": lambda: Hashed(8, 8, 20)}[kind]()
     layer.precision = Precision.from_flags(weight="s8.6", activation="s8.4", error="s8.5", grad="s16.12")
     y = layer.forward(_rng().standard_normal((4, 8)).astype(np.float32), training=True)
-    on_grid = lambda v, f: np.array_equal(v * 2.0**f, np.round(v * 2.0**f))
+    def on_grid(v, f):
+        return np.array_equal(v * 2.0**f, np.round(v * 2.0**f))
     assert on_grid(y, 4) and np.abs(y).max() <= 8
     layer.backward(_rng(1).standard_normal((4, 8)).astype(np.float32))
     assert all(on_grid(g, 12) for g in layer.grads().values())
