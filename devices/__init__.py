@@ -14,7 +14,8 @@ from ._profile import Profile, list_profiles, load
 from ._schema import ProfileError
 
 __all__ = [
-    "Conv2d", "Elementwise", "aligned_empty", "aligned_full", "EnergyTable", "Estimate", "MatMul", "Memory", "OpticalNoise", "OpticalPlan",
+    "Conv2d", "Elementwise", "aligned_empty", "aligned_full", "EnergyTable", "Estimate", "MatMul", "Memory",
+    "OpticalNoise", "OpticalPlan",
     "OpticalSpec", "Profile", "ProfileError", "Row", "Transform", "Workload", "calibrate", "estimate",
     "list_profiles", "load", "time_call",
 ]
