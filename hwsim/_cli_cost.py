@@ -66,7 +66,8 @@ def _onnx_workload(args: argparse.Namespace) -> tuple[Any, Any]:
     from hwsim._onnx_workload import workload_from_onnx
     for flag, given in (("--scheme", args.scheme), ("--training", args.training), ("--input-shape", args.input_shape)):
         if given:
-            raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and shapes)")
+            raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and "
+                             "shapes)")
     precision = precision_from_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -72,7 +72,8 @@ def _resume_args(args: argparse.Namespace, explicit: set[str]) -> argparse.Names
             flag = "--" + key.replace("_", "-")
             if key in explicit and key != "epochs" and saved != getattr(args, key):
                 raise ValueError(f"--resume: {flag} {getattr(args, key)} contradicts the run's {key} "
-                                 f"{saved!r} ({where}); drop the flag to continue the run, or start a new one")
+                                 f"{saved!r} ({where}); drop the flag to continue the run, or start a new "
+                                 "one")
             if key not in explicit:
                 setattr(args, key, saved)
     saved_policy = rec.get("precision")
@@ -91,7 +92,8 @@ def _resume_optical(args: argparse.Namespace, explicit: set[str]):
     if "optical" in explicit and given is not None:
         optical = optical_from_args(given, array_module=args.array_module)
         if (optical.spec if optical is not None else None) != saved:
-            raise ValueError(f"--resume: --optical {given} contradicts the run's optical {saved!r} ({where}); "
+            raise ValueError(f"--resume: --optical {given} contradicts the run's optical {saved!r} "
+                             f"({where}); "
                              f"drop the flag")
         return optical
     return optical_from_args(None, saved, args.array_module)

@@ -195,7 +195,8 @@ def _mlp(body: str, spec: str, input_shape: tuple, num_classes: int | None, seed
         raise ValueError(f"bad input size token {str(sizes[0])!r} in {spec!r}: the data have "
                          f"{n_in} features (input shape {tuple(input_shape)})")
     if num_classes is not None and sizes[-1] != num_classes:
-        raise ValueError(f"bad output size token {str(sizes[-1])!r} in {spec!r}: the data have {num_classes} classes")
+        raise ValueError(f"bad output size token {str(sizes[-1])!r} in {spec!r}: the data have {num_classes} "
+                         "classes")
     seeds = np.random.SeedSequence(seed).generate_state(len(sizes) - 1)
     layers: list[Layer] = [Flatten()] if len(input_shape) > 1 else []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -247,7 +248,8 @@ def build_model(spec: str, input_shape: tuple = (784,), num_classes: int | None 
             raise ValueError(f"bad cnn token {body!r} in {spec!r}: allowed 'lenet5'")
         layers = lenet5(input_shape, 10 if num_classes is None else num_classes, seed, dtype)
     else:
-        raise ValueError(f"bad model family token {family!r} in {spec!r}: allowed {', '.join(MODEL_FAMILIES)}")
+        raise ValueError(f"bad model family token {family!r} in {spec!r}: allowed "
+                         f"{', '.join(MODEL_FAMILIES)}")
     model = Sequential(layers, input_shape)
     model.spec = spec
     return model

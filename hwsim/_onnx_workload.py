@@ -334,7 +334,8 @@ class _Importer:
             strides, dil = list(a.get("strides", [1, 1])), list(a.get("dilations", [1, 1]))
             pads = tuple(int(p) for p in a.get("pads", [0, 0, 0, 0]))
         else:
-            raise ValueError(f"node {label!r}: Conv on a {len(xs) - 2}-D input is not supported (1-D and 2-D are)")
+            raise ValueError(f"node {label!r}: Conv on a {len(xs) - 2}-D input is not supported (1-D and 2-D "
+                             "are)")
         kh, kw = ws[2], ws[3]
         if dil[0] != dil[1] and kh > 1 and kw > 1:
             raise ValueError(f"node {label!r}: unequal dilations {dil} are not supported")
@@ -354,7 +355,8 @@ class _Importer:
                             groups=int(a.get("group", 1)), a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
                             kind=kind, out_bits=self.out_bits(node))
         if (op.h_out, op.w_out) != tuple(ys[2:]):
-            raise ValueError(f"node {label!r}: output {op.h_out}x{op.w_out} disagrees with shape inference {ys[2:]}")
+            raise ValueError(f"node {label!r}: output {op.h_out}x{op.w_out} disagrees with shape inference "
+                             f"{ys[2:]}")
         self.ops.append(op)
 
     def gemm(self, node, label: str) -> None:

@@ -164,7 +164,8 @@ class StepLR:
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         if int(step_size) != step_size or step_size < 1 or not gamma > 0:
-            raise ValueError(f"StepLR needs an integer step_size >= 1 and gamma > 0, got {step_size!r}, {gamma!r}")
+            raise ValueError(f"StepLR needs an integer step_size >= 1 and gamma > 0, got {step_size!r}, "
+                             f"{gamma!r}")
         self.step_size, self.gamma = int(step_size), float(gamma)
 
     @property
@@ -211,4 +212,5 @@ def parse_schedule(spec):
             return CosineLR(None, *(float(a) for a in args))
     except ValueError as err:
         raise ValueError(f"bad schedule {spec!r}: {err}") from None
-    raise ValueError(f"bad schedule token {spec!r}: allowed 'constant', 'step:STEP_SIZE[:GAMMA]', 'cosine[:MIN_LR]'")
+    raise ValueError(f"bad schedule token {spec!r}: allowed 'constant', 'step:STEP_SIZE[:GAMMA]', "
+                     "'cosine[:MIN_LR]'")

@@ -222,7 +222,8 @@ def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = N
         header = (f"Session {session}: {sum(len(v) for v in todo.values())} cell(s) computed on "
                   f"{where if todo else 'no cluster (all cells were done)'}, {len(kept)} kept from earlier "
                   f"sessions, in {time.perf_counter() - t0:.1f} s (load average at start {load}). Spec: "
-                  f"`{spec if not isinstance(spec, dict) else 'a dict'}`; devices: {', '.join(grid.devices)}.")
+                  f"`{spec if not isinstance(spec, dict) else 'a dict'}`; devices: "
+                  f"{', '.join(grid.devices)}.")
         write_sweep_report(out, rows, grid.devices, grid.axes, header)
     return rows
 
@@ -238,7 +239,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt(f"sweep interrupted; finished cells are kept in {args.out}: continue with "
                                 f"hwsim sweep {args.spec} --out {args.out} --resume") from None
     failed = [r for r in rows if r["status"] != "ok"]
-    print(f"hwsim sweep: {len(rows) - len(failed)} of {len(rows)} cells ok; wrote {Path(args.out) / 'results.csv'}, "
+    print(f"hwsim sweep: {len(rows) - len(failed)} of {len(rows)} cells ok; wrote "
+          f"{Path(args.out) / 'results.csv'}, "
           f"results.json, report.md")
     if failed:
         print(f"hwsim sweep: {len(failed)} cell(s) failed, e.g. {failed[0]['cell']}: {failed[0]['error']} "

@@ -171,7 +171,8 @@ def optical_profile(name: str, overrides: dict | None) -> devices.Profile:
         for part in path:
             node = node[part]
         node[last] = type(old)(value) if isinstance(old, (int, float)) else value
-    return devices.Profile(name=prof.name, kind=prof.kind, source=f"{prof.source} [{optical_label(overrides)}]",
+    return devices.Profile(name=prof.name, kind=prof.kind,
+                           source=f"{prof.source} [{optical_label(overrides)}]",
                            data=data)
 
 

@@ -146,7 +146,8 @@ def train_text(model, data: TextData, precision: Precision, *, epochs: int, batc
             logits = model.forward(_onehot(xb, data.vocab, dtype), training=True)
             loss = float(loss_fn.forward(logits.reshape(-1, data.vocab), yb.reshape(-1)))
             if not math.isfinite(loss):
-                raise FloatingPointError(f"training diverged: non-finite loss at epoch {epoch + 1}, step {step}")
+                raise FloatingPointError(f"training diverged: non-finite loss at epoch {epoch + 1}, step "
+                                         f"{step}")
             model.backward(loss_fn.backward().reshape(logits.shape))
             _clip(model, clip)
             opt.step()

@@ -122,11 +122,13 @@ def remove_dead_neurons(model, tol: float = 1e-3):
     layers = list(model.layers)
     dense = [layer for layer in layers if isinstance(layer, Dense)]
     if not dense or not all(isinstance(layer, (Dense, Activation, Flatten)) for layer in layers):
-        raise ValueError(f"remove_dead_neurons needs an MLP of Flatten, Dense and Activation layers, got {model!r}")
+        raise ValueError("remove_dead_neurons needs an MLP of Flatten, Dense and Activation layers, got "
+                         f"{model!r}")
     alive = [alive_rows(layer.W, tol) for layer in dense] + [np.ones(dense[-1].W.shape[1], bool)]
     kept = [int(a.sum()) for a in alive]
     if 0 in kept[1:]:
-        raise ValueError(f"every neuron of a hidden layer is dead (kept {kept}): the group-lasso lam is too large")
+        raise ValueError(f"every neuron of a hidden layer is dead (kept {kept}): the group-lasso lam is too "
+                         "large")
     new_layers, k = [], 0
     for layer in layers:
         if isinstance(layer, Dense):

@@ -78,7 +78,8 @@ class EstimatedDense(Dense):
                  threshold: float = 0.0, seed=0, dtype=np.float32):
         super().__init__(in_features, out_features, seed=seed, dtype=dtype)
         if not 1 <= int(rank) <= min(in_features, out_features):
-            raise ValueError(f"EstimatedDense rank must be in [1, {min(in_features, out_features)}], got {rank!r}")
+            raise ValueError(f"EstimatedDense rank must be in [1, {min(in_features, out_features)}], got "
+                             f"{rank!r}")
         if int(every) < 0:
             raise ValueError(f"EstimatedDense every must be >= 0 (0 = once per epoch), got {every!r}")
         self.name = "estdense"

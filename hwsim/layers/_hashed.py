@@ -65,7 +65,8 @@ class Hashed(StructuredLinear):
         out_features = check_size("Hashed", "out_features", out_features)
         budget = check_size("Hashed", "budget", budget)
         if budget > in_features * out_features:
-            raise ValueError(f"Hashed: budget must be in [1, in·out = {in_features * out_features}], got {budget}")
+            raise ValueError(f"Hashed: budget must be in [1, in·out = {in_features * out_features}], got "
+                             f"{budget}")
         self._init_common("hashed", in_features, out_features, bias, dtype)
         self.budget = budget
         self.hash_seed = int(seed if hash_seed is None else hash_seed)

@@ -62,7 +62,8 @@ class FourF:
             if b is not None and (isinstance(b, bool) or int(b) != b or not 1 <= b <= _MAX_BITS):
                 raise ValueError(f"FourF {name} must be an integer in 1..{_MAX_BITS} or None, got {b!r}")
         if self.detection not in DETECTIONS:
-            raise ValueError(f"FourF detection must be one of {', '.join(DETECTIONS)}, got {self.detection!r}")
+            raise ValueError(f"FourF detection must be one of {', '.join(DETECTIONS)}, got "
+                             f"{self.detection!r}")
         if not 0 < self.quantum_efficiency <= 1:
             raise ValueError(f"FourF quantum_efficiency must be in (0, 1], got {self.quantum_efficiency!r}")
         if not (self.read_noise_e >= 0 and math.isfinite(self.read_noise_e)):
@@ -109,7 +110,8 @@ class FourF:
             key, eq, value = item.partition("=")
             key = key.strip()
             if key not in SPEC_KEYS:
-                raise ValueError(f"optical spec {text!r}: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
+                raise ValueError(f"optical spec {text!r}: unknown key {key!r}; valid keys: "
+                                 f"{', '.join(SPEC_KEYS)}")
             if not eq:
                 raise ValueError(f"optical spec {text!r}: key {key!r} needs a value ({key}=...)")
             overrides[SPEC_KEYS[key]] = _spec_value(text, key, value.strip())
@@ -174,7 +176,8 @@ class FourF:
             raise ValueError(f"FourF.conv2d: x (N, C, H, W) and w (O, C, kh, kw) with equal C needed, "
                              f"got {x.shape} and {w.shape}")
         if int(padding) != padding or padding < 0 or int(stride) != stride or stride < 1:
-            raise ValueError(f"FourF.conv2d: padding >= 0 and stride >= 1 integers needed, got {padding}, {stride}")
+            raise ValueError(f"FourF.conv2d: padding >= 0 and stride >= 1 integers needed, got {padding}, "
+                             f"{stride}")
         if padding:
             x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
         kh, kw = w.shape[2:]

@@ -68,7 +68,8 @@ class PackedBNN:
         signs = [i for i, layer in enumerate(layers)
                  if isinstance(layer, Activation) and layer.kind == "sign"]
         if not signs:
-            raise ValueError("packed BNN inference needs sign activations (build the model with the 'bnn' scheme)")
+            raise ValueError("packed BNN inference needs sign activations (build the model with the 'bnn' "
+                             "scheme)")
         self.prefix = layers[: signs[0] + 1]
         rest = layers[signs[0] + 1:]
         expect = [Dense, BatchNorm, Activation] * (len(rest) // 3) + [Dense, BatchNorm]

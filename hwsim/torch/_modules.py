@@ -98,7 +98,8 @@ def _layer_for(m: nn.Module, path: str):
         return hl.Dropout(m.p), [], []
     if t in (nn.BatchNorm1d, nn.BatchNorm2d):
         if not (m.affine and m.track_running_stats) or m.momentum is None:
-            raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a momentum")
+            raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a "
+                            "momentum")
         layer = hl.BatchNorm(m.num_features, m.eps, m.momentum)
         return layer, [("gamma", "weight", False), ("beta", "bias", False)], [
             ("running_mean", "running_mean"), ("running_var", "running_var")]
@@ -226,7 +227,8 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
         setattr(parent, name, wrapper)
         layers.append(layer)
     if not layers:
-        raise TypeError(f"{type(model).__name__} has no module hwsim.torch can run; supported: {', '.join(SUPPORTED)}")
+        raise TypeError(f"{type(model).__name__} has no module hwsim.torch can run; supported: "
+                        f"{', '.join(SUPPORTED)}")
     for i, layer in enumerate(layers):
         layer.index = i
         layer.name = f"{layer.name.rstrip('0123456789')}{i}"

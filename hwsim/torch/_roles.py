@@ -22,7 +22,8 @@ def role_quantizer(value: Any, what: str) -> Quantizer | None:
             raise ValueError(f"{what}: {e}") from None
     if isinstance(value, Quantizer):
         return value
-    raise TypeError(f"{what} must be a role string like 's8.4:stochastic' or a hwsim Quantizer, got {value!r}")
+    raise TypeError(f"{what} must be a role string like 's8.4:stochastic' or a hwsim Quantizer, got "
+                    f"{value!r}")
 
 
 def as_precision(precision: Any, seed: int | None, roles: dict) -> Precision:
