@@ -262,7 +262,8 @@ def test_spec_parsing_and_errors():
     g = FourF.parse("optical4f:photons=none,dac_bits=none,mask_bits=none,adc_bits=none,detection=coherent,"
                     "phase_only=false,seed=3")
     assert g.is_ideal and g.detection == "coherent" and g.seed == 3
-    with pytest.raises(ValueError, match=r"unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, adc_bits"):
+    with pytest.raises(ValueError, match=r"unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, "
+                                         r"adc_bits"):
         FourF.parse("optical4f:photon=10")
     with pytest.raises(ValueError, match=r"bad value 'x' for adc_bits \(expected an integer or none\)"):
         FourF.parse("optical4f:adc_bits=x")

@@ -216,7 +216,8 @@ def test_resume_after_a_crash_keeps_finished_cells(spec, two_workers, tmp_path):
 
 def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, capsys):
     spec = tmp_path / "g.toml"
-    spec.write_text('[grid]\nmodel = "mlp:64-16-10"\nepochs = 2\nlr = [1e-2, 1e30]\ndevices = ["stm32h743"]\n')
+    spec.write_text('[grid]\nmodel = "mlp:64-16-10"\nepochs = 2\n'
+                    'lr = [1e-2, 1e30]\ndevices = ["stm32h743"]\n')
     out = tmp_path / "out"
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 1
     assert "1 cell(s) failed" in capsys.readouterr().err
