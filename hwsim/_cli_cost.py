@@ -64,7 +64,8 @@ def _onnx_workload(args: argparse.Namespace) -> tuple[Any, Any]:
     import warnings
 
     from hwsim._onnx_workload import workload_from_onnx
-    for flag, given in (("--scheme", args.scheme), ("--training", args.training), ("--input-shape", args.input_shape)):
+    for flag, given in (("--scheme", args.scheme), ("--training", args.training),
+                        ("--input-shape", args.input_shape)):
         if given:
             raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and "
                              "shapes)")
@@ -111,7 +112,8 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
     per_device = cost_by_device(wl, names, optical)
     what = "training step" if args.training else "inference"
     if args.json:
-        print(json.dumps({"model": args.model, "input_shape": list(shape) if shape else None, "batch": args.batch,
+        print(json.dumps({"model": args.model, "input_shape": list(shape) if shape else None,
+                          "batch": args.batch,
                           "what": what, "precision": precision.to_dict(), "devices": per_device,
                           "optical": optical.spec if optical is not None else None},
                          indent=2))

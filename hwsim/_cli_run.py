@@ -163,7 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     score = ("test mse", f"{metrics['test_mse']:.6g}") if "test_mse" in metrics else \
         ("test accuracy (%)", f"{100 * metrics['test_accuracy']:.2f}")
     print(md_table(["run", score[0], "final train loss", "epochs", "precision"], [[
-        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]), str(precision)]]))
+        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]),
+        str(precision)]]))
     print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -225,7 +226,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
     if "mse" in result:  # a regression run
-        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)), "mse": result["mse"]}
+        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
+                  "mse": result["mse"]}
         print(json.dumps(result, indent=2) if args.json else md_table(
             ["run", "data", "test examples", "mse"], [[result["run"], data_spec, result["n_test"],
                                                       f"{result['mse']:.6g}"]]))

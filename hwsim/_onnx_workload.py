@@ -350,8 +350,10 @@ class _Importer:
         elif auto == "VALID":
             pads = (0, 0, 0, 0)
         kind, a_bits, b_bits, acc = self.product_kind(x, w)
-        op = devices.Conv2d(f"{label}/fwd", batch=xs[0], cin=xs[1], cout=ws[0], h=xs[2], w=xs[3], kh=kh, kw=kw,
-                            stride=int(strides[0]), stride_w=int(strides[1]), pads=pads, dilation=int(dilation),
+        op = devices.Conv2d(f"{label}/fwd", batch=xs[0], cin=xs[1], cout=ws[0], h=xs[2], w=xs[3],
+                            kh=kh, kw=kw,
+                            stride=int(strides[0]), stride_w=int(strides[1]), pads=pads,
+                            dilation=int(dilation),
                             groups=int(a.get("group", 1)), a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
                             kind=kind, out_bits=self.out_bits(node))
         if (op.h_out, op.w_out) != tuple(ys[2:]):
@@ -378,7 +380,8 @@ class _Importer:
 
     def product(self, label: str, node, m: int, k: int, n: int) -> None:
         kind, a_bits, b_bits, acc = self.product_kind(node.input[0], node.input[1])
-        self.ops.append(devices.MatMul(f"{label}/fwd", m=m, k=k, n=n, a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
+        self.ops.append(devices.MatMul(f"{label}/fwd", m=m, k=k, n=n, a_bits=a_bits, b_bits=b_bits,
+                                       acc_bits=acc,
                                        kind=kind, out_bits=self.out_bits(node)))
 
     def pool(self, node, label: str) -> None:

@@ -150,7 +150,8 @@ def _adam_fused(w, g, m, v, b1, c1, b2, c2, eps, lr_t, wd):  # pragma: no cover 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, model, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
+def make_optimizer(name: str, model, *, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> Optimizer:
     """``"sgd"`` (with ``momentum``) or ``"adam"``."""
     if name == "sgd":
         return SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)

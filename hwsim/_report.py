@@ -64,7 +64,8 @@ def _quant_health_rows(health: Any) -> list[list[str]]:
     rows = []
     for layer, roles in last.items():
         for role, stat in roles.items():
-            rows.append([layer, role, f"{100 * stat['saturated']:.3f}", f"{100 * stat['flushed_to_zero']:.3f}"])
+            rows.append([layer, role, f"{100 * stat['saturated']:.3f}",
+                         f"{100 * stat['flushed_to_zero']:.3f}"])
     return rows
 
 

@@ -162,7 +162,8 @@ def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out
     progress.show(done, 0, failed, final=True)
 
 
-def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
+def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = None,
+          workers: int | None = None,
           resume: bool = False, progress: bool = True, threads: int = 1) -> list[dict]:
     """Run the sweep ``spec`` (TOML path or parsed dict, see `hwsim._sweep_grid`) into folder ``out``;
     returns the result rows (one dict per cell, in grid order, as in ``out/results.json``).

@@ -22,7 +22,8 @@ from ._storage import CompressedLayer, CompressedModel
 
 __all__ = [
     "CompressedLayer", "CompressedModel", "GroupLasso", "Pruning", "SharedWeights", "SparseCodes",
-    "WeightSharing", "alive_rows", "centroid_grads", "compressed_workload", "deep_compress", "distill", "distillation_loss",
+    "WeightSharing", "alive_rows", "centroid_grads", "compressed_workload", "deep_compress", "distill",
+    "distillation_loss",
     "group_lasso_grad", "group_lasso_penalty", "group_lasso_prox", "huffman_decode", "huffman_encode",
     "kmeans_share", "load_stored", "magnitude_mask", "minmax_format", "post_training_quantize",
     "remove_dead_neurons", "sparse_decode", "sparse_encode", "store", "weighted_layers",

@@ -61,7 +61,8 @@ def masked_rows_product(x: np.ndarray, w: np.ndarray, b: np.ndarray, mask: np.nd
     if wt is None:
         wt = np.ascontiguousarray(w.T, dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
-    _masked_rows(x, wt, np.ascontiguousarray(b, dtype=x.dtype), np.ascontiguousarray(mask, dtype=np.bool_), out)
+    _masked_rows(x, wt, np.ascontiguousarray(b, dtype=x.dtype),
+                 np.ascontiguousarray(mask, dtype=np.bool_), out)
     return out
 
 

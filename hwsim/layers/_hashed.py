@@ -123,7 +123,8 @@ class Hashed(StructuredLinear):
         n_in, n_out = self.in_features, self.out_features
         if not first:
             kind, a_bits, b_bits = b.r.product("error", "weight")
-            b.ops.append(devices.MatMul(f"{label}/error", m=b.B, k=n_out, n=n_in, a_bits=a_bits, b_bits=b_bits,
+            b.ops.append(devices.MatMul(f"{label}/error", m=b.B, k=n_out, n=n_in, a_bits=a_bits,
+                                        b_bits=b_bits,
                                         acc_bits=b.r.bits("acc"), kind=kind, out_bits=b.r.bits("error"),
                                         stored_weights=self.budget))
         b.gemm(f"{label}/grad", n_in, b.B, n_out, "activation", "error", "grad")
@@ -133,7 +134,8 @@ class Hashed(StructuredLinear):
 def _build(a: LayerArgs) -> Hashed:
     n = a.in_features
     out = a.positional(0, "out", lo=1)
-    return Hashed(n, out, a.keyword("budget", lo=1, hi=n * out), bias=a.keyword("bias", kind=bool, default=True),
+    return Hashed(n, out, a.keyword("budget", lo=1, hi=n * out),
+                  bias=a.keyword("bias", kind=bool, default=True),
                   seed=a.seed, dtype=a.dtype)
 
 

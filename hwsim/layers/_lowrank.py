@@ -99,7 +99,8 @@ class LowRank(StructuredLinear):
 def _build(a: LayerArgs) -> LowRank:
     n = a.in_features
     out = a.positional(0, "out", lo=1)
-    return LowRank(n, out, a.keyword("rank", lo=1, hi=min(n, out)), bias=a.keyword("bias", kind=bool, default=True),
+    return LowRank(n, out, a.keyword("rank", lo=1, hi=min(n, out)),
+                   bias=a.keyword("bias", kind=bool, default=True),
                    seed=a.seed, dtype=a.dtype)
 
 

@@ -87,10 +87,13 @@ class FourF:
             raise ValueError(f"FourF.from_profile: profile {prof.name!r} is not an optical4f profile "
                              f"(kind {prof.kind!r})")
         opt = prof.optical
-        base = {"photons_per_pixel": float(opt.data["photons_per_pixel"]), "dac_bits": int(opt.modulator["bits"]),
-                "mask_bits": int(opt.mask.get("bits", DEFAULT_MASK_BITS)), "adc_bits": int(opt.camera["adc_bits"]),
+        base = {"photons_per_pixel": float(opt.data["photons_per_pixel"]),
+                "dac_bits": int(opt.modulator["bits"]),
+                "mask_bits": int(opt.mask.get("bits", DEFAULT_MASK_BITS)),
+                "adc_bits": int(opt.camera["adc_bits"]),
                 "quantum_efficiency": float(opt.camera.get("quantum_efficiency", 1.0)),
-                "read_noise_e": float(opt.camera["read_noise_e"]), "full_well_e": opt.camera.get("full_well_e"),
+                "read_noise_e": float(opt.camera["read_noise_e"]),
+                "full_well_e": opt.camera.get("full_well_e"),
                 "profile": str(profile)}
         return cls(**{**base, **overrides})
 
@@ -270,7 +273,8 @@ def _spec_value(text: str, key: str, value: str):
             if low not in ("true", "false", "1", "0"):
                 raise ValueError
             return low in ("true", "1")
-        if low == "none" and name in ("photons_per_pixel", "dac_bits", "mask_bits", "adc_bits", "full_well_e"):
+        if low == "none" and name in ("photons_per_pixel", "dac_bits", "mask_bits", "adc_bits",
+                                      "full_well_e"):
             return None
         if name in ("dac_bits", "mask_bits", "adc_bits", "seed"):
             return int(value)

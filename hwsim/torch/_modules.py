@@ -76,7 +76,8 @@ def _layer_for(m: nn.Module, path: str):
             raise TypeError(f"{path}: hwsim's Conv2d needs groups=1, dilation=1 and zero padding given as "
                             f"numbers, got groups={m.groups}, dilation={m.dilation}, padding={m.padding!r}")
         pad = 0 if isinstance(m.padding, str) else _pair(m.padding, "padding", path)
-        layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size), _pair(m.stride, "stride", path),
+        layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size),
+                          _pair(m.stride, "stride", path),
                           pad, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
         binds = [("W", "weight", False)] + ([("b", "bias", False)] if m.bias is not None else [])
         if m.bias is None:
@@ -109,7 +110,8 @@ def _layer_for(m: nn.Module, path: str):
 
 class _LayerFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int, *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int,
+                *params: torch.Tensor) -> torch.Tensor:
         xa = as_array(x.contiguous())
         y = module.layer.forward(xa, training=module.training)
         share = getattr(get_array_module(y), "may_share_memory", None)
@@ -263,7 +265,8 @@ def to_hwsim(model: nn.Module, input_shape: tuple, precision: Any = None) -> Seq
     copies of its parameters."""
     if any(isinstance(m, HwsimModule) for m in model.modules()):
         layers = hwsim_layers(model)
-        policy = getattr(model, "hwsim_precision", None) if precision is None else as_precision(precision, None, {})
+        policy = (getattr(model, "hwsim_precision", None) if precision is None
+                  else as_precision(precision, None, {}))
         for m in model.modules():
             if isinstance(m, HwsimModule):
                 m._bind()
@@ -292,4 +295,5 @@ def workload(model: nn.Module, example_input: torch.Tensor, precision: Any = Non
     from .._workload import workload as hwsim_workload
 
     net = to_hwsim(model, tuple(example_input.shape[1:]), precision)
-    return hwsim_workload(net, None, batch=int(example_input.shape[0]), training=training, optimizer=optimizer)
+    return hwsim_workload(net, None, batch=int(example_input.shape[0]), training=training,
+                          optimizer=optimizer)
