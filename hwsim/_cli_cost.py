@@ -131,7 +131,8 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
                       e["bound"]] for e in d["layers"]]
     headers = ["device", "layer", "latency", "energy", "dynamic energy", "bound"]
     if not args.layers:
-        headers, rows = ["device", "latency", "energy", "dynamic energy"], [[r[0], r[2], r[3], r[4]] for r in rows]
+        headers = ["device", "latency", "energy", "dynamic energy"]
+        rows = [[r[0], r[2], r[3], r[4]] for r in rows]
     print(md_table(headers, rows))
     if args.csv:
         print(f"wrote {args.csv}")

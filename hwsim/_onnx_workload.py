@@ -316,7 +316,8 @@ class _Importer:
         if not self.skip:
             raise ValueError(msg + " (or pass --skip-unsupported to cost it as memory traffic only)")
         warnings.warn(msg + "; costed as its input and output memory traffic only", stacklevel=4)
-        nbytes = [sum(math.ceil(self.g.size(x, label) * self.act_bits(x) / 8) for x in names if x in self.g.shape)
+        nbytes = [sum(math.ceil(self.g.size(x, label) * self.act_bits(x) / 8)
+                      for x in names if x in self.g.shape)
                   for names in (node.input, node.output)]
         self.ops.append(devices.Memory(f"{label}/UNSUPPORTED {node.op_type}", read_bytes=nbytes[0],
                                        write_bytes=nbytes[1]))

@@ -68,7 +68,8 @@ class Optimizer(abc.ABC):
             xp = get_array_module(w)
             prefix = f"{layer.index}.{name}."
             state.clear()
-            state.update({k[len(prefix):]: xp.asarray(v, dtype=w.dtype) for k, v in d.items() if k.startswith(prefix)})
+            state.update({k[len(prefix):]: xp.asarray(v, dtype=w.dtype)
+                          for k, v in d.items() if k.startswith(prefix)})
 
 
 class SGD(Optimizer):
@@ -190,7 +191,9 @@ class CosineLR:
 
     @property
     def spec(self) -> str:
-        return f"cosine:{self.min_lr!r}" if self.t_max is None else f"cosine(t_max={self.t_max}, min_lr={self.min_lr!r})"
+        if self.t_max is None:
+            return f"cosine:{self.min_lr!r}"
+        return f"cosine(t_max={self.t_max}, min_lr={self.min_lr!r})"
 
     def lr(self, base: float, epoch: int, epochs: int) -> float:
         t = self.t_max or epochs

@@ -86,7 +86,8 @@ class ACDC(StructuredLinear):
         if bias:
             self.bias = np.zeros((depth, n), dtype=dtype)
             names += ("bias",)
-        self.perm = np.stack([rng.permutation(n) for _ in range(depth - 1)]) if permute and depth > 1 else None
+        self.perm = (np.stack([rng.permutation(n) for _ in range(depth - 1)])
+                     if permute and depth > 1 else None)
         self._finish_params(names)
 
     # ------------------------------------------------------------------ passes
@@ -151,7 +152,8 @@ class ACDC(StructuredLinear):
         c = dct_matrix(n)
         m = np.eye(n)
         for k in range(self.depth):
-            bias_free = (self.A[k].astype(np.float64)[:, None] * c) @ (self.D[k].astype(np.float64)[:, None] * c.T)
+            bias_free = ((self.A[k].astype(np.float64)[:, None] * c)
+                         @ (self.D[k].astype(np.float64)[:, None] * c.T))
             m = m @ bias_free
             if k < self.depth - 1 and self.perm is not None:
                 m = m[:, self.perm[k]]

@@ -14,7 +14,8 @@ from ._base import init_rng
 from ._product import product
 from ._structured import StructuredLinear, check_size
 
-_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2, _GOLDEN = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB),
+                     np.uint64(0x9E3779B97F4A7C15))
 #: integer operations per virtual weight to hash (i, j) and pick its sign: the SplitMix64 finaliser
 #: (2 multiplies, 3 xor-shifts of 2 ops, the counter multiply-add) ≈ 10 (a named estimate)
 HASH_OPS = 10

@@ -283,4 +283,5 @@ def _spec_value(text: str, key: str, value: str):
         allowed = {"detection": "|".join(DETECTIONS), "phase_only": "true|false", "seed": "an integer"}.get(
             name, "an integer or none" if name.endswith("bits") else "a number" + (
                 " or none" if name in ("photons_per_pixel", "full_well_e") else ""))
-        raise ValueError(f"optical spec {text!r}: bad value {value!r} for {key} (expected {allowed})") from None
+        raise ValueError(f"optical spec {text!r}: bad value {value!r} for {key} "
+                         f"(expected {allowed})") from None
