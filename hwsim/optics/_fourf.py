@@ -188,7 +188,7 @@ class FourF:
         if kh > h_in or kw > w_in:
             raise ValueError(f"FourF.conv2d: kernel {kh}x{kw} larger than the padded input {h_in}x{w_in}")
         tile = (h_in + kh - 1, w_in + kw - 1)
-        kernel = w[:, :, ::-1, ::-1][None]            # (1, O, C, kh, kw): correlation = convolution with the flip
+        kernel = w[:, :, ::-1, ::-1][None]  # (1, O, C, kh, kw): correlation = convolution with the flip
         rows = slice(kh - 1, h_in, stride)
         cols = slice(kw - 1, w_in, stride)
         return self._linear(x[:, None], kernel, ndim=2, tile=tile, embed_x=lambda t: t,

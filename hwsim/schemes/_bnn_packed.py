@@ -48,7 +48,7 @@ class _PackedHidden:
         sums = (grid[:, None] + self.bias[None, :]).astype(np.float32)
         plus = np.asarray(bn.forward(sums, training=False)) >= 0     # (K+1, out): sign(BN(s)) = +1
         count = plus.sum(axis=0)
-        rising = plus[-1] | ~plus[0]                        # +1 at the top of the grid, or never at the bottom
+        rising = plus[-1] | ~plus[0]  # +1 at the top of the grid, or never at the bottom
         self.lo = np.where(rising, self.k + 1 - count, 0)
         self.hi = np.where(rising, self.k + 1, count)
         idx = np.arange(self.k + 1)[:, None]

@@ -71,8 +71,8 @@ def _layer_for(m: nn.Module, path: str):
             layer.b = np.zeros_like(layer.b)
         return layer, binds, []
     if t is nn.Conv2d:
-        if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" or isinstance(m.padding, str) \
-                and m.padding != "valid":
+        if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
+                or isinstance(m.padding, str) and m.padding != "valid":
             raise TypeError(f"{path}: hwsim's Conv2d needs groups=1, dilation=1 and zero padding given as "
                             f"numbers, got groups={m.groups}, dilation={m.dilation}, padding={m.padding!r}")
         pad = 0 if isinstance(m.padding, str) else _pair(m.padding, "padding", path)
@@ -92,7 +92,8 @@ def _layer_for(m: nn.Module, path: str):
     if t in (nn.MaxPool2d, nn.AvgPool2d):
         k = _pair(m.kernel_size, "kernel", path)
         stride = k if m.stride is None else _pair(m.stride, "stride", path)
-        if _pair(m.padding, "padding", path) != 0 or m.ceil_mode or getattr(m, "dilation", 1) not in (1, (1, 1)):
+        if _pair(m.padding, "padding", path) != 0 or m.ceil_mode \
+                or getattr(m, "dilation", 1) not in (1, (1, 1)):
             raise TypeError(f"{path}: hwsim's pooling needs padding=0, dilation=1, ceil_mode=False")
         return (hl.MaxPool2d if t is nn.MaxPool2d else hl.AvgPool2d)(k, stride), [], []
     if t is nn.Dropout:
