@@ -40,7 +40,8 @@ def test_mask_is_a_function_of_seed_layer_and_step():
 
 
 def dropout_net(seed=0):
-    return Sequential([Dense(8, 16, seed=seed), Activation("relu"), Dropout(0.3), Dense(16, 3, seed=seed + 1)],
+    return Sequential([Dense(8, 16, seed=seed), Activation("relu"), Dropout(0.3),
+                       Dense(16, 3, seed=seed + 1)],
                       (8,))
 
 
