@@ -28,21 +28,22 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NU
 for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
-import argparse  # after the thread settings, before numpy
-import json
-import math
-import platform
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
+# The imports below follow the thread settings above (before numpy loads), hence their noqa: E402.
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-import devices
-import hwsim
-from hwsim._report import md_table
+import devices  # noqa: E402
+import hwsim  # noqa: E402
+from hwsim._report import md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"

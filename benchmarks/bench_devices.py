@@ -30,7 +30,8 @@ import numpy as np
 import scipy.fft
 
 import devices
-from devices import aligned_empty as empty, aligned_full as full
+from devices import aligned_empty as empty
+from devices import aligned_full as full
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # published.py, onnx_nets.py
 

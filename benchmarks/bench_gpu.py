@@ -43,10 +43,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import fixedpoint as fxp
-from fixedpoint import _kernels_cuda
-from fixedpoint._cuda_launch import launch_config
-from fixedpoint._fixed_scalar import Params
+# The imports below follow the sys.path set-up above, hence their noqa: E402.
+import fixedpoint as fxp  # noqa: E402
+from fixedpoint import _kernels_cuda  # noqa: E402
+from fixedpoint._cuda_launch import launch_config  # noqa: E402
+from fixedpoint._fixed_scalar import Params  # noqa: E402
 
 S16_8 = fxp.Fixed(16, 8)
 

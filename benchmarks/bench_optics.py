@@ -28,21 +28,22 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse
-import json
-import platform
-import subprocess
-import sys
-import time
-from pathlib import Path
+# The imports below follow the thread settings above (before numpy loads), hence their noqa: E402.
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-import devices
-import hwsim
-from hwsim import Precision, build_model, evaluate, load_data, set_optical, train
-from hwsim._report import md_table
-from hwsim.optics import DETECTIONS, FourF
+import devices  # noqa: E402
+import hwsim  # noqa: E402
+from hwsim import Precision, build_model, evaluate, load_data, set_optical, train  # noqa: E402
+from hwsim._report import md_table  # noqa: E402
+from hwsim.optics import DETECTIONS, FourF  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "benchmarks"

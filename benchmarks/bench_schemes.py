@@ -25,8 +25,14 @@ import numpy as np
 
 import devices
 import hwsim
-from hwsim.compression import (GroupLasso, compressed_workload, deep_compress, distill, post_training_quantize,
-                               remove_dead_neurons)
+from hwsim.compression import (
+    GroupLasso,
+    compressed_workload,
+    deep_compress,
+    distill,
+    post_training_quantize,
+    remove_dead_neurons,
+)
 from hwsim.schemes import BinaryQuantizer, TernaryQuantizer, get_scheme
 
 DEVICES = ("stm32h743", "h100-sxm")

@@ -25,22 +25,23 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NU
 for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
-import argparse  # (after the thread settings, before numpy)
-import json
-import platform
-import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
+# The imports below follow the thread settings above (before numpy loads), hence their noqa: E402.
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
-import scipy.fft
+import numpy as np  # noqa: E402
+import scipy.fft  # noqa: E402
 
-import devices
-from hwsim import Dataset, Precision, build_model, evaluate, load_data, train, workload
-from hwsim._report import _pyplot, _save, md_table
-from hwsim.layers import ACDC, Circulant, Dense, Fastfood, fwht
+import devices  # noqa: E402
+from hwsim import Dataset, Precision, build_model, evaluate, load_data, train, workload  # noqa: E402
+from hwsim._report import _pyplot, _save, md_table  # noqa: E402
+from hwsim.layers import ACDC, Circulant, Dense, Fastfood, fwht  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -87,7 +88,8 @@ def recovery(epochs: int, n: int, small_epochs: int) -> dict:
     Y = X @ W + 0.01 * rng.standard_normal((n, 32))
     Xt = rng.uniform(0, 1, (2000, 32))
     Yt = Xt @ W + 0.01 * rng.standard_normal((2000, 32))
-    f32 = lambda a: a.astype(np.float32)
+    def f32(a):
+        return a.astype(np.float32)
     data = Dataset(f32(X), f32(Y), f32(Xt), f32(Yt), (32,), 32, "linear-recovery", "regression")
     A = np.hstack([X, np.ones((n, 1))])
     coef = np.linalg.lstsq(A, Y, rcond=None)[0]

@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hwsim._sweep_report import TIMING_COLUMNS
+# The imports below follow the sys.path set-up above, hence their noqa: E402.
+from hwsim._sweep_report import TIMING_COLUMNS  # noqa: E402
 
 GRID = """[grid]
 model = ["mlp:64-32-10", "mlp:64-64-10"]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hwsim  # first: sets OMP_WAIT_POLICY=PASSIVE before any OpenMP runtime loads
 
+# isort: split
+
 import argparse  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402

@@ -27,18 +27,19 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NU
 for _var in THREAD_VARS:
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402  (after the thread settings, before numpy)
-import platform
-import statistics
-import sys
-import time
-from pathlib import Path
+# The imports below follow the thread settings above (before numpy loads), hence their noqa: E402.
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-import fixedpoint
-from hwsim import Precision, build_model, load_data, train
-from hwsim._report import md_table
+import fixedpoint  # noqa: E402
+from hwsim import Precision, build_model, load_data, train  # noqa: E402
+from hwsim._report import md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"

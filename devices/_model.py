@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from . import _report
 from ._ops import Op, Workload
 from ._profile import Profile, load
-from . import _report
 
 PJ = 1e-12
 
@@ -144,7 +144,8 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
         if op.family in ("matmul", "conv"):
             size, quals = min(op.gemm_dims), prof.cache_chain_from(home["name"])
         elif op.family == "transform":
-            size, quals = ops / op.count, ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
+            size = ops / op.count
+            quals = ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
         else:
             size, quals = ops, (op.op,) if op.family == "elementwise" else ()
         compute_s = ops / (peak * prof.efficiency(op.family, sub, cls, size, quals))
@@ -173,7 +174,8 @@ def _optical_row(op: Op, prof: Profile) -> Row | None:
     mask_s = plan.mask_loads / spec.mask["rate_hz"] if spec.mask["rate_hz"] > 0 else 0.0
     io_s = plan.passes * spec.pass_s(plan)
     latency = io_s + mask_s
-    compute_j = (plan.dac_conversions * spec.dac_pj(plan.dac_bits) + plan.adc_conversions * spec.adc_pj()) * PJ
+    compute_j = (plan.dac_conversions * spec.dac_pj(plan.dac_bits)
+                 + plan.adc_conversions * spec.adc_pj()) * PJ
     compute_j += spec.laser_j(plan)
     static_j = prof.static_w * latency
     util = plan.planes * plan.bit_slices / (plan.passes * plan.tiles_per_pass)

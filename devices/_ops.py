@@ -112,13 +112,15 @@ class _Product:
             _check_int(who, "out_bits", self.out_bits, 1, 64)
         _check_choice(who, "kind", self.kind, MATMUL_KINDS)
         if self.kind == "binary" and (self.a_bits, self.b_bits) != (1, 1):
-            raise ValueError(f"{who}: kind='binary' needs a_bits = b_bits = 1, got {self.a_bits}, {self.b_bits}")
+            raise ValueError(f"{who}: kind='binary' needs a_bits = b_bits = 1, "
+                             f"got {self.a_bits}, {self.b_bits}")
         _check_sparsity(who, self.sparsity)
         _check_level(who, "level", self.level)
         _check_level(who, "weights_level", self.weights_level)
 
     def _traffic(self, inputs: int, outputs: int, weights: int) -> tuple[Traffic, ...]:
-        """Activations in (a_bits) and out (out_bits, default acc_bits) at ``level``; weights at ``weights_level``."""
+        """Activations in (a_bits) and out (out_bits, default acc_bits) at ``level``;
+        weights at ``weights_level``."""
         out = self.acc_bits if self.out_bits is None else self.out_bits
         act = (inputs * self.a_bits + outputs * out) / 8
         return (Traffic(self.level, act, outputs * out / 8),
@@ -288,7 +290,8 @@ class Conv2d(_Product):
 
     @property
     def macs(self) -> int:
-        return self.batch * self.cout * self.h_out * self.w_out * (self.cin // self.groups) * self.kh * self.kw
+        return (self.batch * self.cout * self.h_out * self.w_out
+                * (self.cin // self.groups) * self.kh * self.kw)
 
     @property
     def ops(self) -> int:
@@ -396,7 +399,9 @@ class Transform:
 
     @property
     def op_class(self) -> str:
-        return int_class(self.bits) if self.kind == "fwht" and self.bits not in (16, 32, 64) else float_class(self.bits)
+        if self.kind == "fwht" and self.bits not in (16, 32, 64):
+            return int_class(self.bits)
+        return float_class(self.bits)
 
     def traffic(self) -> tuple[Traffic, ...]:
         comps = 2 if self.kind == "fft" else 1

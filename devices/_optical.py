@@ -130,7 +130,8 @@ class OpticalSpec:
         """Electrical laser energy of an op: photons per lit modulator pixel × hc/λ × DAC conversions,
         / (transmission × wall-plug efficiency)."""
         photon_j = 6.62607015e-34 * 299792458.0 / (self.laser["wavelength_nm"] * 1e-9)
-        optical = plan.dac_conversions * self.photons_per_pixel * photon_j / self.laser.get("transmission", 1.0)
+        optical = (plan.dac_conversions * self.photons_per_pixel * photon_j
+                   / self.laser.get("transmission", 1.0))
         return optical / self.laser["wall_plug_efficiency"]
 
     def pass_s(self, plan: "OpticalPlan") -> float:

@@ -11,8 +11,8 @@ Fallback rules (documented in the README):
   ``@<op>`` (add, mul, mac, max) for elementwise ops)
   then without; log-log interpolation
   over the op's size index (matmul / conv: min(m, k, n) of the (im2col) product; transforms: ops
-  per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``, ``<family>``,
-  else 1.
+  per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``,
+  ``<family>``, else 1.
 - overhead: ``[overhead_s].<kind>``, ``<family>``, ``default``, else 0.
 """
 from __future__ import annotations
@@ -118,7 +118,8 @@ class Profile:
                 continue
             if isinstance(value, bool) or not value > 0 or value < lo or (key != "photons_per_pixel"
                                                                           and int(value) != value):
-                raise ValueError(f"with_optical: {key} must be a positive {'number' if lo == 0 else 'integer'}, "
+                wanted = "number" if lo == 0 else "integer"
+                raise ValueError(f"with_optical: {key} must be a positive {wanted}, "
                                  f"got {value!r}")
             settings[key] = value
         data = {**self.data, "optical": {**self.data["optical"], "settings": settings}}

@@ -20,7 +20,8 @@ SUBKINDS = ("depthwise",)
 #: keys of [efficiency] / [overhead_s]: an op family, a transform kind or a sub-kind
 EFF_KEYS = FAMILIES + TRANSFORMS + SUBKINDS
 ENERGY_KEY = re.compile(r"^(int|fp)(\d+)_(add|mul|mac)$")
-#: efficiency curve keys: <family or transform>[_<class>][@<qualifier>], qualifier = a memory level or "batched"
+#: efficiency curve keys: <family or transform>[_<class>][@<qualifier>],
+#: qualifier = a memory level or "batched"
 CURVE_KEY = re.compile(rf"^({'|'.join(EFF_KEYS)})(_({'|'.join(CLASSES)}))?(@[A-Za-z0-9_-]+)?$")
 
 
@@ -156,7 +157,8 @@ def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> Non
     """x / y (time per unit of work) may not fall as x grows: y at most doubles when x doubles."""
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
         if x1 / y1 < x0 / y0 * (1 - 1e-9):
-            c.fail(key, f"point [{x1:g}, {y1:g}] makes a larger size cheaper than [{x0:g}, {y0:g}] (x/y must not decrease)")
+            c.fail(key, f"point [{x1:g}, {y1:g}] makes a larger size cheaper than [{x0:g}, {y0:g}] "
+                        "(x/y must not decrease)")
 
 
 def _energy(c: _Checker, data: dict) -> dict[str, float]:
@@ -169,7 +171,8 @@ def _energy(c: _Checker, data: dict) -> dict[str, float]:
         pts.sort()
         for (_, e0, k0), (_, e1, k1) in zip(pts, pts[1:]):
             if e1 < e0:
-                c.fail(f"energy_pj.{k1}", f"must be >= energy_pj.{k0} ({e0}): energy may not fall as bits grow")
+                c.fail(f"energy_pj.{k1}",
+                       f"must be >= energy_pj.{k0} ({e0}): energy may not fall as bits grow")
     return anchors
 
 
@@ -212,7 +215,8 @@ def validate(data: Any, source: str) -> dict:
     for k in curves:
         if not CURVE_KEY.match(k):
             c.fail(f"efficiency_curves.{k}",
-                   f"unknown key (use <family or transform>[_<class>][@<level or batched>], classes {CLASSES})")
+                   "unknown key (use <family or transform>[_<class>][@<level or batched>], "
+                   f"classes {CLASSES})")
     out["efficiency_curves"] = {k: _curve(c, v, f"efficiency_curves.{k}") for k, v in curves.items()}
     for key, eff in out["efficiency_curves"].items():
         if any(e > 1.0 for _, e in eff):

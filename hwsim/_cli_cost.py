@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import devices
-
-from hwsim._cli_common import (check_output_file, check_scheme_flags, cost_input_shape, optical_from_args,
-                               precision_from_args)
-from hwsim._rundir import atomic_write
+from hwsim._cli_common import (
+    check_output_file,
+    check_scheme_flags,
+    cost_input_shape,
+    optical_from_args,
+    precision_from_args,
+)
 from hwsim._model import build_model
 from hwsim._report import format_si, md_table
+from hwsim._rundir import atomic_write
 from hwsim._workload import layer_of, workload
 from hwsim.layers import set_optical
 from hwsim.schemes import parse_scheme
@@ -60,9 +64,11 @@ def _onnx_workload(args: argparse.Namespace) -> tuple[Any, Any]:
     import warnings
 
     from hwsim._onnx_workload import workload_from_onnx
-    for flag, given in (("--scheme", args.scheme), ("--training", args.training), ("--input-shape", args.input_shape)):
+    for flag, given in (("--scheme", args.scheme), ("--training", args.training),
+                        ("--input-shape", args.input_shape)):
         if given:
-            raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and shapes)")
+            raise ValueError(f"{flag} does not apply to an ONNX model (its graph fixes the layers and "
+                             "shapes)")
     precision = precision_from_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -106,7 +112,8 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
     per_device = cost_by_device(wl, names, optical)
     what = "training step" if args.training else "inference"
     if args.json:
-        print(json.dumps({"model": args.model, "input_shape": list(shape) if shape else None, "batch": args.batch,
+        print(json.dumps({"model": args.model, "input_shape": list(shape) if shape else None,
+                          "batch": args.batch,
                           "what": what, "precision": precision.to_dict(), "devices": per_device,
                           "optical": optical.spec if optical is not None else None},
                          indent=2))
@@ -124,7 +131,8 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
                       e["bound"]] for e in d["layers"]]
     headers = ["device", "layer", "latency", "energy", "dynamic energy", "bound"]
     if not args.layers:
-        headers, rows = ["device", "latency", "energy", "dynamic energy"], [[r[0], r[2], r[3], r[4]] for r in rows]
+        headers = ["device", "latency", "energy", "dynamic energy"]
+        rows = [[r[0], r[2], r[3], r[4]] for r in rows]
     print(md_table(headers, rows))
     if args.csv:
         print(f"wrote {args.csv}")

@@ -35,6 +35,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     else:
         print(md_table(["weight bits", "test accuracy (%)", "loss", "weight formats"], [
             [r["bits"], f"{100 * r['accuracy']:.2f}", f"{r['loss']:.4f}",
-             ", ".join(v for k, v in r["formats"].items() if k.endswith(".W")) or "as trained"] for r in rows]))
+             ", ".join(v for k, v in r["formats"].items() if k.endswith(".W")) or "as trained"]
+            for r in rows]))
         print(f"wrote {run_dir / 'quantize.json'}")
     return 0

@@ -14,9 +14,15 @@ import argparse
 import json
 from pathlib import Path
 
-from hwsim._checkpoint import CHECKPOINT, load as load_checkpoint
-from hwsim._cli_common import (check_scheme_flags, load_data_for_model, optical_from_args, precision_from_args,
-                               warn_unsigned_weights)
+from hwsim._checkpoint import CHECKPOINT
+from hwsim._checkpoint import load as load_checkpoint
+from hwsim._cli_common import (
+    check_scheme_flags,
+    load_data_for_model,
+    optical_from_args,
+    precision_from_args,
+    warn_unsigned_weights,
+)
 from hwsim._data import Dataset
 from hwsim._model import Sequential
 from hwsim._precision import PRESETS, ROLES, Precision, parse_quantizer
@@ -66,7 +72,8 @@ def _resume_args(args: argparse.Namespace, explicit: set[str]) -> argparse.Names
             flag = "--" + key.replace("_", "-")
             if key in explicit and key != "epochs" and saved != getattr(args, key):
                 raise ValueError(f"--resume: {flag} {getattr(args, key)} contradicts the run's {key} "
-                                 f"{saved!r} ({where}); drop the flag to continue the run, or start a new one")
+                                 f"{saved!r} ({where}); drop the flag to continue the run, or start a new "
+                                 "one")
             if key not in explicit:
                 setattr(args, key, saved)
     saved_policy = rec.get("precision")
@@ -85,7 +92,8 @@ def _resume_optical(args: argparse.Namespace, explicit: set[str]):
     if "optical" in explicit and given is not None:
         optical = optical_from_args(given, array_module=args.array_module)
         if (optical.spec if optical is not None else None) != saved:
-            raise ValueError(f"--resume: --optical {given} contradicts the run's optical {saved!r} ({where}); "
+            raise ValueError(f"--resume: --optical {given} contradicts the run's optical {saved!r} "
+                             f"({where}); "
                              f"drop the flag")
         return optical
     return optical_from_args(None, saved, args.array_module)
@@ -155,7 +163,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     score = ("test mse", f"{metrics['test_mse']:.6g}") if "test_mse" in metrics else \
         ("test accuracy (%)", f"{100 * metrics['test_accuracy']:.2f}")
     print(md_table(["run", score[0], "final train loss", "epochs", "precision"], [[
-        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]), str(precision)]]))
+        str(out), score[1], f"{metrics['train_loss'][-1]:.4f}", len(metrics["epoch_seconds"]),
+        str(precision)]]))
     print(f"wrote {out / 'metrics.json'}")
     return 0
 
@@ -217,7 +226,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model.to(array_module_named(args.array_module, "--array-module"))
     result = evaluate(model, data.X_test, data.y_test, precision)
     if "mse" in result:  # a regression run
-        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)), "mse": result["mse"]}
+        result = {"run": str(run_dir), "data": data_spec, "n_test": int(len(data.y_test)),
+                  "mse": result["mse"]}
         print(json.dumps(result, indent=2) if args.json else md_table(
             ["run", "data", "test examples", "mse"], [[result["run"], data_spec, result["n_test"],
                                                       f"{result['mse']:.6g}"]]))

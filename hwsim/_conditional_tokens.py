@@ -24,7 +24,8 @@ def _estdense(a: LayerArgs) -> EstimatedDense:
     out = a.positional(0, "out", lo=1)
     rank = a.keyword("rank", lo=1, hi=min(n_in, out))
     return EstimatedDense(n_in, out, rank, every=a.keyword("every", default=0, lo=0),
-                          threshold=a.keyword("threshold", kind=float, default=0.0), seed=a.seed, dtype=a.dtype)
+                          threshold=a.keyword("threshold", kind=float, default=0.0), seed=a.seed,
+                          dtype=a.dtype)
 
 
 def _gru(a: LayerArgs) -> GRU:
@@ -39,8 +40,10 @@ def _cgru(a: LayerArgs) -> ConditionalGRU:
     blocks = a.keyword("blocks", default=16, lo=1, hi=hidden)
     if gate == "block" and hidden % blocks:
         raise a.error(f"blocks={blocks} must divide hidden={hidden}")
-    return ConditionalGRU(n_in, hidden, gate=gate, blocks=blocks, rank=a.keyword("rank", default=16, lo=1, hi=hidden),
-                          s=a.keyword("s", kind=float, default=0.0), skip=a.keyword("skip", kind=bool, default=True),
+    return ConditionalGRU(n_in, hidden, gate=gate, blocks=blocks,
+                          rank=a.keyword("rank", default=16, lo=1, hi=hidden),
+                          s=a.keyword("s", kind=float, default=0.0),
+                          skip=a.keyword("skip", kind=bool, default=True),
                           seed=a.seed, dtype=a.dtype)
 
 

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import devices
-
 from hwsim._cli_common import load_data_for_model
 from hwsim._cli_cost import cost_by_device
 from hwsim._model import build_model
@@ -76,11 +75,12 @@ def run_demo(args: argparse.Namespace) -> int:
                                                       for r in results]))
     print("\nOne inference (batch 1), latency / energy:")
     print(md_table(["device"] + labels, [
-        [d] + [f"{format_si(c[l]['latency_s'], 's')} / {format_si(c[l]['energy_j'], 'J')}" for l in labels]
+        [d] + [f"{format_si(c[label]['latency_s'], 's')} / {format_si(c[label]['energy_j'], 'J')}"
+               for label in labels]
         for d, c in costs.items()]))
     print("\nDynamic energy of one inference (arithmetic + memory traffic, without static power):")
     print(md_table(["device"] + labels, [
-        [d] + [format_si(c[l]["dynamic_energy_j"], "J") for l in labels] for d, c in costs.items()]))
+        [d] + [format_si(c[label]["dynamic_energy_j"], "J") for label in labels] for d, c in costs.items()]))
     header = (f"`hwsim demo{' --quick' if args.quick else ''}` (seed {args.seed}): {DEMO_MODEL} trained "
               f"with Adam (lr {LR}, batch {BATCH}, {epochs} epochs) on {len(data.y_train)} digits, tested "
               f"on {len(data.y_test)}. Fixed-point policies are the `--precision` presets; every one "

@@ -5,11 +5,11 @@ import math
 
 import numpy as np
 
-from ._precision import Precision
-from ._xp import get_array_module, to_numpy
 from . import _seq_layers  # noqa: F401  (registers the built-in seq: tokens)
+from ._precision import Precision
 from ._seq_spec import parse_seq
-from .layers import (ACTIVATIONS, Activation, Conv2d, Dense, Flatten, Layer, MaxPool2d, Reshape)
+from ._xp import get_array_module, to_numpy
+from .layers import ACTIVATIONS, Activation, Conv2d, Dense, Flatten, Layer, MaxPool2d, Reshape
 from .layers._base import FP32
 
 
@@ -118,7 +118,7 @@ class Sequential:
         return self
 
     def __repr__(self) -> str:
-        return f"Sequential({', '.join(l.name for l in self.layers)}; input {self.input_shape})"
+        return f"Sequential({', '.join(layer.name for layer in self.layers)}; input {self.input_shape})"
 
 
 def assign_precision(layers: list[Layer], precision: Precision) -> None:
@@ -195,7 +195,8 @@ def _mlp(body: str, spec: str, input_shape: tuple, num_classes: int | None, seed
         raise ValueError(f"bad input size token {str(sizes[0])!r} in {spec!r}: the data have "
                          f"{n_in} features (input shape {tuple(input_shape)})")
     if num_classes is not None and sizes[-1] != num_classes:
-        raise ValueError(f"bad output size token {str(sizes[-1])!r} in {spec!r}: the data have {num_classes} classes")
+        raise ValueError(f"bad output size token {str(sizes[-1])!r} in {spec!r}: the data have {num_classes} "
+                         "classes")
     seeds = np.random.SeedSequence(seed).generate_state(len(sizes) - 1)
     layers: list[Layer] = [Flatten()] if len(input_shape) > 1 else []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -247,7 +248,8 @@ def build_model(spec: str, input_shape: tuple = (784,), num_classes: int | None 
             raise ValueError(f"bad cnn token {body!r} in {spec!r}: allowed 'lenet5'")
         layers = lenet5(input_shape, 10 if num_classes is None else num_classes, seed, dtype)
     else:
-        raise ValueError(f"bad model family token {family!r} in {spec!r}: allowed {', '.join(MODEL_FAMILIES)}")
+        raise ValueError(f"bad model family token {family!r} in {spec!r}: allowed "
+                         f"{', '.join(MODEL_FAMILIES)}")
     model = Sequential(layers, input_shape)
     model.spec = spec
     return model

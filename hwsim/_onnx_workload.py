@@ -316,7 +316,8 @@ class _Importer:
         if not self.skip:
             raise ValueError(msg + " (or pass --skip-unsupported to cost it as memory traffic only)")
         warnings.warn(msg + "; costed as its input and output memory traffic only", stacklevel=4)
-        nbytes = [sum(math.ceil(self.g.size(x, label) * self.act_bits(x) / 8) for x in names if x in self.g.shape)
+        nbytes = [sum(math.ceil(self.g.size(x, label) * self.act_bits(x) / 8)
+                      for x in names if x in self.g.shape)
                   for names in (node.input, node.output)]
         self.ops.append(devices.Memory(f"{label}/UNSUPPORTED {node.op_type}", read_bytes=nbytes[0],
                                        write_bytes=nbytes[1]))
@@ -334,7 +335,8 @@ class _Importer:
             strides, dil = list(a.get("strides", [1, 1])), list(a.get("dilations", [1, 1]))
             pads = tuple(int(p) for p in a.get("pads", [0, 0, 0, 0]))
         else:
-            raise ValueError(f"node {label!r}: Conv on a {len(xs) - 2}-D input is not supported (1-D and 2-D are)")
+            raise ValueError(f"node {label!r}: Conv on a {len(xs) - 2}-D input is not supported (1-D and 2-D "
+                             "are)")
         kh, kw = ws[2], ws[3]
         if dil[0] != dil[1] and kh > 1 and kw > 1:
             raise ValueError(f"node {label!r}: unequal dilations {dil} are not supported")
@@ -349,12 +351,15 @@ class _Importer:
         elif auto == "VALID":
             pads = (0, 0, 0, 0)
         kind, a_bits, b_bits, acc = self.product_kind(x, w)
-        op = devices.Conv2d(f"{label}/fwd", batch=xs[0], cin=xs[1], cout=ws[0], h=xs[2], w=xs[3], kh=kh, kw=kw,
-                            stride=int(strides[0]), stride_w=int(strides[1]), pads=pads, dilation=int(dilation),
+        op = devices.Conv2d(f"{label}/fwd", batch=xs[0], cin=xs[1], cout=ws[0], h=xs[2], w=xs[3],
+                            kh=kh, kw=kw,
+                            stride=int(strides[0]), stride_w=int(strides[1]), pads=pads,
+                            dilation=int(dilation),
                             groups=int(a.get("group", 1)), a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
                             kind=kind, out_bits=self.out_bits(node))
         if (op.h_out, op.w_out) != tuple(ys[2:]):
-            raise ValueError(f"node {label!r}: output {op.h_out}x{op.w_out} disagrees with shape inference {ys[2:]}")
+            raise ValueError(f"node {label!r}: output {op.h_out}x{op.w_out} disagrees with shape inference "
+                             f"{ys[2:]}")
         self.ops.append(op)
 
     def gemm(self, node, label: str) -> None:
@@ -376,7 +381,8 @@ class _Importer:
 
     def product(self, label: str, node, m: int, k: int, n: int) -> None:
         kind, a_bits, b_bits, acc = self.product_kind(node.input[0], node.input[1])
-        self.ops.append(devices.MatMul(f"{label}/fwd", m=m, k=k, n=n, a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
+        self.ops.append(devices.MatMul(f"{label}/fwd", m=m, k=k, n=n, a_bits=a_bits, b_bits=b_bits,
+                                       acc_bits=acc,
                                        kind=kind, out_bits=self.out_bits(node)))
 
     def pool(self, node, label: str) -> None:

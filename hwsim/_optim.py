@@ -68,7 +68,8 @@ class Optimizer(abc.ABC):
             xp = get_array_module(w)
             prefix = f"{layer.index}.{name}."
             state.clear()
-            state.update({k[len(prefix):]: xp.asarray(v, dtype=w.dtype) for k, v in d.items() if k.startswith(prefix)})
+            state.update({k[len(prefix):]: xp.asarray(v, dtype=w.dtype)
+                          for k, v in d.items() if k.startswith(prefix)})
 
 
 class SGD(Optimizer):
@@ -150,7 +151,8 @@ def _adam_fused(w, g, m, v, b1, c1, b2, c2, eps, lr_t, wd):  # pragma: no cover 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, model, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Optimizer:
+def make_optimizer(name: str, model, *, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> Optimizer:
     """``"sgd"`` (with ``momentum``) or ``"adam"``."""
     if name == "sgd":
         return SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -164,7 +166,8 @@ class StepLR:
 
     def __init__(self, step_size: int, gamma: float = 0.1):
         if int(step_size) != step_size or step_size < 1 or not gamma > 0:
-            raise ValueError(f"StepLR needs an integer step_size >= 1 and gamma > 0, got {step_size!r}, {gamma!r}")
+            raise ValueError(f"StepLR needs an integer step_size >= 1 and gamma > 0, got {step_size!r}, "
+                             f"{gamma!r}")
         self.step_size, self.gamma = int(step_size), float(gamma)
 
     @property
@@ -188,7 +191,9 @@ class CosineLR:
 
     @property
     def spec(self) -> str:
-        return f"cosine:{self.min_lr!r}" if self.t_max is None else f"cosine(t_max={self.t_max}, min_lr={self.min_lr!r})"
+        if self.t_max is None:
+            return f"cosine:{self.min_lr!r}"
+        return f"cosine(t_max={self.t_max}, min_lr={self.min_lr!r})"
 
     def lr(self, base: float, epoch: int, epochs: int) -> float:
         t = self.t_max or epochs
@@ -211,4 +216,5 @@ def parse_schedule(spec):
             return CosineLR(None, *(float(a) for a in args))
     except ValueError as err:
         raise ValueError(f"bad schedule {spec!r}: {err}") from None
-    raise ValueError(f"bad schedule token {spec!r}: allowed 'constant', 'step:STEP_SIZE[:GAMMA]', 'cosine[:MIN_LR]'")
+    raise ValueError(f"bad schedule token {spec!r}: allowed 'constant', 'step:STEP_SIZE[:GAMMA]', "
+                     "'cosine[:MIN_LR]'")

@@ -64,7 +64,8 @@ def _quant_health_rows(health: Any) -> list[list[str]]:
     rows = []
     for layer, roles in last.items():
         for role, stat in roles.items():
-            rows.append([layer, role, f"{100 * stat['saturated']:.3f}", f"{100 * stat['flushed_to_zero']:.3f}"])
+            rows.append([layer, role, f"{100 * stat['saturated']:.3f}",
+                         f"{100 * stat['flushed_to_zero']:.3f}"])
     return rows
 
 
@@ -151,8 +152,9 @@ def write_demo_report(out: str | Path, results: list[dict], costs: dict[str, dic
 
     acc_rows = [[r["label"], _precision_summary(r["precision"]), f"{100 * r['test_accuracy']:.2f}",
                  f"{sorted(r['epoch_seconds'])[len(r['epoch_seconds']) // 2]:.3f}"] for r in results]
-    cost_rows = [[d] + [f"{format_si(costs[d][l]['latency_s'], 's')} / {format_si(costs[d][l]['energy_j'], 'J')}"
-                        for l in labels] for d in devices_]
+    cost_rows = [[d] + [f"{format_si(costs[d][label]['latency_s'], 's')} / "
+                        f"{format_si(costs[d][label]['energy_j'], 'J')}"
+                        for label in labels] for d in devices_]
     text = "\n".join([
         "# hwsim demo", "", header, "",
         "## Accuracy", "", md_table(["policy", "roles", "test accuracy (%)", "median epoch (s)"], acc_rows),
@@ -165,7 +167,8 @@ def write_demo_report(out: str | Path, results: list[dict], costs: dict[str, dic
         "microcontroller) show the effect of narrower formats. `hwsim cost --layers` gives the bound "
         "of every layer.", "",
         "## Dynamic energy of one inference (arithmetic + memory traffic, without static power)", "",
-        md_table(["device"] + labels, [[d] + [format_si(costs[d][l]["dynamic_energy_j"], "J") for l in labels]
+        md_table(["device"] + labels, [[d] + [format_si(costs[d][label]["dynamic_energy_j"], "J")
+                                              for label in labels]
                                        for d in devices_]), "",
         "![dynamic energy per inference per device](energy_per_device.png)", "",
     ])

@@ -34,7 +34,8 @@ from hwsim._sweep_report import load_average, write_results, write_sweep_report
 __all__ = ["SWEEP_FILE", "cmd_sweep", "sweep"]
 
 SWEEP_FILE = "sweep.json"
-_EXTRA_HINT = "hwsim sweep needs dask.distributed: pip install -e '.[sweep]' (or pip install 'dask[distributed]')"
+_EXTRA_HINT = ("hwsim sweep needs dask.distributed: pip install -e '.[sweep]' "
+               "(or pip install 'dask[distributed]')")
 
 
 def _import_distributed():
@@ -71,7 +72,8 @@ def _sweep_lock(out: Path):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"another hwsim sweep is running on {out} (lock {out / '.sweep.lock'})") from None
+            raise ValueError(f"another hwsim sweep is running on {out} "
+                             f"(lock {out / '.sweep.lock'})") from None
         try:
             yield
         finally:
@@ -154,7 +156,8 @@ def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out
                         write_json(out / "cells" / f"{row['cell']}.json", row)
                 failed += sum(r["status"] != "ok" for r in rows)
                 done += sum(r["status"] == "ok" for r in rows)
-            running = sum(len(todo[run_id]) for f, run_id in futures.values() if f in pending and run_id in started)
+            running = sum(len(todo[run_id]) for f, run_id in futures.values()
+                          if f in pending and run_id in started)
             progress.show(done, running, failed)
     except BaseException:
         client.cancel([f for f, _ in futures.values()])
@@ -162,7 +165,8 @@ def _run_tasks(distributed, client, grid: Grid, todo: dict[str, list[dict]], out
     progress.show(done, 0, failed, final=True)
 
 
-def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = None, workers: int | None = None,
+def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = None,
+          workers: int | None = None,
           resume: bool = False, progress: bool = True, threads: int = 1) -> list[dict]:
     """Run the sweep ``spec`` (TOML path or parsed dict, see `hwsim._sweep_grid`) into folder ``out``;
     returns the result rows (one dict per cell, in grid order, as in ``out/results.json``).
@@ -216,13 +220,15 @@ def sweep(spec: str | Path | dict, out: str | Path, *, scheduler: str | None = N
                     cluster.close()
                     os.environ.clear()   # ... and leaves them in this process: restore its environment
                     os.environ.update(environ)
-        rows = [read_cell(out, c["cell"]) or failed_row(c, "no result (task lost)", session) for c in grid.cells]
+        rows = [read_cell(out, c["cell"]) or failed_row(c, "no result (task lost)", session)
+                for c in grid.cells]
         write_results(out, rows, grid.devices, grid.axes)
         where = f"scheduler {scheduler}" if scheduler else f"a LocalCluster of {n_workers} worker(s)"
         header = (f"Session {session}: {sum(len(v) for v in todo.values())} cell(s) computed on "
                   f"{where if todo else 'no cluster (all cells were done)'}, {len(kept)} kept from earlier "
                   f"sessions, in {time.perf_counter() - t0:.1f} s (load average at start {load}). Spec: "
-                  f"`{spec if not isinstance(spec, dict) else 'a dict'}`; devices: {', '.join(grid.devices)}.")
+                  f"`{spec if not isinstance(spec, dict) else 'a dict'}`; devices: "
+                  f"{', '.join(grid.devices)}.")
         write_sweep_report(out, rows, grid.devices, grid.axes, header)
     return rows
 
@@ -238,7 +244,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt(f"sweep interrupted; finished cells are kept in {args.out}: continue with "
                                 f"hwsim sweep {args.spec} --out {args.out} --resume") from None
     failed = [r for r in rows if r["status"] != "ok"]
-    print(f"hwsim sweep: {len(rows) - len(failed)} of {len(rows)} cells ok; wrote {Path(args.out) / 'results.csv'}, "
+    print(f"hwsim sweep: {len(rows) - len(failed)} of {len(rows)} cells ok; wrote "
+          f"{Path(args.out) / 'results.csv'}, "
           f"results.json, report.md")
     if failed:
         print(f"hwsim sweep: {len(failed)} cell(s) failed, e.g. {failed[0]['cell']}: {failed[0]['error']} "

@@ -107,7 +107,10 @@ def _ensure_trained(out: Path, run_id: str, run: dict) -> tuple[Path, dict]:
     if not resume and partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
-    from hwsim.cli import build_parser, explicit_flags  # here: `python -m hwsim.cli` must not find it imported
+    from hwsim.cli import (  # here: `python -m hwsim.cli` must not find it imported
+        build_parser,
+        explicit_flags,
+    )
 
     parser, argv = build_parser(), _train_argv(run, partial, resume)
     args = parser.parse_args(argv)

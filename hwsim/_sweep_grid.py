@@ -163,15 +163,17 @@ def optical_profile(name: str, overrides: dict | None) -> devices.Profile:
             raise ValueError(f"key 'optical': {key} = {value!r} must be a {type(old).__name__} like the "
                              f"profile's {old!r}")
         *path, last = key.split(".")
-        if isinstance(value, (int, float)) and (value < 0 or (last.endswith("bits") or last.startswith("pixels"))
-                                                and (value != int(value) or value < 1)):
+        if isinstance(value, (int, float)) and (
+                value < 0 or (last.endswith("bits") or last.startswith("pixels"))
+                and (value != int(value) or value < 1)):
             raise ValueError(f"key 'optical': {key} must be {'an integer >= 1' if value >= 0 else '>= 0'}, "
                              f"got {value!r}")
         node = data["optical"]
         for part in path:
             node = node[part]
         node[last] = type(old)(value) if isinstance(old, (int, float)) else value
-    return devices.Profile(name=prof.name, kind=prof.kind, source=f"{prof.source} [{optical_label(overrides)}]",
+    return devices.Profile(name=prof.name, kind=prof.kind,
+                           source=f"{prof.source} [{optical_label(overrides)}]",
                            data=data)
 
 

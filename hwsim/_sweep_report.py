@@ -102,7 +102,8 @@ def _plot_bits(ok: list[dict], path: Path) -> None:
         bits = [row[f"bits[{role}]"] for row in ok]
         ax.scatter(bits, [100 * row["test_accuracy"] for row in ok], alpha=0.6)
         levels = sorted(set(bits))
-        means = [100 * statistics.mean(r["test_accuracy"] for r in ok if r[f"bits[{role}]"] == b) for b in levels]
+        means = [100 * statistics.mean(r["test_accuracy"] for r in ok if r[f"bits[{role}]"] == b)
+                 for b in levels]
         ax.plot(levels, means, color="tab:red", label="mean")
         ax.set_xscale("log", base=2)
         ax.set_xticks(levels, [str(b) for b in levels])

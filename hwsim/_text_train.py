@@ -128,7 +128,8 @@ def train_text(model, data: TextData, precision: Precision, *, epochs: int, batc
     dtype = model.parameters()[0][2].dtype
     loss_fn = SoftmaxCrossEntropy()
     hist: dict = {"train_bpc": [], "valid_bpc": [], "epoch_seconds": [], "gate_sparsity": []}
-    meta = {"model": getattr(model, "spec", repr(model)), "data": data.to_dict(), "precision": precision.to_dict(),
+    meta = {"model": getattr(model, "spec", repr(model)), "data": data.to_dict(),
+            "precision": precision.to_dict(),
             "config": {"epochs": epochs, "batch": batch, "bptt": bptt, "optimizer": optimizer, "lr": lr,
                        "clip": clip, "reset_every": reset_every, "max_updates": max_updates}}
     step = 0
@@ -146,7 +147,8 @@ def train_text(model, data: TextData, precision: Precision, *, epochs: int, batc
             logits = model.forward(_onehot(xb, data.vocab, dtype), training=True)
             loss = float(loss_fn.forward(logits.reshape(-1, data.vocab), yb.reshape(-1)))
             if not math.isfinite(loss):
-                raise FloatingPointError(f"training diverged: non-finite loss at epoch {epoch + 1}, step {step}")
+                raise FloatingPointError(f"training diverged: non-finite loss at epoch {epoch + 1}, step "
+                                         f"{step}")
             model.backward(loss_fn.backward().reshape(logits.shape))
             _clip(model, clip)
             opt.step()
@@ -179,7 +181,8 @@ def cmd_train_text(args) -> int:
     from ._model import build_model
     from ._report import md_table
 
-    unsupported = [flag for flag, on in (("--resume", args.resume), ("--scheme", getattr(args, "scheme", None)),
+    unsupported = [flag for flag, on in (("--resume", args.resume),
+                                         ("--scheme", getattr(args, "scheme", None)),
                                          ("--split", args.split), ("--schedule", args.schedule),
                                          ("--weight-decay", args.weight_decay)) if on]
     if unsupported:
@@ -188,7 +191,8 @@ def cmd_train_text(args) -> int:
     precision = precision_from_args(args)
     model = build_model(args.model, (data.vocab,), data.vocab, seed=args.seed)
     out = Path(args.out)
-    with _rundir.claim_run_dir(out, overwrite=getattr(args, "overwrite", False)):  # one writer, no silent reuse
+    with _rundir.claim_run_dir(out,
+                               overwrite=getattr(args, "overwrite", False)):  # one writer, no silent reuse
         # split/scheme None: the keys `hwsim eval` reads (it does not evaluate text runs: use evaluate_text)
         _rundir.write_json(out / "run.json", {"model": args.model, "data": args.data, "seed": args.seed,
                                               "split": None, "scheme": None,

@@ -42,5 +42,6 @@ def array_module_named(name: str, argument: str = "xp") -> ModuleType:
 
         cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # noqa: BLE001 (ImportError, or CUDARuntimeError: no device/driver)
-        raise ValueError(f"{argument} cupy needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): {err}") from None
+        raise ValueError(f"{argument} cupy needs CuPy and a CUDA GPU (pip install 'hwsim[gpu]'): "
+                         f"{err}") from None
     return cupy

@@ -68,7 +68,8 @@ def distill(student, teacher, data, *, epochs: int, batch: int, lr: float = 1e-3
             teacher_logits = teacher.forward(xb, training=False)
             student.set_step(step)
             logits = student.forward(xb, training=True)
-            loss, grad = distillation_loss(logits, teacher_logits, y[idx], temperature=temperature, alpha=alpha)
+            loss, grad = distillation_loss(logits, teacher_logits, y[idx], temperature=temperature,
+                                           alpha=alpha)
             student.backward(grad)
             opt.step()
             total += loss * len(idx)

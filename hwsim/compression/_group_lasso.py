@@ -87,10 +87,10 @@ class GroupLasso:
 
     @staticmethod
     def _dense(model) -> list:
-        return [l for l in model.layers if isinstance(l, Dense)]
+        return [layer for layer in model.layers if isinstance(layer, Dense)]
 
     def penalty(self, model) -> float:
-        return sum(group_lasso_penalty(l.W, l.b, self.lam) for l in self._dense(model))
+        return sum(group_lasso_penalty(layer.W, layer.b, self.lam) for layer in self._dense(model))
 
     def on_gradients(self, model, step: int) -> None:
         if self.prox_lr is not None:
@@ -120,13 +120,15 @@ def remove_dead_neurons(model, tol: float = 1e-3):
     from ..layers import Activation, Flatten
 
     layers = list(model.layers)
-    dense = [l for l in layers if isinstance(l, Dense)]
-    if not dense or not all(isinstance(l, (Dense, Activation, Flatten)) for l in layers):
-        raise ValueError(f"remove_dead_neurons needs an MLP of Flatten, Dense and Activation layers, got {model!r}")
-    alive = [alive_rows(l.W, tol) for l in dense] + [np.ones(dense[-1].W.shape[1], bool)]
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    if not dense or not all(isinstance(layer, (Dense, Activation, Flatten)) for layer in layers):
+        raise ValueError("remove_dead_neurons needs an MLP of Flatten, Dense and Activation layers, got "
+                         f"{model!r}")
+    alive = [alive_rows(layer.W, tol) for layer in dense] + [np.ones(dense[-1].W.shape[1], bool)]
     kept = [int(a.sum()) for a in alive]
     if 0 in kept[1:]:
-        raise ValueError(f"every neuron of a hidden layer is dead (kept {kept}): the group-lasso lam is too large")
+        raise ValueError(f"every neuron of a hidden layer is dead (kept {kept}): the group-lasso lam is too "
+                         "large")
     new_layers, k = [], 0
     for layer in layers:
         if isinstance(layer, Dense):

@@ -102,9 +102,10 @@ class WeightSharing:
     def by_kmeans(cls, model, bits: int | dict[int, int], layers: list[int] | None = None) -> "WeightSharing":
         """Cluster the weights of ``layers`` (default every weighted layer) with `kmeans_share`;
         zeros (pruned weights) stay out of the clusters. The model's weights are replaced at once."""
-        chosen = [l for l in weighted_layers(model) if layers is None or l.index in layers]
-        hook = cls({l.index: kmeans_share(l.W, bits if np.isscalar(bits) else bits[l.index], l.W != 0)
-                    for l in chosen})
+        chosen = [layer for layer in weighted_layers(model) if layers is None or layer.index in layers]
+        hook = cls({layer.index: kmeans_share(layer.W, bits if np.isscalar(bits) else bits[layer.index],
+                                              layer.W != 0)
+                    for layer in chosen})
         for i, sh in hook.shared.items():
             model.layers[i].W[...] = sh.dense()
         return hook

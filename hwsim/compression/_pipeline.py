@@ -20,11 +20,12 @@ def store(model, shared: dict[int, SharedWeights], index_bits: int = 5,
           coding: str = "huffman") -> CompressedModel:
     """The stored form of every weighted layer of ``model`` (``shared[layer index]`` its codes)."""
     layers = weighted_layers(model)
-    missing = [l.name for l in layers if l.index not in shared]
+    missing = [layer.name for layer in layers if layer.index not in shared]
     if missing:
         raise ValueError(f"no shared weights for layer(s) {', '.join(missing)}")
-    return CompressedModel([CompressedLayer.encode(l.name, shared[l.index], l.b, index_bits, coding)
-                            for l in layers])
+    return CompressedModel([CompressedLayer.encode(layer.name, shared[layer.index], layer.b, index_bits,
+                                                   coding)
+                            for layer in layers])
 
 
 def load_stored(model, stored: CompressedModel) -> None:
@@ -58,8 +59,8 @@ def deep_compress(model, data, *, sparsity: float | dict[int, float], bits: int 
     precision = model.precision
     kw = dict(epochs=epochs_per_round, batch=batch, lr=lr, seed=seed, progress=False)
     acc = {"baseline": evaluate(model, data.X_test, data.y_test)["accuracy"]}
-    targets = {l.index: float(sparsity if np.isscalar(sparsity) else sparsity.get(l.index, 0.0))
-               for l in weighted_layers(model)}
+    targets = {layer.index: float(sparsity if np.isscalar(sparsity) else sparsity.get(layer.index, 0.0))
+               for layer in weighted_layers(model)}
     for r in range(1, int(prune_rounds) + 1):
         step = {i: 1.0 - (1.0 - s) ** (r / prune_rounds) for i, s in targets.items()}
         hook = Pruning.by_magnitude(model, step)

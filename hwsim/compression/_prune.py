@@ -43,7 +43,8 @@ class Pruning:
     def by_magnitude(cls, model, sparsity: float | dict[int, float]) -> "Pruning":
         """Masks for every weighted layer (``sparsity`` per layer index, or one value for all),
         applied to the model's weights at once."""
-        hook = cls({layer.index: magnitude_mask(layer.W, sparsity if np.isscalar(sparsity) else sparsity[layer.index])
+        hook = cls({layer.index: magnitude_mask(layer.W,
+                                                sparsity if np.isscalar(sparsity) else sparsity[layer.index])
                     for layer in weighted_layers(model)
                     if np.isscalar(sparsity) or layer.index in sparsity})
         hook.after_step(model, 0)

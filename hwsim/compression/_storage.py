@@ -131,15 +131,16 @@ class CompressedModel:
     layers: list[CompressedLayer]
 
     def _header(self) -> bytes:
-        meta = [{"name": l.name, "shape": list(l.shape), "bits": l.bits, "index_bits": l.index_bits,
-                 "coding": l.coding, "stored_entries": l.stored_entries, "nonzero": l.nonzero,
-                 "lengths": [len(l.blobs[k]) for k in _BLOBS]} for l in self.layers]
+        meta = [{"name": layer.name, "shape": list(layer.shape), "bits": layer.bits,
+                 "index_bits": layer.index_bits, "coding": layer.coding,
+                 "stored_entries": layer.stored_entries, "nonzero": layer.nonzero,
+                 "lengths": [len(layer.blobs[k]) for k in _BLOBS]} for layer in self.layers]
         return json.dumps(meta, separators=(",", ":")).encode()
 
     def to_bytes(self) -> bytes:
         head = self._header()
         return (_MAGIC + struct.pack("<I", len(head)) + head
-                + b"".join(l.blobs[k] for l in self.layers for k in _BLOBS))
+                + b"".join(layer.blobs[k] for layer in self.layers for k in _BLOBS))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "CompressedModel":
@@ -161,16 +162,16 @@ class CompressedModel:
 
     def with_coding(self, coding: str) -> "CompressedModel":
         """Every layer re-stored with ``coding``."""
-        return CompressedModel([l.with_coding(coding) for l in self.layers])
+        return CompressedModel([layer.with_coding(coding) for layer in self.layers])
 
     def report(self) -> list[dict]:
         """Per-layer rows plus a ``header`` row and a ``total`` row whose bytes equal ``len(to_bytes())``."""
-        rows = [l.report_row() for l in self.layers]
+        rows = [layer.report_row() for layer in self.layers]
         header = 8 + len(self._header())
         stored = sum(r["stored_bytes"] for r in rows) + header
         original = sum(r["original_bytes"] for r in rows)
         weights = sum(r["weights"] for r in rows)
-        nz = sum(l.nonzero for l in self.layers)
+        nz = sum(layer.nonzero for layer in self.layers)
         rows.append({"layer": "header", "stored_bytes": header})
         rows.append({"layer": "total", "weights": weights, "nonzero_pct": 100.0 * nz / max(weights, 1),
                      "stored_bytes": stored, "original_bytes": original,

@@ -23,10 +23,12 @@ from ._optical import OpticalOption, set_optical
 from ._pool import AvgPool2d, MaxPool2d
 from ._structured import StructuredLinear
 
-__all__ = ["ACDC", "ACTIVATIONS", "AFDF", "Activation", "AvgPool2d", "BatchNorm", "Circulant", "Conv2d", "Dense",
+__all__ = ["ACDC", "ACTIVATIONS", "AFDF", "Activation", "AvgPool2d", "BatchNorm", "Circulant",
+           "Conv2d", "Dense",
            "DivergenceError", "Dropout", "Fastfood", "Flatten", "Hashed", "Layer", "LowRank", "MaxPool2d",
            "MeanSquaredError", "OpticalOption", "Reshape", "SoftmaxCrossEntropy", "StructuredLinear", "fwht",
            "set_optical"]
 __all__ += ["GRU", "ConditionalGRU", "EstimatedDense"]
-__all__ += ["MOLLIFIED_ACTS", "NOISY_BASES", "NOISY_VARIANTS", "AnnealConstant", "AnnealInverseSqrt", "AnnealLinear",
+__all__ += ["MOLLIFIED_ACTS", "NOISY_BASES", "NOISY_VARIANTS", "AnnealConstant", "AnnealInverseSqrt",
+            "AnnealLinear",
             "MollifiedDense", "NoisyActivation"]

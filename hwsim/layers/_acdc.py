@@ -71,7 +71,8 @@ class ACDC(StructuredLinear):
     ``g₁ = idct(g₃ ⊙ d)``, ``∂a = Σ h ⊙ g₁``, ``∂h = a ⊙ g₁``.
     """
 
-    def __init__(self, n: int, depth: int = 1, *, relu: bool = False, permute: bool = False, bias: bool = True,
+    def __init__(self, n: int, depth: int = 1, *, relu: bool = False, permute: bool = False,
+                 bias: bool = True,
                  init: str = "identity", sigma: float | None = None, seed=0, dtype=np.float32):
         n = check_size("ACDC", "n", n)
         depth, sigma = _check_init("ACDC", depth, init, sigma)
@@ -85,7 +86,8 @@ class ACDC(StructuredLinear):
         if bias:
             self.bias = np.zeros((depth, n), dtype=dtype)
             names += ("bias",)
-        self.perm = np.stack([rng.permutation(n) for _ in range(depth - 1)]) if permute and depth > 1 else None
+        self.perm = (np.stack([rng.permutation(n) for _ in range(depth - 1)])
+                     if permute and depth > 1 else None)
         self._finish_params(names)
 
     # ------------------------------------------------------------------ passes
@@ -150,7 +152,8 @@ class ACDC(StructuredLinear):
         c = dct_matrix(n)
         m = np.eye(n)
         for k in range(self.depth):
-            bias_free = (self.A[k].astype(np.float64)[:, None] * c) @ (self.D[k].astype(np.float64)[:, None] * c.T)
+            bias_free = ((self.A[k].astype(np.float64)[:, None] * c)
+                         @ (self.D[k].astype(np.float64)[:, None] * c.T))
             m = m @ bias_free
             if k < self.depth - 1 and self.perm is not None:
                 m = m[:, self.perm[k]]
@@ -174,9 +177,11 @@ class ACDC(StructuredLinear):
         batch) and the error products by Dₖ and Aₖ."""
         n, rows = self.in_features, b.B
         for k in reversed(range(self.depth)):
-            b.ops.append(devices.Transform(f"{label}/bwd_dct{k}", "dct", n, count=rows, bits=b.r.bits("error")))
+            b.ops.append(devices.Transform(f"{label}/bwd_dct{k}", "dct", n, count=rows,
+                                           bits=b.r.bits("error")))
             b.ew(f"{label}/bwd_D{k}", rows * n, "error", 3, op="mac", inputs=2)
-            b.ops.append(devices.Transform(f"{label}/bwd_idct{k}", "dct", n, count=rows, bits=b.r.bits("error")))
+            b.ops.append(devices.Transform(f"{label}/bwd_idct{k}", "dct", n, count=rows,
+                                           bits=b.r.bits("error")))
             b.ew(f"{label}/bwd_A{k}", rows * n, "error", 2, op="mac", inputs=2)
 
 
@@ -284,17 +289,21 @@ class AFDF(StructuredLinear):
         """Per factor: two complex FFTs of the error and the complex gradient/error products."""
         n, rows = self.in_features, b.B
         for k in reversed(range(self.depth)):
-            b.ops.append(devices.Transform(f"{label}/bwd_fft{k}", "fft", n, count=rows, bits=b.r.bits("error")))
+            b.ops.append(devices.Transform(f"{label}/bwd_fft{k}", "fft", n, count=rows,
+                                           bits=b.r.bits("error")))
             b.ew(f"{label}/bwd_D{k}", rows * n, "error", 12, op="mac", inputs=4, outputs=2)
-            b.ops.append(devices.Transform(f"{label}/bwd_ifft{k}", "fft", n, count=rows, bits=b.r.bits("error")))
+            b.ops.append(devices.Transform(f"{label}/bwd_ifft{k}", "fft", n, count=rows,
+                                           bits=b.r.bits("error")))
             b.ew(f"{label}/bwd_A{k}", rows * n, "error", 12, op="mac", inputs=4, outputs=2)
 
 
 def _build_acdc(a: LayerArgs) -> ACDC:
     n = a.in_features
     init = a.keyword("init", kind=str, default="identity", choices=INITS)
-    return ACDC(n, a.keyword("depth", default=1, lo=1, hi=MAX_DEPTH), relu=a.keyword("relu", kind=bool, default=False),
-                permute=a.keyword("permute", kind=bool, default=False), bias=a.keyword("bias", kind=bool, default=True),
+    return ACDC(n, a.keyword("depth", default=1, lo=1, hi=MAX_DEPTH),
+                relu=a.keyword("relu", kind=bool, default=False),
+                permute=a.keyword("permute", kind=bool, default=False),
+                bias=a.keyword("bias", kind=bool, default=True),
                 init=init, sigma=a.keyword("sigma", kind=float, default=_DEFAULT_SIGMA[init], lo=0.0),
                 seed=a.seed, dtype=a.dtype)
 
@@ -302,7 +311,8 @@ def _build_acdc(a: LayerArgs) -> ACDC:
 def _build_afdf(a: LayerArgs) -> AFDF:
     n = a.in_features
     init = a.keyword("init", kind=str, default="identity", choices=INITS)
-    return AFDF(n, a.keyword("depth", default=1, lo=1, hi=MAX_DEPTH), bias=a.keyword("bias", kind=bool, default=True),
+    return AFDF(n, a.keyword("depth", default=1, lo=1, hi=MAX_DEPTH),
+                bias=a.keyword("bias", kind=bool, default=True),
                 init=init, sigma=a.keyword("sigma", kind=float, default=_DEFAULT_SIGMA[init], lo=0.0),
                 seed=a.seed, dtype=a.dtype)
 

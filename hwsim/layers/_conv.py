@@ -73,7 +73,8 @@ class Conv2d(OpticalOption, WeightedLayer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if len(input_shape) != 3 or input_shape[0] != self.cin:
-            raise ValueError(f"Conv2d(cin={self.cin}) needs input shape (C={self.cin}, H, W), got {tuple(input_shape)}")
+            raise ValueError(f"Conv2d(cin={self.cin}) needs input shape (C={self.cin}, H, W), got "
+                             f"{tuple(input_shape)}")
         ho = conv_out_size(input_shape[1], self.kh, self.stride, self.padding)
         wo = conv_out_size(input_shape[2], self.kw, self.stride, self.padding)
         if ho < 1 or wo < 1:

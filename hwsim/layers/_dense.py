@@ -6,7 +6,6 @@ import numpy as np
 from ._base import Layer, init_rng
 from ._product import product
 
-
 #: Default of ``in_mask``: quantize the input in `WeightedLayer._forward_matrix`.
 QUANTIZE_INPUT = object()
 
@@ -106,7 +105,8 @@ class Dense(WeightedLayer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if tuple(input_shape) != (self.in_features,):
-            raise ValueError(f"Dense({self.in_features}, {self.out_features}) got input shape {tuple(input_shape)}")
+            raise ValueError(f"Dense({self.in_features}, {self.out_features}) got input shape "
+                             f"{tuple(input_shape)}")
         return (self.out_features,)
 
     def forward(self, x, *, training: bool = False):

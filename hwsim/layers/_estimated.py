@@ -61,7 +61,8 @@ def masked_rows_product(x: np.ndarray, w: np.ndarray, b: np.ndarray, mask: np.nd
     if wt is None:
         wt = np.ascontiguousarray(w.T, dtype=x.dtype)
     out = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
-    _masked_rows(x, wt, np.ascontiguousarray(b, dtype=x.dtype), np.ascontiguousarray(mask, dtype=np.bool_), out)
+    _masked_rows(x, wt, np.ascontiguousarray(b, dtype=x.dtype),
+                 np.ascontiguousarray(mask, dtype=np.bool_), out)
     return out
 
 
@@ -78,7 +79,8 @@ class EstimatedDense(Dense):
                  threshold: float = 0.0, seed=0, dtype=np.float32):
         super().__init__(in_features, out_features, seed=seed, dtype=dtype)
         if not 1 <= int(rank) <= min(in_features, out_features):
-            raise ValueError(f"EstimatedDense rank must be in [1, {min(in_features, out_features)}], got {rank!r}")
+            raise ValueError(f"EstimatedDense rank must be in [1, {min(in_features, out_features)}], got "
+                             f"{rank!r}")
         if int(every) < 0:
             raise ValueError(f"EstimatedDense every must be >= 0 (0 = once per epoch), got {every!r}")
         self.name = "estdense"

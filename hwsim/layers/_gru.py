@@ -44,7 +44,8 @@ class _Recurrent(Layer):
 
     def _init_state(self, in_features: int, hidden: int, dtype) -> None:
         if int(in_features) < 1 or int(hidden) < 1:
-            raise ValueError(f"{type(self).__name__} needs in_features, hidden >= 1, got {in_features}, {hidden}")
+            raise ValueError(f"{type(self).__name__} needs in_features, hidden >= 1, got {in_features}, "
+                             f"{hidden}")
         self.in_features, self.hidden = int(in_features), int(hidden)
         self.carry = False
         self.state = None

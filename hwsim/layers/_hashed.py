@@ -14,7 +14,8 @@ from ._base import init_rng
 from ._product import product
 from ._structured import StructuredLinear, check_size
 
-_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2, _GOLDEN = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB),
+                     np.uint64(0x9E3779B97F4A7C15))
 #: integer operations per virtual weight to hash (i, j) and pick its sign: the SplitMix64 finaliser
 #: (2 multiplies, 3 xor-shifts of 2 ops, the counter multiply-add) ≈ 10 (a named estimate)
 HASH_OPS = 10
@@ -65,7 +66,8 @@ class Hashed(StructuredLinear):
         out_features = check_size("Hashed", "out_features", out_features)
         budget = check_size("Hashed", "budget", budget)
         if budget > in_features * out_features:
-            raise ValueError(f"Hashed: budget must be in [1, in·out = {in_features * out_features}], got {budget}")
+            raise ValueError(f"Hashed: budget must be in [1, in·out = {in_features * out_features}], got "
+                             f"{budget}")
         self._init_common("hashed", in_features, out_features, bias, dtype)
         self.budget = budget
         self.hash_seed = int(seed if hash_seed is None else hash_seed)
@@ -122,7 +124,8 @@ class Hashed(StructuredLinear):
         n_in, n_out = self.in_features, self.out_features
         if not first:
             kind, a_bits, b_bits = b.r.product("error", "weight")
-            b.ops.append(devices.MatMul(f"{label}/error", m=b.B, k=n_out, n=n_in, a_bits=a_bits, b_bits=b_bits,
+            b.ops.append(devices.MatMul(f"{label}/error", m=b.B, k=n_out, n=n_in, a_bits=a_bits,
+                                        b_bits=b_bits,
                                         acc_bits=b.r.bits("acc"), kind=kind, out_bits=b.r.bits("error"),
                                         stored_weights=self.budget))
         b.gemm(f"{label}/grad", n_in, b.B, n_out, "activation", "error", "grad")
@@ -132,7 +135,8 @@ class Hashed(StructuredLinear):
 def _build(a: LayerArgs) -> Hashed:
     n = a.in_features
     out = a.positional(0, "out", lo=1)
-    return Hashed(n, out, a.keyword("budget", lo=1, hi=n * out), bias=a.keyword("bias", kind=bool, default=True),
+    return Hashed(n, out, a.keyword("budget", lo=1, hi=n * out),
+                  bias=a.keyword("bias", kind=bool, default=True),
                   seed=a.seed, dtype=a.dtype)
 
 

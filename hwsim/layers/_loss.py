@@ -54,7 +54,8 @@ class MeanSquaredError:
     def forward(self, pred, y):
         """Mean loss as a 0-d array of the predictions' dtype; caches the residual."""
         if pred.shape != y.shape:
-            raise ValueError(f"mse: predictions {tuple(pred.shape)} and targets {tuple(y.shape)} differ in shape")
+            raise ValueError(f"mse: predictions {tuple(pred.shape)} and targets {tuple(y.shape)} differ in "
+                             "shape")
         self._r = pred - y.astype(pred.dtype, copy=False)
         return (self._r * self._r).mean()
 

@@ -36,7 +36,8 @@ class LowRank(StructuredLinear):
         out_features = check_size("LowRank", "out_features", out_features)
         rank = check_size("LowRank", "rank", rank)
         if rank > min(in_features, out_features):
-            raise ValueError(f"LowRank: rank must be in [1, min(in, out) = {min(in_features, out_features)}], "
+            raise ValueError("LowRank: rank must be in [1, min(in, out) = "
+                             f"{min(in_features, out_features)}], "
                              f"got {rank}")
         self._init_common("lowrank", in_features, out_features, bias, dtype)
         self.rank = rank
@@ -98,7 +99,8 @@ class LowRank(StructuredLinear):
 def _build(a: LayerArgs) -> LowRank:
     n = a.in_features
     out = a.positional(0, "out", lo=1)
-    return LowRank(n, out, a.keyword("rank", lo=1, hi=min(n, out)), bias=a.keyword("bias", kind=bool, default=True),
+    return LowRank(n, out, a.keyword("rank", lo=1, hi=min(n, out)),
+                   bias=a.keyword("bias", kind=bool, default=True),
                    seed=a.seed, dtype=a.dtype)
 
 

@@ -41,7 +41,8 @@ class BatchNorm(Layer):
 
     def output_shape(self, input_shape: tuple) -> tuple:
         if input_shape[0] != self.n or len(input_shape) not in (1, 3):
-            raise ValueError(f"BatchNorm({self.n}) needs input shape ({self.n},) or ({self.n}, H, W), got {tuple(input_shape)}")
+            raise ValueError(f"BatchNorm({self.n}) needs input shape ({self.n},) or ({self.n}, H, W), got "
+                             f"{tuple(input_shape)}")
         return tuple(input_shape)
 
     def _axes_shape(self, x):

@@ -31,9 +31,22 @@ Signal-chain steps are public functions (`split_signed`, `dac_encode`, `mask_enc
 `propagate`, `psf_of`, `propagate_intensity`, `coherent_intensities`, `coherent_field`, `shot_noise`,
 `read_noise`, `full_well_clip`, `adc_read`, `recombine`). numpy only (no CuPy path).
 """
-from ._chain import (adc_read, coherent_field, coherent_intensities, dac_encode, full_well_clip, mask_encode,
-                     pad_to, propagate, propagate_intensity, psf_of, read_noise, recombine, shot_noise,
-                     split_signed)
+from ._chain import (
+    adc_read,
+    coherent_field,
+    coherent_intensities,
+    dac_encode,
+    full_well_clip,
+    mask_encode,
+    pad_to,
+    propagate,
+    propagate_intensity,
+    psf_of,
+    read_noise,
+    recombine,
+    shot_noise,
+    split_signed,
+)
 from ._fourf import DETECTIONS, SPEC_KEYS, FourF
 
 __all__ = ["DETECTIONS", "SPEC_KEYS", "FourF", "adc_read", "coherent_field", "coherent_intensities",

@@ -34,7 +34,8 @@ import fixedpoint
 
 from . import _rng
 
-__all__ = ["adc_read", "coherent_field", "coherent_intensities", "dac_encode", "full_well_clip", "mask_encode",
+__all__ = ["adc_read", "coherent_field", "coherent_intensities", "dac_encode", "full_well_clip",
+           "mask_encode",
            "pad_to", "propagate", "propagate_intensity", "psf_of", "read_noise", "recombine", "shot_noise",
            "split_signed"]
 
@@ -83,7 +84,8 @@ def mask_encode(h: np.ndarray, bits: int | None, *, phase_only: bool = False) ->
         amp = _unsigned_levels(np.minimum(amp, 1.0), bits)
     if bits is not None:
         n = 2 ** bits
-        steps = fixedpoint.quantize(phase * (n / (2 * np.pi)), fixedpoint.Fixed(bits + 1, 0), overflow="saturate")
+        steps = fixedpoint.quantize(phase * (n / (2 * np.pi)), fixedpoint.Fixed(bits + 1, 0),
+                                    overflow="saturate")
         phase = np.mod(steps, n) * (2 * np.pi / n)
     return amp * np.exp(1j * phase)
 
@@ -149,7 +151,8 @@ def full_well_clip(electrons: np.ndarray, full_well_e: float | None) -> np.ndarr
     return np.clip(electrons, 0.0, full_well_e if full_well_e else None)
 
 
-def adc_read(electrons: np.ndarray, bits: int | None, full_scale_e: float, black_e: float = 0.0) -> np.ndarray:
+def adc_read(electrons: np.ndarray, bits: int | None, full_scale_e: float,
+             black_e: float = 0.0) -> np.ndarray:
     """The camera ADC: codes 0 .. 2**bits - 1 span ``[-black_e, full_scale_e]`` electrons (a black
     level keeps read noise below zero on the scale), rounded to the nearest code and saturating at
     both ends; returned in electrons (black level subtracted). ``bits=None``: ideal (unchanged)."""

@@ -62,7 +62,8 @@ class FourF:
             if b is not None and (isinstance(b, bool) or int(b) != b or not 1 <= b <= _MAX_BITS):
                 raise ValueError(f"FourF {name} must be an integer in 1..{_MAX_BITS} or None, got {b!r}")
         if self.detection not in DETECTIONS:
-            raise ValueError(f"FourF detection must be one of {', '.join(DETECTIONS)}, got {self.detection!r}")
+            raise ValueError(f"FourF detection must be one of {', '.join(DETECTIONS)}, got "
+                             f"{self.detection!r}")
         if not 0 < self.quantum_efficiency <= 1:
             raise ValueError(f"FourF quantum_efficiency must be in (0, 1], got {self.quantum_efficiency!r}")
         if not (self.read_noise_e >= 0 and math.isfinite(self.read_noise_e)):
@@ -86,10 +87,13 @@ class FourF:
             raise ValueError(f"FourF.from_profile: profile {prof.name!r} is not an optical4f profile "
                              f"(kind {prof.kind!r})")
         opt = prof.optical
-        base = {"photons_per_pixel": float(opt.data["photons_per_pixel"]), "dac_bits": int(opt.modulator["bits"]),
-                "mask_bits": int(opt.mask.get("bits", DEFAULT_MASK_BITS)), "adc_bits": int(opt.camera["adc_bits"]),
+        base = {"photons_per_pixel": float(opt.data["photons_per_pixel"]),
+                "dac_bits": int(opt.modulator["bits"]),
+                "mask_bits": int(opt.mask.get("bits", DEFAULT_MASK_BITS)),
+                "adc_bits": int(opt.camera["adc_bits"]),
                 "quantum_efficiency": float(opt.camera.get("quantum_efficiency", 1.0)),
-                "read_noise_e": float(opt.camera["read_noise_e"]), "full_well_e": opt.camera.get("full_well_e"),
+                "read_noise_e": float(opt.camera["read_noise_e"]),
+                "full_well_e": opt.camera.get("full_well_e"),
                 "profile": str(profile)}
         return cls(**{**base, **overrides})
 
@@ -109,7 +113,8 @@ class FourF:
             key, eq, value = item.partition("=")
             key = key.strip()
             if key not in SPEC_KEYS:
-                raise ValueError(f"optical spec {text!r}: unknown key {key!r}; valid keys: {', '.join(SPEC_KEYS)}")
+                raise ValueError(f"optical spec {text!r}: unknown key {key!r}; valid keys: "
+                                 f"{', '.join(SPEC_KEYS)}")
             if not eq:
                 raise ValueError(f"optical spec {text!r}: key {key!r} needs a value ({key}=...)")
             overrides[SPEC_KEYS[key]] = _spec_value(text, key, value.strip())
@@ -174,7 +179,8 @@ class FourF:
             raise ValueError(f"FourF.conv2d: x (N, C, H, W) and w (O, C, kh, kw) with equal C needed, "
                              f"got {x.shape} and {w.shape}")
         if int(padding) != padding or padding < 0 or int(stride) != stride or stride < 1:
-            raise ValueError(f"FourF.conv2d: padding >= 0 and stride >= 1 integers needed, got {padding}, {stride}")
+            raise ValueError(f"FourF.conv2d: padding >= 0 and stride >= 1 integers needed, got {padding}, "
+                             f"{stride}")
         if padding:
             x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
         kh, kw = w.shape[2:]
@@ -182,7 +188,7 @@ class FourF:
         if kh > h_in or kw > w_in:
             raise ValueError(f"FourF.conv2d: kernel {kh}x{kw} larger than the padded input {h_in}x{w_in}")
         tile = (h_in + kh - 1, w_in + kw - 1)
-        kernel = w[:, :, ::-1, ::-1][None]            # (1, O, C, kh, kw): correlation = convolution with the flip
+        kernel = w[:, :, ::-1, ::-1][None]  # (1, O, C, kh, kw): correlation = convolution with the flip
         rows = slice(kh - 1, h_in, stride)
         cols = slice(kw - 1, w_in, stride)
         return self._linear(x[:, None], kernel, ndim=2, tile=tile, embed_x=lambda t: t,
@@ -267,7 +273,8 @@ def _spec_value(text: str, key: str, value: str):
             if low not in ("true", "false", "1", "0"):
                 raise ValueError
             return low in ("true", "1")
-        if low == "none" and name in ("photons_per_pixel", "dac_bits", "mask_bits", "adc_bits", "full_well_e"):
+        if low == "none" and name in ("photons_per_pixel", "dac_bits", "mask_bits", "adc_bits",
+                                      "full_well_e"):
             return None
         if name in ("dac_bits", "mask_bits", "adc_bits", "seed"):
             return int(value)
@@ -276,4 +283,5 @@ def _spec_value(text: str, key: str, value: str):
         allowed = {"detection": "|".join(DETECTIONS), "phase_only": "true|false", "seed": "an integer"}.get(
             name, "an integer or none" if name.endswith("bits") else "a number" + (
                 " or none" if name in ("photons_per_pixel", "full_well_e") else ""))
-        raise ValueError(f"optical spec {text!r}: bad value {value!r} for {key} (expected {allowed})") from None
+        raise ValueError(f"optical spec {text!r}: bad value {value!r} for {key} "
+                         f"(expected {allowed})") from None

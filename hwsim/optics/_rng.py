@@ -20,7 +20,8 @@ from scipy import special
 
 from fixedpoint.rng import GOLDEN, MASK64, seed_key, uniforms
 
-_MIX_1 = 0xBF58476D1CE4E5B9       # SplitMix64 finaliser constants (Stafford's "variant 13"), as fixedpoint.rng
+# SplitMix64 finaliser constants (Stafford's "variant 13"), as fixedpoint.rng
+_MIX_1 = 0xBF58476D1CE4E5B9
 _MIX_2 = 0x94D049BB133111EB
 
 #: Stream numbers of the noise sources (part of the reproducibility contract).

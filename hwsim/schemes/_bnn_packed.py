@@ -48,7 +48,7 @@ class _PackedHidden:
         sums = (grid[:, None] + self.bias[None, :]).astype(np.float32)
         plus = np.asarray(bn.forward(sums, training=False)) >= 0     # (K+1, out): sign(BN(s)) = +1
         count = plus.sum(axis=0)
-        rising = plus[-1] | ~plus[0]                        # +1 at the top of the grid, or never at the bottom
+        rising = plus[-1] | ~plus[0]  # +1 at the top of the grid, or never at the bottom
         self.lo = np.where(rising, self.k + 1 - count, 0)
         self.hi = np.where(rising, self.k + 1, count)
         idx = np.arange(self.k + 1)[:, None]
@@ -65,14 +65,17 @@ class PackedBNN:
 
     def __init__(self, model: Sequential):
         layers = list(model.layers)
-        signs = [i for i, l in enumerate(layers) if isinstance(l, Activation) and l.kind == "sign"]
+        signs = [i for i, layer in enumerate(layers)
+                 if isinstance(layer, Activation) and layer.kind == "sign"]
         if not signs:
-            raise ValueError("packed BNN inference needs sign activations (build the model with the 'bnn' scheme)")
+            raise ValueError("packed BNN inference needs sign activations (build the model with the 'bnn' "
+                             "scheme)")
         self.prefix = layers[: signs[0] + 1]
         rest = layers[signs[0] + 1:]
         expect = [Dense, BatchNorm, Activation] * (len(rest) // 3) + [Dense, BatchNorm]
-        if len(rest) != len(expect) or not all(isinstance(l, t) for l, t in zip(rest, expect)) \
-                or not all(isinstance(l, (Flatten, Dense, BatchNorm, Activation)) for l in self.prefix):
+        if len(rest) != len(expect) or not all(isinstance(layer, t) for layer, t in zip(rest, expect)) \
+                or not all(isinstance(layer, (Flatten, Dense, BatchNorm, Activation))
+                           for layer in self.prefix):
             raise ValueError("packed BNN inference needs layers [Flatten] Dense BatchNorm sign "
                              f"(Dense BatchNorm sign)* Dense BatchNorm, got {model!r}")
         for layer in self.prefix:

@@ -28,7 +28,8 @@ class QuantizedBackprop(Scheme):
     """
 
     name = "quantized-backprop"
-    paper = "Lin, Courbariaux, Memisevic, Bengio 2016, Neural networks with few multiplications (ICLR), arXiv:1510.03009"
+    paper = ("Lin, Courbariaux, Memisevic, Bengio 2016, Neural networks with few multiplications (ICLR), "
+             "arXiv:1510.03009")
     weights: str = "binary"
     min_exp: int = -15
     max_exp: int = 0
@@ -43,6 +44,7 @@ class QuantizedBackprop(Scheme):
         Pow2Quantizer(self.min_exp, self.max_exp)      # validates the exponent range
 
     def precision(self, seed: int = 0) -> Precision:
-        w = BinaryQuantizer(stochastic=True) if self.weights == "binary" else TernaryQuantizer(stochastic=True)
+        w = (BinaryQuantizer(stochastic=True) if self.weights == "binary"
+             else TernaryQuantizer(stochastic=True))
         return Precision(weight=w, error=Pow2Quantizer(self.min_exp, self.max_exp, self.stochastic_errors),
                          seed=seed, weight_clip=self.weight_clip)

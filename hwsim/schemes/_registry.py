@@ -62,7 +62,8 @@ def _convert(text: str, default, key: str, name: str):
             try:
                 return kind(text)
             except ValueError:
-                raise ValueError(f"scheme {name!r} parameter {key!r} must be {kind.__name__}, got {text!r}") from None
+                raise ValueError(f"scheme {name!r} parameter {key!r} must be {kind.__name__}, "
+                                 f"got {text!r}") from None
     return None if text.lower() == "none" else text
 
 

@@ -20,7 +20,8 @@ class TernaryConnect(Scheme):
     """
 
     name = "ternaryconnect"
-    paper = "Lin, Courbariaux, Memisevic, Bengio 2016, Neural networks with few multiplications (ICLR), arXiv:1510.03009"
+    paper = ("Lin, Courbariaux, Memisevic, Bengio 2016, Neural networks with few multiplications (ICLR), "
+             "arXiv:1510.03009")
     stochastic: bool = True
     threshold: float = 0.5
     weight_clip: float = 1.0
@@ -28,7 +29,8 @@ class TernaryConnect(Scheme):
     unit_init: bool = True
 
     def precision(self, seed: int = 0) -> Precision:
-        q = TernaryQuantizer(stochastic=True) if self.stochastic else TernaryQuantizer(threshold=self.threshold)
+        q = (TernaryQuantizer(stochastic=True) if self.stochastic
+             else TernaryQuantizer(threshold=self.threshold))
         return Precision(weight=q, seed=seed, weight_clip=self.weight_clip)
 
 

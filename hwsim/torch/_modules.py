@@ -71,12 +71,13 @@ def _layer_for(m: nn.Module, path: str):
             layer.b = np.zeros_like(layer.b)
         return layer, binds, []
     if t is nn.Conv2d:
-        if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" or isinstance(m.padding, str) \
-                and m.padding != "valid":
+        if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
+                or isinstance(m.padding, str) and m.padding != "valid":
             raise TypeError(f"{path}: hwsim's Conv2d needs groups=1, dilation=1 and zero padding given as "
                             f"numbers, got groups={m.groups}, dilation={m.dilation}, padding={m.padding!r}")
         pad = 0 if isinstance(m.padding, str) else _pair(m.padding, "padding", path)
-        layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size), _pair(m.stride, "stride", path),
+        layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size),
+                          _pair(m.stride, "stride", path),
                           pad, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
         binds = [("W", "weight", False)] + ([("b", "bias", False)] if m.bias is not None else [])
         if m.bias is None:
@@ -91,14 +92,16 @@ def _layer_for(m: nn.Module, path: str):
     if t in (nn.MaxPool2d, nn.AvgPool2d):
         k = _pair(m.kernel_size, "kernel", path)
         stride = k if m.stride is None else _pair(m.stride, "stride", path)
-        if _pair(m.padding, "padding", path) != 0 or m.ceil_mode or getattr(m, "dilation", 1) not in (1, (1, 1)):
+        if _pair(m.padding, "padding", path) != 0 or m.ceil_mode \
+                or getattr(m, "dilation", 1) not in (1, (1, 1)):
             raise TypeError(f"{path}: hwsim's pooling needs padding=0, dilation=1, ceil_mode=False")
         return (hl.MaxPool2d if t is nn.MaxPool2d else hl.AvgPool2d)(k, stride), [], []
     if t is nn.Dropout:
         return hl.Dropout(m.p), [], []
     if t in (nn.BatchNorm1d, nn.BatchNorm2d):
         if not (m.affine and m.track_running_stats) or m.momentum is None:
-            raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a momentum")
+            raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a "
+                            "momentum")
         layer = hl.BatchNorm(m.num_features, m.eps, m.momentum)
         return layer, [("gamma", "weight", False), ("beta", "bias", False)], [
             ("running_mean", "running_mean"), ("running_var", "running_var")]
@@ -108,7 +111,8 @@ def _layer_for(m: nn.Module, path: str):
 
 class _LayerFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int, *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int,
+                *params: torch.Tensor) -> torch.Tensor:
         xa = as_array(x.contiguous())
         y = module.layer.forward(xa, training=module.training)
         share = getattr(get_array_module(y), "may_share_memory", None)
@@ -226,7 +230,8 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
         setattr(parent, name, wrapper)
         layers.append(layer)
     if not layers:
-        raise TypeError(f"{type(model).__name__} has no module hwsim.torch can run; supported: {', '.join(SUPPORTED)}")
+        raise TypeError(f"{type(model).__name__} has no module hwsim.torch can run; supported: "
+                        f"{', '.join(SUPPORTED)}")
     for i, layer in enumerate(layers):
         layer.index = i
         layer.name = f"{layer.name.rstrip('0123456789')}{i}"
@@ -261,7 +266,8 @@ def to_hwsim(model: nn.Module, input_shape: tuple, precision: Any = None) -> Seq
     copies of its parameters."""
     if any(isinstance(m, HwsimModule) for m in model.modules()):
         layers = hwsim_layers(model)
-        policy = getattr(model, "hwsim_precision", None) if precision is None else as_precision(precision, None, {})
+        policy = (getattr(model, "hwsim_precision", None) if precision is None
+                  else as_precision(precision, None, {}))
         for m in model.modules():
             if isinstance(m, HwsimModule):
                 m._bind()
@@ -290,4 +296,5 @@ def workload(model: nn.Module, example_input: torch.Tensor, precision: Any = Non
     from .._workload import workload as hwsim_workload
 
     net = to_hwsim(model, tuple(example_input.shape[1:]), precision)
-    return hwsim_workload(net, None, batch=int(example_input.shape[0]), training=training, optimizer=optimizer)
+    return hwsim_workload(net, None, batch=int(example_input.shape[0]), training=training,
+                          optimizer=optimizer)

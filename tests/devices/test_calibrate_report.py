@@ -23,7 +23,8 @@ def test_calibrate_quick_writes_a_loadable_profile(tmp_path):
     for (_, r), (_, w), in zip(prof.data["read_bandwidth_curve"], prof.data["write_bandwidth_curve"]):
         assert w > 0 and r > 0
     assert devices.load(str(out)).data == prof.data
-    wl = Workload([MatMul("mm", m=64, k=64, n=64), Elementwise("e", n=10 ** 5), Transform("f", kind="fft", n=4096)])
+    wl = Workload([MatMul("mm", m=64, k=64, n=64), Elementwise("e", n=10 ** 5),
+                   Transform("f", kind="fft", n=4096)])
     est = devices.estimate(wl, prof)
     assert all(r.latency_s > 0 for r in est.rows)
     ws_bytes = [x for x, _ in prof.data["bandwidth_curve"]]
@@ -57,7 +58,8 @@ def test_outputs_markdown_csv_png(tmp_path):
     assert set(d["rows"][0]) >= {"name", "latency_s", "energy_j", "bound", "utilisation", "part"}
 
 
-@pytest.mark.parametrize("shape,dtype", [(1, "float32"), ((3, 5), "float64"), ((2, 7), "complex64"), (0, "float32")])
+@pytest.mark.parametrize("shape,dtype",
+                         [(1, "float32"), ((3, 5), "float64"), ((2, 7), "complex64"), (0, "float32")])
 def test_aligned_buffers(shape, dtype):
     import numpy as np
 

@@ -23,7 +23,8 @@ dims = st.integers(1, 3000)
 
 
 @settings(max_examples=40)
-@given(prof=st.sampled_from(ELECTRONIC), m=dims, k=dims, n=dims, dm=st.integers(0, 500), bits=st.integers(1, 64),
+@given(prof=st.sampled_from(ELECTRONIC), m=dims, k=dims, n=dims, dm=st.integers(0, 500),
+       bits=st.integers(1, 64),
        kind=st.sampled_from(["int", "float"]))
 def test_more_ops_never_cost_less(prof, m, k, n, dm, bits, kind):
     small = one(MatMul("a", m=m, k=k, n=n, a_bits=bits, b_bits=bits, kind=kind), prof)

@@ -94,8 +94,10 @@ def test_read_and_write_bandwidth_curves(tmp_path):
     prof = _profile(tmp_path, extra_top=curves)
     ew = Elementwise("e", n=1000, bits=32, inputs=2, ops_per_element=0)
     loads, stores = 8000, 4000
-    bw_r = math.exp(np.interp(math.log(12000), [math.log(1e3), math.log(1e9)], [math.log(4e10), math.log(2e10)]))
-    bw_w = math.exp(np.interp(math.log(12000), [math.log(1e3), math.log(1e9)], [math.log(1e10), math.log(5e9)]))
+    bw_r = math.exp(np.interp(math.log(12000), [math.log(1e3), math.log(1e9)],
+                              [math.log(4e10), math.log(2e10)]))
+    bw_w = math.exp(np.interp(math.log(12000), [math.log(1e3), math.log(1e9)],
+                              [math.log(1e10), math.log(5e9)]))
     assert _one(ew, prof).memory_s == pytest.approx(loads / bw_r + stores / bw_w)
     gemv = MatMul("g", m=1, k=1000, n=1000)  # almost all loads: runs at the read bandwidth
     row = _one(gemv, prof)
@@ -120,7 +122,8 @@ def test_tech_energy_scale_rule():
     factors = [tech_energy_scale(n, 0.8) for n in TECH_NODES_NM]
     assert all(a > b for a, b in itertools.pairwise(factors))  # smaller node, less energy per op
     # Stillmaker & Baas: 45 nm -> 7 nm at the same 0.8 V: E(7) / E(45) from the tabulated fits
-    e = lambda a, b, c, v: a * v * v + b * v + c
+    def e(a, b, c, v):
+        return a * v * v + b * v + c
     assert tech_energy_scale(7, 0.8) / tech_energy_scale(45, 0.8) == pytest.approx(
         e(0.1776, -0.09097, 0.02447, 0.8) / e(1.103, -0.362, 0.2767, 0.8))
     assert tech_energy_scale(4, 0.75) == pytest.approx(tech_energy_scale(7, 0.75) * math.sqrt(4 / 7))
@@ -133,7 +136,8 @@ def test_profiles_scale_energy_and_may_override(tmp_path):
     h100, mcu = devices.load("h100-sxm"), devices.load("stm32h743")
     assert h100.energy.add("int", 8) == pytest.approx(HOROWITZ_PJ["int8_add"] * h100.energy_scale)
     assert h100.energy_scale < 0.1 and mcu.energy_scale > 1
-    fixed = _profile(tmp_path, extra_top="process_nm = 7.0\nenergy_scale = 0.5\n", extra="[energy_pj]\nint8_mul = 0.3\n")
+    fixed = _profile(tmp_path, extra_top="process_nm = 7.0\nenergy_scale = 0.5\n",
+                     extra="[energy_pj]\nint8_mul = 0.3\n")
     assert fixed.energy_scale == 0.5 and fixed.energy.mul("int", 8, 8) == 0.3  # given anchors are not scaled
     assert fixed.energy.add("int", 8) == pytest.approx(0.5 * HOROWITZ_PJ["int8_add"])
     assert fixed.level_energy_pj(fixed.level("l2")) == 5.0 and fixed.level_energy_pj(fixed.level("dram")) == 100.0

@@ -21,7 +21,8 @@ def test_every_shipped_profile_loads(name):
 def test_every_number_in_shipped_profiles_has_a_source_comment():
     for path in (Path(devices.__file__).parent / "profiles").glob("*.toml"):
         for ln in path.read_text().splitlines():
-            if "=" in ln and not ln.lstrip().startswith(("#", "name", "kind", "description", "host", "main_memory",
+            if "=" in ln and not ln.lstrip().startswith(("#", "name", "kind", "description", "host",
+                                                         "main_memory",
                                                          "cache", "exploits_sparsity")):
                 assert "#" in ln, f"{path.name}: no source comment on {ln!r}"
 

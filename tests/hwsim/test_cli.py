@@ -66,7 +66,8 @@ def test_resume_continues_and_refuses_other_model(capsys, run_dir, tmp_path):
     rc, _, err = _run(capsys, "train", *TINY[:2], "--model", "mlp:64-32-10", "--out", str(run_dir), "--resume")
     assert rc == 2 and "--model mlp:64-32-10 contradicts the run's model 'mlp:64-16-10'" in err
     rc, _, _ = _run(capsys, "train", *[a if a != "1" else "2" for a in TINY], "--weight", "s8.7",
-                    "--activation", "s8.4", "--update", "s16.14:stochastic", "--out", str(run_dir), "--resume")
+                    "--activation", "s8.4", "--update", "s16.14:stochastic", "--out", str(run_dir),
+                    "--resume")
     assert rc == 0
     assert len(json.loads((run_dir / "metrics.json").read_text())["epoch_seconds"]) == 2
     rc, _, err = _run(capsys, "eval", str(tmp_path))

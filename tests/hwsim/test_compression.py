@@ -213,10 +213,18 @@ def test_stored_model_round_trip_and_exact_size(coding: str, tmp_path) -> None:
 
 import hwsim  # noqa: E402
 from hwsim import Dataset  # noqa: E402
+from hwsim.compression import (  # noqa: E402
+    GroupLasso,
+    Pruning,
+    WeightSharing,
+    compressed_workload,
+    deep_compress,
+    distill,
+    minmax_format,
+    post_training_quantize,
+    remove_dead_neurons,
+)
 from tests.hwsim._synthetic import synthetic_dataset  # noqa: E402
-from hwsim.compression import (GroupLasso, Pruning, WeightSharing, compressed_workload,  # noqa: E402
-                               deep_compress, distill, minmax_format, post_training_quantize,
-                               remove_dead_neurons)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,8 @@ def test_masked_rows_equal_masked_dense_exactly(n, d, h, seed, density):
 
 
 def test_masked_rows_empty_batch():
-    out = masked_rows_product(np.zeros((0, 3), np.float32), np.ones((3, 2), np.float32), np.zeros(2, np.float32),
+    out = masked_rows_product(np.zeros((0, 3), np.float32), np.ones((3, 2), np.float32),
+                              np.zeros(2, np.float32),
                               np.zeros((0, 2), bool))
     assert out.shape == (0, 2)
 
@@ -173,7 +174,8 @@ def test_gru_gradients_through_time():
 @pytest.mark.parametrize("gate,skip", [("full", False), ("rank", False), ("block", False), ("block", True)])
 def test_conditional_gru_gradients_through_time(gate, skip):
     rng = np.random.default_rng(2)
-    layer = hwsim.ConditionalGRU(5, 8, gate=gate, rank=3, blocks=4, s=-0.2, skip=skip, seed=4, dtype=np.float64)
+    layer = hwsim.ConditionalGRU(5, 8, gate=gate, rank=3, blocks=4, s=-0.2, skip=skip, seed=4,
+                                 dtype=np.float64)
     layer.b = rng.standard_normal(layer.b.shape) * 0.3
     _fd_check(layer, rng.standard_normal((6, 4, 5)))
     assert 0 < layer.last_sparsity < 1
@@ -248,7 +250,8 @@ def test_cgru_token_errors_and_costs():
     with pytest.raises(ValueError, match="gate must be one of"):
         hwsim.build_model("seq:27,cgru(32,gate=lowrank),dense(27)", (27,), 27)
     model = hwsim.build_model("seq:27,cgru(32,blocks=4,s=-0.5),dense(27)", (27,), 27)
-    model.forward(np.eye(27, dtype=np.float32)[np.random.default_rng(0).integers(0, 27, (8, 5))], training=True)
+    model.forward(np.eye(27, dtype=np.float32)[np.random.default_rng(0).integers(0, 27, (8, 5))],
+                  training=True)
     names = [op.name for op in hwsim.workload(model, batch=8, training=True).ops]
     assert sum(n.startswith("cgru0/block") for n in names) == 4
     assert sum(n.startswith("cgru0/grad_block") for n in names) == 4
@@ -293,18 +296,21 @@ def test_train_text_learns_and_reports_bpc():
     assert m["valid_bpc_final"] < unigram_bits - 0.2
     assert 0 < m["gate_sparsity"][0]["cgru0"] < 1
     with pytest.raises(ValueError, match=r"needs \(27,\) -> \(27,\)"):
-        hwsim.train_text(hwsim.build_model("seq:26,gru(8),dense(26)", (26,), 26), d, hwsim.Precision(), epochs=1)
+        hwsim.train_text(hwsim.build_model("seq:26,gru(8),dense(26)", (26,), 26), d, hwsim.Precision(),
+                         epochs=1)
 
 
 def test_cli_trains_a_text_model(tmp_path, capsys):
     from hwsim.cli import main
 
-    rc = main(["train", "--data", "text", "--model", "seq:27,cgru(16,blocks=4,s=-0.25),dense(27)", "--epochs", "1",
+    rc = main(["train", "--data", "text", "--model", "seq:27,cgru(16,blocks=4,s=-0.25),dense(27)",
+               "--epochs", "1",
                "--batch", "512", "--bptt", "10", "--out", str(tmp_path / "run"), "--quiet"])
     assert rc == 0
     assert "valid bpc" in capsys.readouterr().out
     assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "checkpoint.npz").is_file()
-    again = ["train", "--data", "text", "--model", "seq:27,gru(4),dense(27)", "--epochs", "1", "--batch", "512",
+    again = ["train", "--data", "text", "--model", "seq:27,gru(4),dense(27)", "--epochs", "1",
+             "--batch", "512",
              "--bptt", "10", "--out", str(tmp_path / "run"), "--quiet"]
     assert main(again) == 2 and "--overwrite" in capsys.readouterr().err  # an existing run is not reused
     assert main([*again, "--overwrite"]) == 0

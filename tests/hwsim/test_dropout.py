@@ -40,7 +40,8 @@ def test_mask_is_a_function_of_seed_layer_and_step():
 
 
 def dropout_net(seed=0):
-    return Sequential([Dense(8, 16, seed=seed), Activation("relu"), Dropout(0.3), Dense(16, 3, seed=seed + 1)],
+    return Sequential([Dense(8, 16, seed=seed), Activation("relu"), Dropout(0.3),
+                       Dense(16, 3, seed=seed + 1)],
                       (8,))
 
 
@@ -56,5 +57,5 @@ def test_resumed_run_draws_the_same_masks(tmp_path):
     assert r["train_loss"] == ref["train_loss"]
     for k, v in full.state_dict().items():
         np.testing.assert_array_equal(resumed.state_dict()[k], v, err_msg=k)
-    no_dropout = Sequential([l for l in dropout_net().layers if not isinstance(l, Dropout)], (8,))
+    no_dropout = Sequential([layer for layer in dropout_net().layers if not isinstance(layer, Dropout)], (8,))
     assert train(no_dropout, data, p, epochs=3, **kw)["train_loss"] != ref["train_loss"]

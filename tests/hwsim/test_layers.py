@@ -9,8 +9,18 @@ from hypothesis import strategies as st
 
 import fixedpoint as fxp
 from hwsim import Precision, RoleFormat, fast_mode_is_exact
-from hwsim.layers import (ACTIVATIONS, Activation, AvgPool2d, BatchNorm, Conv2d, Dense, Dropout, Flatten,
-                          MaxPool2d, SoftmaxCrossEntropy)
+from hwsim.layers import (
+    ACTIVATIONS,
+    Activation,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2d,
+    SoftmaxCrossEntropy,
+)
 
 F64 = np.float64
 
@@ -207,7 +217,8 @@ def test_quantization_points_put_values_on_the_grid():
     layer = Dense(5, 3, seed=2)
     layer.precision = p
     y = layer.forward(rng.standard_normal((4, 5)).astype(np.float32), training=True)
-    on_grid = lambda a, f: np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
+    def on_grid(a, f):
+        return np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
     assert on_grid(y, 4) and np.abs(y).max() <= 8
     layer.backward(rng.standard_normal((4, 3)).astype(np.float32))
     assert on_grid(layer.dW, 12) and on_grid(layer.db, 12)

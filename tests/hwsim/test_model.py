@@ -10,7 +10,7 @@ from hwsim.layers import Activation, DivergenceError, SoftmaxCrossEntropy
 
 def test_mlp_spec():
     m = build_model("mlp:784-256-256-10", (784,), 10)
-    assert [l.name for l in m.layers] == ["dense0", "relu1", "dense2", "relu3", "dense4"]
+    assert [layer.name for layer in m.layers] == ["dense0", "relu1", "dense2", "relu3", "dense4"]
     assert m.layers[0].W.shape == (784, 256) and m.layers[0].W.dtype == np.float32
     assert m.output_shape == (10,) and m.num_parameters() == 784 * 256 + 256 + 256 * 256 + 256 + 2570
     img = build_model("mlp:64-32-10:hard_tanh", (1, 8, 8), 10)
@@ -74,12 +74,12 @@ def test_model_gradient_matches_finite_differences():
 def test_set_precision_quantizes_each_input_once():
     m = build_model("mlp:8-6-6-3", (8,), 3)
     m.set_precision(Precision.from_flags(activation="s8.4"))
-    assert [l.quantize_input for l in m.layers] == [True, False, False, False, False]
+    assert [layer.quantize_input for layer in m.layers] == [True, False, False, False, False]
     override = Precision.from_flags(activation="s16.8")
     m.layers[2].precision_override = override
     m.set_precision(Precision.from_flags(activation="s8.4"))
     assert m.layers[2].precision is override
-    assert [l.quantize_input for l in m.layers] == [True, False, True, True, False]
+    assert [layer.quantize_input for layer in m.layers] == [True, False, True, True, False]
 
 
 def test_sequential_checks_shapes():

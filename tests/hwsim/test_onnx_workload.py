@@ -11,14 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper
+# Imports below follow importorskip (onnx) and the sys.path entry (onnx_nets), hence their noqa: E402.
+from onnx import TensorProto, helper  # noqa: E402
 
-import devices
-from hwsim import Precision, workload_from_onnx
-from hwsim.cli import main
+import devices  # noqa: E402
+from hwsim import Precision, workload_from_onnx  # noqa: E402
+from hwsim.cli import main  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import onnx_nets
+import onnx_nets  # noqa: E402
 
 F = TensorProto.FLOAT
 
@@ -72,7 +73,8 @@ def test_conv_auto_pad_and_1d():
 
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(3, 20), w=st.integers(3, 20), k=st.integers(1, 3), s=st.integers(1, 3),
-       d=st.integers(1, 2), p=st.lists(st.integers(0, 2), min_size=4, max_size=4), g=st.sampled_from([1, 2, 4]))
+       d=st.integers(1, 2), p=st.lists(st.integers(0, 2), min_size=4, max_size=4),
+       g=st.sampled_from([1, 2, 4]))
 def test_conv_geometry_matches_onnx_shape_inference(h, w, k, s, d, p, g):
     if h + p[0] + p[2] < d * (k - 1) + 1 or w + p[1] + p[3] < d * (k - 1) + 1:
         return
@@ -108,7 +110,8 @@ def test_bn_folded_after_conv_not_elsewhere():
 
 
 def test_activation_fused_into_residual_add():
-    nodes = [helper.make_node("Add", ["x", "x2"], ["s"], name="res"), helper.make_node("Relu", ["s"], ["y"], name="r")]
+    nodes = [helper.make_node("Add", ["x", "x2"], ["s"], name="res"),
+             helper.make_node("Relu", ["s"], ["y"], name="r")]
     model = _model(nodes, [_x((1, 8)), _x((1, 8), "x2")], "y")
     (op,) = workload_from_onnx(model).ops
     assert (op.name, op.inputs, op.ops_per_element) == ("res/fwd", 2, 2)
@@ -121,7 +124,8 @@ def test_elementwise_pool_residual_counts():
              helper.make_node("Add", ["p", "a"], ["s"], name="res"),
              helper.make_node("Sigmoid", ["s"], ["g"], name="sig"),
              helper.make_node("GlobalAveragePool", ["g"], ["y"], name="gap")]
-    wl = {o.name: o for o in workload_from_onnx(_model(nodes, [_x((1, 4, 9, 9))], "y"), fuse_activations=False)}
+    wl = {o.name: o for o in workload_from_onnx(_model(nodes, [_x((1, 4, 9, 9))], "y"),
+                                                fuse_activations=False)}
     n_out = 4 * 4 * 4
     assert (wl["mp/fwd"].n, wl["mp/fwd"].ops_per_element, wl["mp/fwd"].inputs) == (n_out, 8, 5)
     assert wl["ap/fwd"].ops_per_element == 9

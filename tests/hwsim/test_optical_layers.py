@@ -73,7 +73,8 @@ def test_noise_seeds_follow_step_and_call_and_replay():
     x = np.random.default_rng(4).standard_normal((2, 2, 6, 6)).astype(np.float32)
 
     def model():
-        return hwsim.Sequential([hwsim.Conv2d(2, 3, 3, seed=0, optical=FourF.from_profile(photons_per_pixel=30.0))],
+        return hwsim.Sequential([hwsim.Conv2d(2, 3, 3, seed=0,
+                                              optical=FourF.from_profile(photons_per_pixel=30.0))],
                                 (2, 6, 6))
 
     a, b = model(), model()

@@ -18,7 +18,8 @@ def _circulant_matrix(h):
 
 
 def _conv_reference(x, w, padding, stride=1):
-    layer = hwsim.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding, dtype=np.float64)
+    layer = hwsim.Conv2d(w.shape[1], w.shape[0], w.shape[2:], stride=stride, padding=padding,
+                         dtype=np.float64)
     layer.W = w
     return layer.forward(x)
 
@@ -70,7 +71,8 @@ def test_pad_propagate_psf_and_intensity():
 
 def test_coherent_homodyne_frames():
     i_p, i_m = optics.coherent_intensities(np.array([0.5, 1.0, 0.5j, -0.25]))
-    assert np.allclose(i_p, [0.5625, 1.0, 0.3125, 0.140625]) and np.allclose(i_m, [0.0625, 0.0, 0.3125, 0.390625])
+    assert (np.allclose(i_p, [0.5625, 1.0, 0.3125, 0.140625])
+            and np.allclose(i_m, [0.0625, 0.0, 0.3125, 0.390625]))
     assert np.allclose(optics.coherent_field(i_p, i_m), [0.5, 1.0, 0.0, -0.25])
 
 
@@ -109,6 +111,7 @@ def test_poisson_mean_variance_and_pmf(lam):
 
 def test_counter_rule_matches_fixedpoint_and_is_reproducible():
     from scipy.stats import poisson
+
     from fixedpoint.rng import uniforms
     # small means: the inverse CDF of fixedpoint.rng's uniform i (the compiled loop restates its rule)
     lam = np.linspace(0.01, 9.9, 5000)
@@ -143,7 +146,8 @@ def test_fourf_noise_is_reproducible_from_its_seed():
 def test_full_scale_noise_follows_shot_and_read_noise(detection):
     # constant full-scale input through a one-tap kernel: every output pixel is at full scale
     photons, qe, read = 400.0, 0.5, 3.0
-    f = FourF(photons_per_pixel=photons, quantum_efficiency=qe, read_noise_e=read, detection=detection, seed=2)
+    f = FourF(photons_per_pixel=photons, quantum_efficiency=qe, read_noise_e=read,
+              detection=detection, seed=2)
     x = np.ones((64, 1, 32, 32))
     w = np.ones((1, 1, 1, 1))
     y = f.conv2d(x, w)
@@ -164,7 +168,8 @@ def test_full_well_and_adc_limit_the_reading():
 
 # ---------------------------------------------------------------- the ideal limit
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3), h=st.integers(3, 9), wd=st.integers(3, 9),
+@given(n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3), h=st.integers(3, 9),
+       wd=st.integers(3, 9),
        k=st.integers(1, 3), pad=st.integers(0, 2), stride=st.integers(1, 2), signed=st.booleans(),
        detection=st.sampled_from(optics.DETECTIONS), seed=st.integers(0, 2 ** 16))
 def test_ideal_conv2d_equals_the_digital_result(n, c, o, h, wd, k, pad, stride, signed, detection, seed):
@@ -261,7 +266,8 @@ def test_spec_parsing_and_errors():
     g = FourF.parse("optical4f:photons=none,dac_bits=none,mask_bits=none,adc_bits=none,detection=coherent,"
                     "phase_only=false,seed=3")
     assert g.is_ideal and g.detection == "coherent" and g.seed == 3
-    with pytest.raises(ValueError, match=r"unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, adc_bits"):
+    with pytest.raises(ValueError, match=r"unknown key 'photon'; valid keys: photons, dac_bits, mask_bits, "
+                                         r"adc_bits"):
         FourF.parse("optical4f:photon=10")
     with pytest.raises(ValueError, match=r"bad value 'x' for adc_bits \(expected an integer or none\)"):
         FourF.parse("optical4f:adc_bits=x")

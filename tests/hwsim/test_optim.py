@@ -119,7 +119,8 @@ def test_bad_optimizer_arguments():
 
 
 @settings(max_examples=20)
-@given(seed=st.integers(0, 2**16), wd=st.sampled_from([0.0, 1e-3]), dtype=st.sampled_from([np.float32, np.float64]),
+@given(seed=st.integers(0, 2**16), wd=st.sampled_from([0.0, 1e-3]),
+       dtype=st.sampled_from([np.float32, np.float64]),
        scale=st.sampled_from([1e-8, 1e-3, 1.0, 1e3]))
 def test_fused_adam_kernel_equals_the_array_expression(seed, wd, dtype, scale):
     """numpy parameters take the Numba kernel, Fortran-ordered ones the xp expression: same bits."""

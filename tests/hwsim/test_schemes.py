@@ -10,9 +10,16 @@ import pytest
 import hwsim
 from hwsim import Dataset, Precision
 from hwsim._precision import parse_quantizer
+from hwsim.schemes import (
+    BinaryQuantizer,
+    Pow2Quantizer,
+    QuantizedBackprop,
+    TernaryQuantizer,
+    get_scheme,
+    parse_scheme,
+    scheme_names,
+)
 from tests.hwsim._synthetic import synthetic_dataset
-from hwsim.schemes import (BinaryQuantizer, Pow2Quantizer, QuantizedBackprop, TernaryQuantizer, get_scheme,
-                           parse_scheme, scheme_names)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +35,8 @@ def _train(name: str, data: Dataset, **params):
 
 
 def _weight_values(model) -> list[np.ndarray]:
-    return [layer.precision.weight(layer.W, seed=3, offset=0) for layer in model.layers if isinstance(layer, hwsim.Dense)]
+    return [layer.precision.weight(layer.W, seed=3, offset=0)
+            for layer in model.layers if isinstance(layer, hwsim.Dense)]
 
 
 @pytest.mark.parametrize("name", scheme_names())
@@ -41,7 +49,8 @@ def test_every_scheme_trains(name: str, data: Dataset) -> None:
     assert name == "fp32" or re.search(r"(19|20)\d\d", module_doc), "the paper is cited in the docstring"
 
 
-@pytest.mark.parametrize("name,stochastic", [("binaryconnect", False), ("binaryconnect", True), ("bnn", False)])
+@pytest.mark.parametrize("name,stochastic",
+                         [("binaryconnect", False), ("binaryconnect", True), ("bnn", False)])
 def test_binary_weights_and_clip(name: str, stochastic: bool, data: Dataset) -> None:
     _, model, _ = _train(name, data, **({"stochastic": stochastic} if name == "binaryconnect" else {}))
     for w in _weight_values(model):
@@ -123,9 +132,12 @@ def test_workload_kinds() -> None:
     assert kinds == {"binary"}
 
 
-@pytest.mark.parametrize("q", [BinaryQuantizer(), BinaryQuantizer(stochastic=True), BinaryQuantizer(ste_clip=True),
-                               TernaryQuantizer(), TernaryQuantizer(stochastic=True), TernaryQuantizer(threshold=0.3),
-                               TernaryQuantizer(scaled=True), Pow2Quantizer(-8, 2), Pow2Quantizer(-3, -1, True)])
+@pytest.mark.parametrize("q",
+                         [BinaryQuantizer(), BinaryQuantizer(stochastic=True), BinaryQuantizer(ste_clip=True),
+                               TernaryQuantizer(), TernaryQuantizer(stochastic=True),
+                               TernaryQuantizer(threshold=0.3),
+                               TernaryQuantizer(scaled=True), Pow2Quantizer(-8, 2),
+                               Pow2Quantizer(-3, -1, True)])
 def test_quantizer_names_round_trip(q) -> None:
     assert parse_quantizer(q.name) == q
     p = Precision(weight=q, error=Pow2Quantizer(), seed=5, weight_clip=1.0)
@@ -134,7 +146,8 @@ def test_quantizer_names_round_trip(q) -> None:
 
 def test_quantizers_keep_dtype_and_reproduce() -> None:
     x = np.linspace(-1.5, 1.5, 41, dtype=np.float32)
-    for q in (BinaryQuantizer(stochastic=True), TernaryQuantizer(stochastic=True), Pow2Quantizer(-6, 0, True)):
+    for q in (BinaryQuantizer(stochastic=True), TernaryQuantizer(stochastic=True),
+              Pow2Quantizer(-6, 0, True)):
         a, b = q(x, seed=11, offset=0), q(x, seed=11, offset=0)
         assert a.dtype == np.float32 and np.array_equal(a, b)
         # chunked calls with offsets draw the same bits as one call
@@ -175,7 +188,8 @@ def test_cli_train_with_scheme_then_eval_and_quantize(tmp_path, capsys) -> None:
     from hwsim.cli import main
 
     run = str(tmp_path / "bc")
-    assert main(["train", "--scheme", "binaryconnect:stochastic=true", "--model", "mlp:64-32-10", "--epochs", "1",
+    assert main(["train", "--scheme", "binaryconnect:stochastic=true", "--model", "mlp:64-32-10",
+                 "--epochs", "1",
                  "--lr", "1e-2", "--out", run, "--quiet"]) == 0
     assert main(["eval", run, "--json"]) == 0
     assert main(["quantize", run, "--bits", "8", "6", "--json"]) == 0

@@ -1,7 +1,8 @@
 """seq: model specs: parsing, registry, equivalence with mlp:, errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim._seq_spec import layer_tokens, parse_seq, register_layer_token, seq_input_shape

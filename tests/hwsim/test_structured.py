@@ -78,7 +78,8 @@ def test_circulant_roles_put_values_on_grids():
     layer = Circulant(8, seed=1)
     layer.precision = Precision.from_flags(weight="s8.6", activation="s8.4", error="s8.5", grad="s16.12")
     y = layer.forward(_rng().standard_normal((4, 8)).astype(np.float32), training=True)
-    on_grid = lambda a, f: np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
+    def on_grid(a, f):
+        return np.array_equal(a * 2.0**f, np.round(a * 2.0**f))
     assert on_grid(y, 4)
     layer.backward(_rng(1).standard_normal((4, 8)).astype(np.float32))
     assert on_grid(layer.dspec_re, 12) and on_grid(layer.dspec_im, 12) and on_grid(layer.db, 12)
@@ -240,7 +241,8 @@ def test_hashed_hash_is_counter_based_and_spreads():
 # ---------------------------------------------------------------- FWHT and exactness
 
 @settings(max_examples=20, deadline=None)
-@given(log_d=st.integers(0, 9), rows=st.integers(1, 5), dtype=st.sampled_from([np.float32, np.float64, np.int64]),
+@given(log_d=st.integers(0, 9), rows=st.integers(1, 5),
+       dtype=st.sampled_from([np.float32, np.float64, np.int64]),
        seed=st.integers(0, 2**31 - 1))
 def test_fwht_equals_the_hadamard_product(log_d, rows, dtype, seed):
     d = 1 << log_d
@@ -309,13 +311,15 @@ def test_lowrank_fast_equals_exact_where_documented():
 
 @pytest.mark.parametrize("kind", sorted(FACTORIES))
 def test_roles_put_outputs_and_gradients_on_their_grids(kind):
-    layer = {"circulant": lambda: Circulant(8), "acdc": lambda: ACDC(8, 2), "acdc_perm": lambda: ACDC(8, 2, permute=True),
+    layer = {"circulant": lambda: Circulant(8), "acdc": lambda: ACDC(8, 2),
+             "acdc_perm": lambda: ACDC(8, 2, permute=True),
              "afdf": lambda: AFDF(8), "fastfood": lambda: Fastfood(8, 8), "fastfood_adaptive":
              lambda: Fastfood(8, 8, adaptive=True), "lowrank": lambda: LowRank(8, 8, 2),
              "hashed": lambda: Hashed(8, 8, 20)}[kind]()
     layer.precision = Precision.from_flags(weight="s8.6", activation="s8.4", error="s8.5", grad="s16.12")
     y = layer.forward(_rng().standard_normal((4, 8)).astype(np.float32), training=True)
-    on_grid = lambda v, f: np.array_equal(v * 2.0**f, np.round(v * 2.0**f))
+    def on_grid(v, f):
+        return np.array_equal(v * 2.0**f, np.round(v * 2.0**f))
     assert on_grid(y, 4) and np.abs(y).max() <= 8
     layer.backward(_rng(1).standard_normal((4, 8)).astype(np.float32))
     assert all(on_grid(g, 12) for g in layer.grads().values())
@@ -428,15 +432,18 @@ def test_cli_trains_regression_and_costs_structured_models(tmp_path, capsys):
     X = rng.standard_normal((120, 8)).astype(np.float32)
     np.savez(tmp_path / "r.npz", X=X, y=X[:, 0] - 2 * X[:, 1])
     out = tmp_path / "run"
-    assert main(["train", "--model", "seq:8,lowrank(8,rank=2),relu,dense(1)", "--data", f"npz:{tmp_path / 'r.npz'}",
+    assert main(["train", "--model", "seq:8,lowrank(8,rank=2),relu,dense(1)", "--data",
+                 f"npz:{tmp_path / 'r.npz'}",
                  "--split", "100", "--epochs", "2", "--loss", "mse", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "test_mse" in metrics and "test_accuracy" not in metrics
     bad = tmp_path / "bad"
-    assert main(["train", "--model", "seq:8,dense(1)", "--data", f"npz:{tmp_path / 'r.npz'}", "--loss", "xent",
+    assert main(["train", "--model", "seq:8,dense(1)", "--data", f"npz:{tmp_path / 'r.npz'}",
+                 "--loss", "xent",
                  "--out", str(bad), "--quiet"]) != 0
     assert not bad.exists() and "needs integer class labels" in capsys.readouterr().err
-    assert main(["cost", "--model", "seq:784,fastfood(1024),relu,circulant,dense(10)", "--device", "optical4f",
+    assert main(["cost", "--model", "seq:784,fastfood(1024),relu,circulant,dense(10)", "--device",
+                 "optical4f",
                  "--json"]) == 0
     layers = json.loads(capsys.readouterr().out)["devices"]["optical4f"]["layers"]
     assert [la["name"] for la in layers] == ["fastfood0", "relu1", "circulant2", "dense3"]

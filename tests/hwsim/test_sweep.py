@@ -43,7 +43,8 @@ def test_minimal_grid_expands_to_four_cells_and_runs():
                               "seed": [0, 1], "epochs": 3, "devices": list(DEVICES)}})
     assert len(g.cells) == 4 and len(g.runs) == 4 and g.devices == list(DEVICES)
     assert g.axes == ["precision", "seed"]
-    assert [(c["precision"], c["seed"]) for c in g.cells] == [("fp32", 0), ("fp32", 1), ("fixed8", 0), ("fixed8", 1)]
+    assert [(c["precision"], c["seed"]) for c in g.cells] == [("fp32", 0), ("fp32", 1), ("fixed8", 0),
+                                                              ("fixed8", 1)]
     assert len({c["cell"] for c in g.cells}) == 4 and all(c["epochs"] == 3 and c["lr"] == 1e-3 for c in g.cells)
 
 
@@ -216,7 +217,8 @@ def test_resume_after_a_crash_keeps_finished_cells(spec, two_workers, tmp_path):
 
 def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, capsys):
     spec = tmp_path / "g.toml"
-    spec.write_text('[grid]\nmodel = "mlp:64-16-10"\nepochs = 2\nlr = [1e-2, 1e30]\ndevices = ["stm32h743"]\n')
+    spec.write_text('[grid]\nmodel = "mlp:64-16-10"\nepochs = 2\n'
+                    'lr = [1e-2, 1e30]\ndevices = ["stm32h743"]\n')
     out = tmp_path / "out"
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"]) == 1
     assert "1 cell(s) failed" in capsys.readouterr().err

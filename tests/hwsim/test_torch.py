@@ -25,7 +25,8 @@ def test_views_share_storage():
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**63), n=st.integers(0, 50),
-       rounding=st.sampled_from(["nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic"]),
+       rounding=st.sampled_from(["nearest_even", "nearest_away", "toward_zero", "floor", "ceil",
+                                 "stochastic"]),
        dtype=st.sampled_from([torch.float32, torch.float64]))
 def test_fixedpoint_on_tensors_equals_oracle(seed, n, rounding, dtype):
     t = torch.from_numpy(np.random.default_rng(seed % 2**32).standard_normal(n) * 9).to(dtype)
@@ -35,7 +36,8 @@ def test_fixedpoint_on_tensors_equals_oracle(seed, n, rounding, dtype):
     assert isinstance(got, torch.Tensor) and got.dtype == dtype
     assert got.numpy().tobytes() == want.tobytes()
     raw = fxp.to_raw(t, fmt, rounding, seed=seed)
-    assert raw.dtype == torch.int64 and np.array_equal(raw.numpy(), fxp.to_raw(t.numpy(), fmt, rounding, seed=seed))
+    assert raw.dtype == torch.int64 and np.array_equal(raw.numpy(),
+                                                       fxp.to_raw(t.numpy(), fmt, rounding, seed=seed))
     q = fxp.Quantizer(fmt, rounding)
     assert q(t, seed=seed).numpy().tobytes() == want.tobytes()
     for f in (lambda x: fxp.binarize(x, True, seed), lambda x: fxp.ternarize(x, 0.5),
@@ -79,7 +81,8 @@ def test_quantize_stochastic_seeds_follow_hwsim_rule(seed, step):
     assert y.detach().numpy().tobytes() == want.tobytes()
     dy = torch.linspace(-1, 1, 40)
     y.backward(dy)
-    want_dx = fxp.quantize(dy.numpy(), fxp.Fixed(8, 4), "stochastic", seed=stream_seed(seed, 3, "error", 0, step))
+    want_dx = fxp.quantize(dy.numpy(), fxp.Fixed(8, 4), "stochastic",
+                           seed=stream_seed(seed, 3, "error", 0, step))
     assert x.grad.numpy().tobytes() == want_dx.tobytes()
     assert m.step == step + 1
 
@@ -115,7 +118,8 @@ def _pair(arch, precision, seed=0):
 ])
 def test_quantize_model_equals_hwsim_step_by_step(policy):
     torch.manual_seed(0)
-    arch = lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 4))  # noqa: E731
+    def arch():
+        return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 4))
     model, _ = _pair(arch, None)
     net = ht.to_hwsim(model, (6,))                      # copies, converted before quantization
     precision = hwsim.Precision.from_flags("fp32", seed=11, **policy)
@@ -148,8 +152,9 @@ def test_quantize_model_equals_hwsim_step_by_step(policy):
 
 
 def test_conv_model_equals_hwsim():
-    arch = lambda: nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),  # noqa: E731
-                                 nn.Linear(3 * 4 * 4, 5))
+    def arch():
+        return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                             nn.Linear(3 * 4 * 4, 5))
     model, _ = _pair(arch, None, seed=2)
     net = ht.to_hwsim(model, (1, 8, 8))
     precision = hwsim.Precision.from_flags("fixed8", seed=4)
@@ -212,7 +217,8 @@ def test_batchnorm_running_stats_reach_torch_buffers():
 def test_workload_matches_hwsim_workload():
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     wl = ht.workload(model, torch.zeros(8, 64), "fixed8")
-    want = hwsim.workload(hwsim.build_model("mlp:64-32-10", (64,), 10), hwsim.Precision.from_flags("fixed8"), batch=8)
+    want = hwsim.workload(hwsim.build_model("mlp:64-32-10", (64,), 10),
+                          hwsim.Precision.from_flags("fixed8"), batch=8)
     assert [(type(o).__name__, o.name) for o in wl.ops] == [(type(o).__name__, o.name) for o in want.ops]
     assert wl.ops[0].m == 8 and wl.ops[0].a_bits == 8
 

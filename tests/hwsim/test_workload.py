@@ -24,7 +24,8 @@ def test_fp32_inference_mlp_by_hand():
     ops = _by_name(workload(_mlp(), Precision(), batch=2))
     assert list(ops) == ["dense0/fwd", "relu1/fwd", "dense2/fwd"]
     fc1, fc2 = ops["dense0/fwd"], ops["dense2/fwd"]
-    assert (fc1.m, fc1.k, fc1.n, fc1.kind, fc1.a_bits, fc1.b_bits, fc1.acc_bits) == (2, 4, 3, "float", 32, 32, 32)
+    assert (fc1.m, fc1.k, fc1.n, fc1.kind, fc1.a_bits, fc1.b_bits, fc1.acc_bits) == (2, 4, 3, "float",
+                                                                                     32, 32, 32)
     assert fc1.macs + fc2.macs == 2 * 4 * 3 + 2 * 3 * 2
     # activations in (2x4) and out (2x3) at 32 bits, weights 4x3 at 32 bits
     assert [t.nbytes for t in fc1.traffic()] == [(8 + 6) * 4, 12 * 4]
@@ -115,7 +116,8 @@ def test_cnn_layers_by_hand():
                      input_shape=(1, 8, 8))
     ops = _by_name(workload(net, Precision(), batch=1))
     conv = ops["conv0/fwd"]
-    assert (conv.cin, conv.cout, conv.h, conv.w, conv.kh, conv.stride, conv.padding) == (1, 2, 8, 8, 3, 1, (1, 1))
+    assert (conv.cin, conv.cout, conv.h, conv.w, conv.kh, conv.stride, conv.padding) == (1, 2, 8, 8, 3,
+                                                                                         1, (1, 1))
     assert conv.macs == 2 * 8 * 8 * 9
     assert ops["maxpool3/fwd"].n == 2 * 4 * 4 and ops["maxpool3/fwd"].ops_per_element == 3
     assert ops["maxpool3/fwd"].inputs == 4
