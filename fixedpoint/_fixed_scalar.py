@@ -20,9 +20,15 @@ import numpy as np
 
 from ._counter_rng import scalar_bits
 from ._format import Fixed
+from ._modes import Rounding
 
-# Rounding-mode codes (index in ``_validate.ROUNDING_MODES``).
-NEAREST_EVEN, NEAREST_AWAY, TOWARD_ZERO, FLOOR, CEIL, STOCHASTIC = range(6)
+# Rounding-mode codes as plain ints (Numba kernels compare against these), from ``_modes.Rounding``.
+NEAREST_EVEN = int(Rounding.NEAREST_EVEN)
+NEAREST_AWAY = int(Rounding.NEAREST_AWAY)
+TOWARD_ZERO = int(Rounding.TOWARD_ZERO)
+FLOOR = int(Rounding.FLOOR)
+CEIL = int(Rounding.CEIL)
+STOCHASTIC = int(Rounding.STOCHASTIC)
 # Status bits per element, and their slot in the counts array.
 ST_SATURATED, ST_WRAPPED, ST_FLUSHED, ST_NAN, ST_INF_WRAP = 1, 2, 4, 8, 16
 N_COUNTS = 5  # saturated, wrapped, flushed_to_zero, nan, inf-with-wrap (an error)

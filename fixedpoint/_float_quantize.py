@@ -38,15 +38,25 @@ import numpy as np
 from . import _float_kernels
 from ._counter_rng import DEFAULT_SR_BITS, random_bits, seed_key
 from ._float_format import FloatFormat
+from ._modes import Overflow, Rounding, mode_names
 from ._quantize import _choose_backend
 from ._stats import QuantStats, block_sums, check_stats
-from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice, check_no_nan,
-                        check_offset, check_rounding, check_sr_bits, is_cupy_array, resolve_seed)
+from ._validate import (
+    array_module,
+    as_float_array,
+    check_choice,
+    check_no_nan,
+    check_offset,
+    check_rounding,
+    check_sr_bits,
+    is_cupy_array,
+    resolve_seed,
+)
 
-#: Rounding mode names and their kernel codes (the order of ``ROUNDING_MODES``).
-ROUNDING_CODES = {name: code for code, name in enumerate(ROUNDING_MODES)}
+#: Rounding mode names and their kernel codes (``_modes.Rounding``).
+ROUNDING_CODES = {name: int(mode) for name, mode in zip(mode_names(tuple(Rounding)), Rounding)}
 #: Overflow policies of a float format.
-FLOAT_OVERFLOW = ("saturate", "inf", "nan")
+FLOAT_OVERFLOW = mode_names((Overflow.SATURATE, Overflow.INF, Overflow.NAN))
 #: NaN-input policies (``"raise"`` is checked before any kernel runs).
 FLOAT_NAN = ("raise", "zero", "propagate")
 

@@ -16,17 +16,29 @@ from ._dlpack import dlpack_io
 from ._fixed_scalar import STOCHASTIC, Params, format_scalars
 from ._format import Fixed
 from ._stats import QuantStats, check_stats
-from ._validate import (ROUNDING_MODES, array_module, as_float_array, check_choice,
-                        check_nan_policy, check_offset, check_overflow, check_result_dtype,
-                        check_rounding, check_sr_bits, is_cupy_array, nan_error, resolve_seed)
+from ._validate import (
+    ROUNDING_MODES,
+    array_module,
+    as_float_array,
+    check_choice,
+    check_nan_policy,
+    check_offset,
+    check_overflow,
+    check_result_dtype,
+    check_rounding,
+    check_sr_bits,
+    is_cupy_array,
+    nan_error,
+    resolve_seed,
+)
 
 #: Backends of ``quantize``: the numpy oracle, fused Numba CPU kernels, Numba CUDA kernels.
 BACKENDS = ("auto", "numpy", "numba", "cuda")
 #: ``backend="auto"`` uses Numba for numpy arrays with at least this many elements.
 NUMBA_THRESHOLD = 1 << 16
 #: The same for Fixed formats in ``quantize``/``to_raw``, whose Numba kernel runs arrays of up to
-#: ``_kernels_numba.SERIAL_MAX`` elements on the calling thread: 16 us against the oracle's 37 us
-#: at 16 elements, 16 us against 62 us at 1024 (reports/benchmarks/numerics.md, small arrays).
+#: ``_kernels_numba.SERIAL_MAX`` elements on the calling thread: faster than the numpy oracle from
+#: one element on (reports/benchmarks/numerics.md, "Small arrays", has the per-call times).
 FIXED_NUMBA_THRESHOLD = 1
 
 

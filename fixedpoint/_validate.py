@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from . import _counter_rng
+from ._modes import Overflow, Rounding, mode_names
 
 #: Rounding modes of ``quantize`` (rounding applies to the exact value ``x * 2**frac``).
-ROUNDING_MODES = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil", "stochastic")
+ROUNDING_MODES = mode_names(tuple(Rounding))
 #: Overflow modes of fixed-point ``quantize``.
-OVERFLOW_MODES = ("saturate", "wrap")
+OVERFLOW_MODES = mode_names((Overflow.SATURATE, Overflow.WRAP))
 #: What to do with NaN input: raise a ValueError, or map NaN to zero.
 NAN_POLICIES = ("raise", "zero")
 #: Largest ``sr_bits``: the uniform of the counter RNG has 53 bits.
