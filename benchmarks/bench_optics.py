@@ -41,8 +41,15 @@ import numpy as np  # noqa: E402
 
 import devices  # noqa: E402
 import hwsim  # noqa: E402
-from hwsim import Precision, build_model, evaluate, load_data, set_optical, train  # noqa: E402
-from hwsim._report import md_table  # noqa: E402
+from hwsim import (  # noqa: E402
+    Precision,
+    build_model,
+    evaluate,
+    load_data,
+    md_table,
+    set_optical,
+    train,
+)
 from hwsim.optics import DETECTIONS, FourF  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -38,8 +38,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 import fixedpoint  # noqa: E402
-from hwsim import Precision, build_model, load_data, train  # noqa: E402
-from hwsim._report import md_table  # noqa: E402
+from hwsim import (  # noqa: E402
+    Precision,
+    build_model,
+    load_data,
+    md_table,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -81,7 +86,7 @@ def _epoch_profile(data) -> dict:
     calls (hwsim's RoleFormat quantizes through one), inside their Numba block kernels, and in
     hwsim's straight-through masks (``RoleFormat.grad_mask``), timed by wrapping each."""
     import fixedpoint._kernels_numba as kernels
-    from hwsim._precision import RoleFormat
+    from hwsim import RoleFormat
 
     spots = {"quantize": (fixedpoint.Quantizer, "__call__"),
              "kernels": (kernels, "_blocks_serial"), "masks": (RoleFormat, "grad_mask")}
