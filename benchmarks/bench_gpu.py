@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 # The imports below follow the sys.path set-up above, hence their noqa: E402.
 import fixedpoint as fxp  # noqa: E402
-from fixedpoint import _kernels_cuda  # noqa: E402
+from fixedpoint import _fixed_cuda  # noqa: E402
 from fixedpoint._cuda_launch import launch_config  # noqa: E402
 from fixedpoint._fixed_scalar import Params  # noqa: E402
 
@@ -111,8 +111,8 @@ def section_quantize(cp, args) -> list[str]:
         p = _params(S16_8, rounding, 1)
         kargs = (x, out, True, p.mode, p.wrap, p.scale, p.modulus, p.inv_modulus, p.lo, p.hi,
                  p.raw_min, p.raw_max, p.mask, p.step, p.key, p.counter0, p.k, p.kpow, counts)
-        wall, ev = _times(cp, lambda a=kargs: _kernels_cuda._launch(
-            _kernels_cuda._quantize_kernel, launch_config(n), a, True), args.repeats)
+        wall, ev = _times(cp, lambda a=kargs: _fixed_cuda._launch(
+            _fixed_cuda._quantize_kernel, launch_config(n), a, True), args.repeats)
         row(f"  {rounding}: the kernel alone (preallocated out)", wall, ev)
         wall, ev = _times(cp, lambda r=rounding: fxp.quantize(x, S16_8, r, seed=1,
                                                               stats=fxp.QuantStats()), args.repeats)

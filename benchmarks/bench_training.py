@@ -85,7 +85,7 @@ def _epoch_profile(data) -> dict:
     """Where one more 8-bit fast epoch goes: seconds and calls inside ``fixedpoint.Quantizer``
     calls (hwsim's RoleFormat quantizes through one), inside their Numba block kernels, and in
     hwsim's straight-through masks (``RoleFormat.grad_mask``), timed by wrapping each."""
-    import fixedpoint._kernels_numba as kernels
+    import fixedpoint._fixed_numba as kernels
     from hwsim import RoleFormat
 
     spots = {"quantize": (fixedpoint.Quantizer, "__call__"),

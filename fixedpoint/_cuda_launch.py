@@ -1,7 +1,7 @@
 """Launch configuration shared by every 1-D CUDA kernel of the package.
 
 Kept free of ``numba.cuda`` so that the kernel modules can import it without loading (or
-compiling) anything: ``_kernels_cuda`` is imported on first use of ``backend="cuda"``.
+compiling) anything: ``_fixed_cuda`` is imported on first use of ``backend="cuda"``.
 """
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from numbers import Rational, Real
 
 import numpy as np
 
-from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
+from ._fixed_format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
 from ._quantize import NUMBA_THRESHOLD, _choose_backend, from_raw, to_raw
 from ._shift_round import kernel_args, rescale, rescale_numba
 from ._stats import QuantStats, check_stats

@@ -8,7 +8,7 @@ CUDA (numba/numba#10753). A kernel applies, per element: :func:`scale_input`, th
 (stochastic only), :func:`round_scaled`, :func:`apply_overflow`; :func:`element_function` joins
 the four under one jit (compiled code calls compiled functions, not plain Python ones, so
 it takes the jit and compiles the four with it first). This is exactly the rule that the numpy
-oracle (``_oracle.py``) states in vectorised form; the tests check every bit of both.
+oracle (``_fixed_oracle.py``) states in vectorised form; the tests check every bit of both.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._counter_rng import scalar_bits
-from ._format import Fixed
+from ._fixed_format import Fixed
 from ._modes import Rounding
 
 # Rounding-mode codes as plain ints (Numba kernels compare against these), from ``_modes.Rounding``.

@@ -34,13 +34,27 @@ import numpy as np
 from numba import njit, prange
 
 from ._fixed_array import FixedArray, _growth_bits, _raw_pair, _result_format, product_format
-from ._format import Fixed
+from ._fixed_format import Fixed
 from ._fixed_scalar import STOCHASTIC
-from ._shift_round import (_scalar_bits, bias_terms, fit_word_scalar, kernel_args, rescale,
-                           rescale_scalar, round_biased)
+from ._shift_round import (
+    _scalar_bits,
+    bias_terms,
+    fit_word_scalar,
+    kernel_args,
+    rescale,
+    rescale_scalar,
+    round_biased,
+)
 from ._stats import QuantStats, check_stats
-from ._validate import (OVERFLOW_MODES, array_module, check_choice, check_overflow, check_rounding,
-                        is_cupy_array, resolve_seed)
+from ._validate import (
+    OVERFLOW_MODES,
+    array_module,
+    check_choice,
+    check_overflow,
+    check_rounding,
+    is_cupy_array,
+    resolve_seed,
+)
 
 #: float64 holds every integer of magnitude <= 2**53.
 EXACT_BITS = 53

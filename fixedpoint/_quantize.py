@@ -1,6 +1,6 @@
 """Public ``quantize`` / ``to_raw`` / ``from_raw`` and the choice of backend.
 
-All backends implement one rule (see ``_oracle.py``) and give identical bits and statistics.
+All backends implement one rule (see ``_fixed_oracle.py``) and give identical bits and statistics.
 """
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _kernels_numba
+from . import _fixed_numba
 from ._counter_rng import MASK64, seed_key
 from ._dlpack import dlpack_io
+from ._fixed_format import Fixed
 from ._fixed_scalar import STOCHASTIC, Params, format_scalars
-from ._format import Fixed
 from ._stats import QuantStats, check_stats
 from ._validate import (
     ROUNDING_MODES,
@@ -37,7 +37,7 @@ BACKENDS = ("auto", "numpy", "numba", "cuda")
 #: ``backend="auto"`` uses Numba for numpy arrays with at least this many elements.
 NUMBA_THRESHOLD = 1 << 16
 #: The same for Fixed formats in ``quantize``/``to_raw``, whose Numba kernel runs arrays of up to
-#: ``_kernels_numba.SERIAL_MAX`` elements on the calling thread: faster than the numpy oracle from
+#: ``_fixed_numba.SERIAL_MAX`` elements on the calling thread: faster than the numpy oracle from
 #: one element on (reports/benchmarks/numerics.md, "Small arrays", has the per-call times).
 FIXED_NUMBA_THRESHOLD = 1
 
@@ -120,11 +120,11 @@ def _choose_backend(backend: str, x: Any, threshold: int = NUMBA_THRESHOLD) -> s
 def _backend_kernel(which: str):
     """The ``quantize_flat`` of backend ``which`` (imported on first use)."""
     if which == "numpy":
-        from ._oracle import quantize_flat
+        from ._fixed_oracle import quantize_flat
     elif which == "numba":
-        from ._kernels_numba import quantize_flat
+        from ._fixed_numba import quantize_flat
     else:
-        from ._kernels_cuda import quantize_flat
+        from ._fixed_cuda import quantize_flat
     return quantize_flat
 
 
@@ -201,11 +201,11 @@ class Quantizer:
                     return self._general(x, seed, offset, backend, stats)
                 out_dtype = check_result_dtype(self.fmt, x.dtype)
                 entry = self._arrays[x.dtype.char] = (
-                    out_dtype, _kernels_numba.call_arrays(x.dtype.char, out_dtype, self._head, self._k))
+                    out_dtype, _fixed_numba.call_arrays(x.dtype.char, out_dtype, self._head, self._k))
             flat = x.reshape(-1)
             out = np.empty(flat.size, entry[0])
             counter0 = _COUNTER_OF_OFFSET_0 if offset == 0 else np.uint64((offset + 1) & MASK64)
-            counts, max_error, sums = _kernels_numba.run(flat, out, entry[1], key, counter0,
+            counts, max_error, sums = _fixed_numba.run(flat, out, entry[1], key, counter0,
                                                          stats is not None)
             return self._finish(x, out, counts, max_error, sums, seed, stats)
         if (type(x) is np.ndarray and x.ndim > 1 and x.flags.f_contiguous and stats is None

@@ -33,11 +33,10 @@ import numpy as np
 from numba import njit, prange
 
 from ._counter_rng import random_ints, scalar_bits, seed_key
+from ._fixed_format import Fixed
 from ._fixed_scalar import CEIL, NEAREST_AWAY, NEAREST_EVEN, STOCHASTIC, TOWARD_ZERO
-from ._format import Fixed
 from ._stats import QuantStats
-from ._validate import (ROUNDING_MODES, check_offset, check_overflow, check_rounding,
-                        check_sr_bits)
+from ._validate import ROUNDING_MODES, check_offset, check_overflow, check_rounding, check_sr_bits
 
 _scalar_bits = njit(cache=True)(scalar_bits)
 

@@ -9,8 +9,17 @@ Element ``i`` of a draw with ``(seed, offset)`` gets 64 bits
 of a SplitMix64 stream keyed by ``seed``. Results depend on ``(seed, offset + i)`` alone, never on
 chunking, threads or backend. Uniforms are the top 53 bits times 2**-53, in [0, 1).
 """
-from ._counter_rng import (DEFAULT_SR_BITS, GOLDEN, MASK64, draw_seed, mix64_numpy as mix64, random_bits,
-                           random_ints, seed_key, uniforms)
+from ._counter_rng import (
+                           DEFAULT_SR_BITS,
+                           GOLDEN,
+                           MASK64,
+                           draw_seed,
+                           random_bits,
+                           random_ints,
+                           seed_key,
+                           uniforms,
+)
+from ._counter_rng import mix64_numpy as mix64
 
 __all__ = ["DEFAULT_SR_BITS", "GOLDEN", "MASK64", "draw_seed", "mix64", "random_bits", "random_ints",
            "seed_key", "uniforms"]

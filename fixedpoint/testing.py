@@ -24,7 +24,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ._fixed_array import FixedArray
-from ._format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
+from ._fixed_format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
 from ._validate import check_int, check_overflow, check_rounding
 
 #: Deterministic rounding modes (``reference_quantize`` has no random source).

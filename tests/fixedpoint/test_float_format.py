@@ -494,7 +494,7 @@ CUDASIM_SCRIPT = textwrap.dedent("""
 
 # Runs after CUDASIM_SCRIPT in the same process: binarize (kind 0), ternarize (1), pow2 (2).
 QUANTIZER_CUDASIM_SCRIPT = textwrap.dedent("""
-    from fixedpoint import _quantizers as q
+    from fixedpoint import _extreme as q
     x = np.concatenate([np.array({edges}), [2.0**0.5, 1e300, 2.0**-8.5],
                         np.random.default_rng(5).standard_normal(20) * 4])
     for kind, p1, p2 in [(0, 0.0, 0.0), (1, 0.6, 0.0), (2, -3.0, 3.0), (2, -1074.0, 1023.0)]:

@@ -32,7 +32,7 @@ def test_launch_config_covers_every_item_without_empty_blocks(n) -> None:
     assert threads == THREADS_PER_BLOCK or blocks == 1
 
 
-# The per-element function inlined into a cached loop: the form ``_kernels_numba`` can use.
+# The per-element function inlined into a cached loop: the form ``_fixed_numba`` can use.
 _element = fs.element_function(njit(inline="always"))
 
 
@@ -80,15 +80,15 @@ _PTX_SCRIPT = textwrap.dedent("""
     import numba.cuda.dispatcher as dispatcher
     from numba import cuda, types as nt
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=(8, 0))
-    from fixedpoint import _float_kernels, _kernels_cuda, _matmul_cuda, _quantizers
+    from fixedpoint import _float_kernels, _extreme, _fixed_cuda, _matmul_cuda
     f64, f32, i64, u64, b1 = nt.float64, nt.float32, nt.int64, nt.uint64, nt.boolean
     def ptx(kernel, *sig):
         assert ".entry" in cuda.compile_ptx(kernel.py_func, sig, cc=(8, 0))[0]
     for xt, ot in [(f64, f64), (f32, f32), (f64, i64), (f32, i64)]:
         head = (xt[::1], ot[::1], b1, i64, b1, f64, f64, f64, f64, f64, i64, i64, i64, f64, u64, u64,
                 i64, i64, i64[::1])
-        ptx(_kernels_cuda._quantize_kernel, *head)
-        ptx(_kernels_cuda._quantize_stats_kernel, *head, f64[::1], f64[::1])
+        ptx(_fixed_cuda._quantize_kernel, *head)
+        ptx(_fixed_cuda._quantize_stats_kernel, *head, f64[::1], f64[::1])
     rescale, mac, finish = _matmul_cuda._kernels()
     tail = (i64, u64, u64, i64, i64, i64, b1)  # mode, key, offset, k, lo, hi, wrap
     ptx(rescale, i64[::1], i64, *tail, i64[::1])
@@ -98,7 +98,7 @@ _PTX_SCRIPT = textwrap.dedent("""
     for xt in (f64, f32):
         ptx(_float_kernels.float_quantize_cuda_kernel(), xt[::1], xt[::1], nt.int8[::1], b1, i64,
             i64, f64, f64, b1, i64, f64, f64, f64, f64, u64, u64, i64)
-        ptx(_quantizers.quantizer_cuda_kernel(), i64, xt[::1], xt[::1], f64, f64, b1, u64, u64)
+        ptx(_extreme.quantizer_cuda_kernel(), i64, xt[::1], xt[::1], f64, f64, b1, u64, u64)
     print("ptx ok")
 """)
 

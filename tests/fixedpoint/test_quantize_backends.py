@@ -139,7 +139,7 @@ def test_numba_fused_loops_edge_cases(fmt, dtype) -> None:
 
 def test_numba_fused_loops_serial_and_parallel() -> None:
     """Both sides of ``SERIAL_MAX`` (one thread, and ``prange`` over blocks) give the oracle's bits."""
-    from fixedpoint._kernels_numba import SERIAL_MAX
+    from fixedpoint._fixed_numba import SERIAL_MAX
 
     fmt = fxp.Fixed(16, 8)
     x = _sample(fmt, SERIAL_MAX + BLOCK + 3, np.float32, seed=2)

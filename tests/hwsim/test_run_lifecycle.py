@@ -223,5 +223,5 @@ def test_kernel_cache_cold_detects_an_empty_numba_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     assert kernel_cache_cold()
     (tmp_path / "fixedpoint").mkdir()
-    (tmp_path / "fixedpoint" / "_kernels_numba.run-1.py311.nbi").write_bytes(b"")
+    (tmp_path / "fixedpoint" / "_fixed_numba.run-1.py311.nbi").write_bytes(b"")
     assert not kernel_cache_cold()

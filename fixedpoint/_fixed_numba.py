@@ -403,7 +403,7 @@ def run(x: np.ndarray, out: np.ndarray, arrays: tuple, key: np.uint64, counter0:
 
 
 def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
-    """Backend entry point, as ``_oracle.quantize_flat`` (``seed``/``offset`` are in ``p``;
+    """Backend entry point, as ``_fixed_oracle.quantize_flat`` (``seed``/``offset`` are in ``p``;
     ``out_dtype`` is a numpy dtype)."""
     # float16 runs through float32 (exact both ways: the format fits float16)
     xk = x.astype(np.float32) if x.dtype.char == "e" else x

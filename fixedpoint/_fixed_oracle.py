@@ -20,9 +20,21 @@ from __future__ import annotations
 import numpy as np
 
 from . import _counter_rng
-from ._fixed_scalar import (CEIL, FLOOR, NEAREST_AWAY, NEAREST_EVEN, ST_FLUSHED,
-                            ST_INF_WRAP, ST_NAN, ST_SATURATED, ST_WRAPPED, STOCHASTIC, TINY,
-                            TWO52, Params)
+from ._fixed_scalar import (
+    CEIL,
+    FLOOR,
+    NEAREST_AWAY,
+    NEAREST_EVEN,
+    ST_FLUSHED,
+    ST_INF_WRAP,
+    ST_NAN,
+    ST_SATURATED,
+    ST_WRAPPED,
+    STOCHASTIC,
+    TINY,
+    TWO52,
+    Params,
+)
 from ._stats import block_sums
 
 

@@ -17,13 +17,21 @@ from numba import cuda, njit, prange
 
 from ._counter_rng import scalar_bits, seed_key, uniforms
 from ._cuda_launch import launch_config
+from ._dlpack import dlpack_io
 from ._float_kernels import _bits_cpu
 from ._float_quantize import record_stats
 from ._quantize import _choose_backend
 from ._stats import QuantStats, check_stats
-from ._dlpack import dlpack_io
-from ._validate import (array_module, as_float_array, check_choice, check_int, check_no_nan,
-                        check_offset, is_cupy_array, resolve_seed)
+from ._validate import (
+    array_module,
+    as_float_array,
+    check_choice,
+    check_int,
+    check_no_nan,
+    check_offset,
+    is_cupy_array,
+    resolve_seed,
+)
 
 _BINARIZE, _TERNARIZE, _POW2 = range(3)
 #: Rounding modes of `pow2`.

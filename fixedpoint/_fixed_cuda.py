@@ -131,7 +131,7 @@ def _launch(kernel, config, args, on_device: bool) -> None:
 
 
 def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
-    """Backend entry point, as ``_oracle.quantize_flat``; CuPy in, CuPy out (numpy: copied).
+    """Backend entry point, as ``_fixed_oracle.quantize_flat``; CuPy in, CuPy out (numpy: copied).
 
     The one host synchronisation is the read of the five counts (NaN must raise)."""
     if not cuda.is_available():
