@@ -31,8 +31,11 @@ __all__ = [
 ]
 
 CHECKPOINT = "checkpoint.npz"
+#: The per-epoch lists of a checkpoint's ``history``: a classification run's, a regression (mse) run's
 _HISTORY = ("train_loss", "train_accuracy", "test_accuracy_per_epoch", "test_loss_per_epoch", "epoch_seconds",
             "lr", "quant_health")
+_REGRESSION_HISTORY = ("train_loss", "test_mse_per_epoch", "test_loss_per_epoch", "epoch_seconds", "lr",
+                       "quant_health")
 
 
 class CheckpointError(ValueError):
@@ -100,11 +103,13 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def check_meta(path: Path, meta: dict, *, n_examples: int, batch: int) -> None:
+def check_meta(path: Path, meta: dict, *, n_examples: int, batch: int, regression: bool) -> None:
     """`CheckpointError` unless the position (``epoch``, ``batch``, ``step``), ``history`` and
     ``partial`` of ``meta`` agree with each other and with ``n_examples`` examples in minibatches of
     ``batch`` (``step = epoch * batches_per_epoch + batch``; ``partial.seen`` = the examples of the
-    epoch's first ``batch`` batches)."""
+    epoch's first ``batch`` batches). ``history`` holds one entry per epoch in each list a run of
+    this kind records: ``regression`` (an mse run) has ``test_mse_per_epoch`` where classification
+    has ``train_accuracy`` and ``test_accuracy_per_epoch``."""
     nb = -(-n_examples // batch)
     for key in ("epoch", "batch", "step"):
         if not _is_int(meta.get(key)) or meta[key] < 0:
@@ -115,9 +120,10 @@ def check_meta(path: Path, meta: dict, *, n_examples: int, batch: int) -> None:
     if step != epoch * nb + b:
         raise _fail(path, f"'step' {step} != epoch {epoch} * {nb} batches + batch {b}")
     hist = meta.get("history")
+    keys = _REGRESSION_HISTORY if regression else _HISTORY
     if not isinstance(hist, dict) or any(not isinstance(hist.get(k), list) or len(hist[k]) != epoch
-                                         for k in _HISTORY):
-        raise _fail(path, f"'history' must hold {epoch} entries for each of {', '.join(_HISTORY)}")
+                                         for k in keys):
+        raise _fail(path, f"'history' must hold {epoch} entries for each of {', '.join(keys)}")
     part = meta.get("partial")
     seen = min(b * batch, n_examples)
     if (not isinstance(part, dict) or not all(_is_num(part.get(k)) for k in ("loss", "seconds"))

@@ -453,7 +453,8 @@ def _start_or_resume(run: _Run, record: dict, resume: bool, *, n_examples: int):
     if resume and path.exists():
         mstate, ostate, saved = _checkpoint.load(out)
         _check_resume(saved, run.meta)
-        _checkpoint.check_meta(path, saved, n_examples=n_examples, batch=run.cfg.batch)
+        _checkpoint.check_meta(path, saved, n_examples=n_examples, batch=run.cfg.batch,
+                               regression=run.regression)
         _checkpoint.apply_states(path, run.model, run.opt, mstate, ostate, saved["step"])
         if saved["batch"]:
             _restore_stats(path, run.model, saved["partial"].get("stats", {}))

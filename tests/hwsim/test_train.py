@@ -82,6 +82,30 @@ def test_resume_gives_the_same_weights(tmp_path, precision):
     assert len(metrics["epoch_seconds"]) == 3
 
 
+def regression_blobs(n_train=240, n_test=90, dim=10, out=2, seed=0):
+    """Float targets (a linear map of X plus noise): `train` picks the mse loss."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_train + n_test, dim)).astype(np.float32)
+    noise = 0.05 * rng.standard_normal((len(X), out))
+    y = (X @ rng.standard_normal((dim, out)) * 0.3 + noise).astype(np.float32)
+    return SimpleNamespace(X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train:], y_test=y[n_train:],
+                           input_shape=(dim,), num_classes=out, name="linear")
+
+
+def test_mse_run_resumes_like_an_uninterrupted_run(tmp_path):
+    data = regression_blobs()
+    kw = dict(batch=32, lr=0.01, seed=7, progress=False)
+    full = build_model("mlp:10-16-2", (10,), 2, seed=0)
+    ref = train(full, data, Q8, epochs=3, **kw)
+    assert "test_mse" in ref and "train_accuracy" not in ref
+    train(build_model("mlp:10-16-2", (10,), 2, seed=0), data, Q8, epochs=1, out=tmp_path, **kw)
+    resumed = build_model("mlp:10-16-2", (10,), 2, seed=99)
+    r = train(resumed, data, Q8, epochs=3, out=tmp_path, resume=True, **kw)
+    assert_same(weights(full), weights(resumed))
+    assert r["train_loss"] == ref["train_loss"] and r["test_mse_per_epoch"] == ref["test_mse_per_epoch"]
+    assert len(json.loads((tmp_path / "metrics.json").read_text())["test_mse_per_epoch"]) == 3
+
+
 class InterruptAt:
     """A scheme hook that sends Ctrl-C (SIGINT) to this process at one step."""
 
@@ -104,6 +128,22 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_matches(tmp_path):
     resumed = model()
     train(resumed, DATA, Q8, epochs=2, out=tmp_path, resume=True, **kw)
     assert_same(weights(full), weights(resumed))
+
+
+def test_mse_run_interrupted_mid_epoch_resumes_like_an_uninterrupted_run(tmp_path):
+    data = regression_blobs()
+    kw = dict(batch=32, lr=0.01, seed=1, progress=False)
+    full = build_model("mlp:10-16-2", (10,), 2, seed=0)
+    ref = train(full, data, Q8, epochs=2, **kw)
+    with pytest.raises(KeyboardInterrupt, match="checkpoint"):
+        train(build_model("mlp:10-16-2", (10,), 2, seed=0), data, Q8, epochs=2, out=tmp_path,
+              scheme=InterruptAt(10), **kw)
+    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert (meta["epoch"], meta["batch"], meta["step"]) == (1, 3, 11)  # 8 batches per epoch
+    resumed = build_model("mlp:10-16-2", (10,), 2, seed=99)
+    r = train(resumed, data, Q8, epochs=2, out=tmp_path, resume=True, **kw)
+    assert_same(weights(full), weights(resumed))
+    assert r["test_mse_per_epoch"] == ref["test_mse_per_epoch"]
 
 
 def test_resume_errors(tmp_path):
