@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fixedpoint as fxp
-from hwsim import PRESETS, ROLES, Precision, Quantizer, RoleFormat
+from hwsim import PRESETS, ROLES, Precision, RoleFormat, RoleQuantizer
 from hwsim._precision import parse_quantizer, register_quantizer, role_base, step_seed
 
 
@@ -21,7 +21,7 @@ def test_parse_role_format():
     assert RoleFormat.parse("u8.8:floor:wrap").overflow == "wrap"
     f = RoleFormat.parse("e4m3:nearest_even")
     assert f.kind == "float" and f.bits == 8
-    assert isinstance(q, Quantizer)
+    assert isinstance(q, RoleQuantizer)
     for text in ["s8.4:stochastic", "u8.8:floor:wrap", "e5m2", "bf16:toward_zero"]:
         assert RoleFormat.parse(RoleFormat.parse(text).name) == RoleFormat.parse(text)
 
