@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 
 import devices  # noqa: E402
 import hwsim  # noqa: E402
-from hwsim._report import md_table  # noqa: E402
+from hwsim import md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"

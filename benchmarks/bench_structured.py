@@ -39,8 +39,17 @@ import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
 
 import devices  # noqa: E402
-from hwsim import Dataset, Precision, build_model, evaluate, load_data, train, workload  # noqa: E402
-from hwsim._report import _pyplot, _save, md_table  # noqa: E402
+from hwsim import (  # noqa: E402
+    Dataset,
+    Precision,
+    build_model,
+    evaluate,
+    format_si,
+    load_data,
+    md_table,
+    train,
+    workload,
+)
 from hwsim.layers import ACDC, Circulant, Dense, Fastfood, fwht  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,7 +198,6 @@ def fwht_vs_rfft(repeats: int) -> tuple[float, float]:
 # ---------------------------------------------------------------------------- report
 
 def _fmt_cost(lat: float, en: float) -> str:
-    from hwsim._report import format_si
     return f"{format_si(lat, 's')} / {format_si(en, 'J')}"
 
 
@@ -200,7 +208,15 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
     mn = mn_part["rows"] if mn_part else None
     sp = sp_part["layers"] if sp_part else None
     fw = sp_part["fwht"] if sp_part else None
-    plt = _pyplot()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def _save(fig, path: Path) -> None:
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
     OUT.mkdir(parents=True, exist_ok=True)
     lines = ["# Structured linear layers (ACDC, AFDF, Fastfood, circulant, low-rank, hashed)", "",
              (f"Last command: `python benchmarks/bench_structured.py {' '.join(sys.argv[1:])}` "

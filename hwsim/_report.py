@@ -15,7 +15,7 @@ __all__ = ["md_table", "write_run_report", "write_demo_report", "format_si"]
 
 
 def format_si(value: float, unit: str) -> str:
-    """``value`` with an SI prefix, e.g. ``format_si(3.2e-6, "s") == "3.20 µs"``."""
+    """``value`` with an SI prefix and 3 significant digits, e.g. ``format_si(3.2e-6, "s") == "3.2 µs"``."""
     if value == 0 or value != value:
         return f"{value:.3g} {unit}"
     for factor, prefix in ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1, ""),

@@ -19,3 +19,12 @@ def test_quick_demo_writes_report(tmp_path, capsys):
     for png in ("accuracy_vs_bits.png", "energy_per_device.png"):
         data = (tmp_path / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_report_helpers_are_public():
+    import hwsim
+
+    assert {"format_si", "md_table"} <= set(hwsim.__all__)
+    assert hwsim.format_si(3.2e-6, "s") == "3.2 µs" and hwsim.format_si(0, "J") == "0 J"
+    assert hwsim.format_si(1.5e3, "J") == "1.5 kJ"
+    assert hwsim.md_table(["a", "b"], [[1, "x"]]) == "| a | b |\n|---|---|\n| 1 | x |"
