@@ -114,7 +114,8 @@ def part_estimator(epochs: int, reps: int, log) -> tuple[list, dict]:
         err = 100 * (1 - hwsim.evaluate(model, X, ds.y_test)["accuracy"])
         alphas = [layer.alpha for layer in est]
         models[name] = model
-        log(f"  {name}: error {err:.2f}%, alpha {[round(a, 3) for a in alphas]}, {time.perf_counter() - t0:.0f} s")
+        log(f"  {name}: error {err:.2f}%, alpha {[round(a, 3) for a in alphas]}, "
+            f"{time.perf_counter() - t0:.0f} s")
         rows.append({"name": name, "ranks": ranks, "error": err, "alphas": alphas})
     # FLOP model, counted FLOPs and forward time against the control
     ctrl = models["control"]
@@ -281,7 +282,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run; report not written)")
     ap.add_argument("--epochs", type=int, default=5, help="MNIST epochs per model (default 5)")
-    ap.add_argument("--updates", type=int, default=89, help="text updates per GRU model (default 89 = 1 epoch)")
+    ap.add_argument("--updates", type=int, default=89, help="text updates per GRU model (default 89 = 1 "
+                                                            "epoch)")
     ap.add_argument("--reps", type=int, default=5, help="timing repetitions (default 5)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the report and plots from reports/benchmarks/conditional.json")
@@ -351,7 +353,8 @@ def write_report(est_rows, extra, speed_rows, bpc_rows, figs, loads, seconds, ar
     text = f"""# Conditional computation: the activation estimator and the block-sparse GRU
 
 Produced by `python benchmarks/bench_conditional.py` (epochs {extra['epochs']}, {args.updates} text updates,
-{args.reps} interleaved timing repetitions, medians) in {seconds / 60:.0f} min on {platform.processor() or platform.machine()},
+{args.reps} interleaved timing repetitions, medians) in \
+{seconds / 60:.0f} min on {platform.processor() or platform.machine()},
 one thread per engine (BLAS, Numba; {', '.join(THREAD_VARS)} = 1). The machine is a shared 2-core box
 with other agents' jobs running: load average (1, 5, 15 min) at the start {loads[0]}, after part 1
 {loads[1]}, at the end {loads[2]}. Timing ratios are of interleaved runs in one process, but absolute
@@ -448,14 +451,15 @@ def _estimator_reading(rows, epochs: int) -> str:
             f"10-10-5); the spread ({min(errs.values()):.2f}–{max(errs.values()):.2f} %) is about "
             f"{(max(errs.values()) - min(errs.values())) / sd:.1f} binomial standard deviations of one "
             f"2,000-image test ({sd:.2f} points), so this run does not resolve the seed's ordering, and the "
-            f"seed's 10-10-5 failure grew late in training (\"an initial decrease in classification error, "
-            f"followed by a gradual increase\", 001:634), beyond this run's {epochs} epochs. "
-            f"The measured α ({min(alphas):.2f}–{max(alphas):.2f}) is well below the ≈ 0.5 of a ReLU layer "
-            f"at initialisation: trained with the mask in the loop, the layers become sparse. The FLOP model predicts γ_NN between {min(gam.values()):.2f} and {max(gam.values()):.2f}; "
-            f"the counted ops follow it (they are the same count plus the ReLU and sign ops). Measured: "
-            f"batch-2,000 time ratios {min(tb.values()):.2f}–{max(tb.values()):.2f}, batch-1 ratios "
+            "seed's 10-10-5 failure grew late in training (\"an initial decrease in classification error, "
+            f"followed by a gradual increase\", 001:634), beyond this run's {epochs} epochs. The measured α "
+            f"({min(alphas):.2f}–{max(alphas):.2f}) is well below the ≈ 0.5 of a ReLU layer at "
+            "initialisation: trained with the mask in the loop, the layers become sparse. The FLOP model "
+            f"predicts γ_NN between {min(gam.values()):.2f} and {max(gam.values()):.2f}; the counted ops "
+            "follow it (they are the same count plus the ReLU and sign ops). Measured: batch-2,000 time "
+            f"ratios {min(tb.values()):.2f}–{max(tb.values()):.2f}, batch-1 ratios "
             f"{min(ts.values()):.2f}–{max(ts.values()):.2f}: the FLOP count is an upper bound that a "
-            f"gather-based kernel reaches only where the dense product is not already compute-efficient.")
+            "gather-based kernel reaches only where the dense product is not already compute-efficient.")
 
 
 def _speed_range(sr) -> str:

@@ -194,7 +194,8 @@ def _acdc_figure(out_dir: Path) -> tuple[str, list[Path]]:
     est = devices.estimate(wl, prof)
     _, peak = prof.peak("transform", "fp32")
     bw = prof.level("gddr5")["bandwidth_bytes_per_s"]
-    lines = ["| N | AI from the model (FLOP/B) | (4 + 5 log2 N) / 8 | bound | attainable GFLOP/s (min(peak, AI·BW)) |",
+    lines = ["| N | AI from the model (FLOP/B) | (4 + 5 log2 N) / 8 | bound | attainable GFLOP/s (min(peak, "
+             "AI·BW)) |",
              "|---|---|---|---|---|"]
     for n, row in zip(sizes, est.rows):
         formula = (4 + 5 * math.log2(n)) / 8
@@ -212,8 +213,9 @@ def _acdc_figure(out_dir: Path) -> tuple[str, list[Path]]:
     fig.savefig(fig_path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     roof = est.plot_roofline(out_dir / "devices_acdc_roofline.png")
-    text = "\n".join(lines) + (f"\n\nRidge point of titan-x-maxwell: {peak / 1e9:.0f} GFLOP/s / {bw / 1e9:.1f} GB/s = "
-                               f"{peak / bw:.2f} FLOP/B; every N is below it, so the model calls ACDC memory bound.\n")
+    text = "\n".join(lines) + (f"\n\nRidge point of titan-x-maxwell: {peak / 1e9:.0f} GFLOP/s / "
+                               f"{bw / 1e9:.1f} GB/s = {peak / bw:.2f} FLOP/B; every N is below it, so the "
+                               "model calls ACDC memory bound.\n")
     return text, [fig_path, roof]
 
 
@@ -247,10 +249,11 @@ def _published(out_dir: Path) -> tuple[str, Path]:
                     f"{p.seconds * 1e3:.4g} | {sec * 1e3:.4g} | {err:+.1%} | {role} | {p.source} |")
         pts.append((p.seconds, sec, p.fit, f"{p.device}: {p.net}"))
         if p.joules is not None:
-            energy.append(f"| {p.device} | {p.net} | {p.joules_quote} | {p.joules * 1e6:.4g} | {joules * 1e6:.4g} | "
-                          f"{joules / p.joules - 1:+.1%} | {role} |")
+            energy.append(f"| {p.device} | {p.net} | {p.joules_quote} | {p.joules * 1e6:.4g} | "
+                          f"{joules * 1e6:.4g} | {joules / p.joules - 1:+.1%} | {role} |")
     held = [abs(pr / me - 1) for me, pr, fit, _ in pts if not fit]
-    misses = [f"- **{p.device} / {p.net}** ({pts[i][1] / pts[i][0] - 1:+.0%}): {p.cause or 'no cause identified'}"
+    misses = [f"- **{p.device} / {p.net}** ({pts[i][1] / pts[i][0] - 1:+.0%}): "
+              f"{p.cause or 'no cause identified'}"
               for i, p in enumerate(pub.PUBLISHED) if not p.fit and abs(pts[i][1] / pts[i][0] - 1) > 0.3]
     fig, ax = plt.subplots(figsize=(6.5, 5))
     for me, pr, fit, label in pts:
@@ -268,12 +271,14 @@ def _published(out_dir: Path) -> tuple[str, Path]:
     plt.close(fig)
     text = (f"Held out: {sum(e <= 0.3 for e in held)}/{len(held)} within +-30 %, median abs error "
             f"{statistics.median(held):.1%}.\n\n"
-            "| profile | measured system | network | published figure | measured ms | predicted ms | error | role | source |\n"
+            "| profile | measured system | network | published figure | measured ms | predicted ms | error | "
+            "role | source |\n"
             "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
             "\n\nHeld-out misses (outside +-30 %) and their causes:\n\n" + ("\n".join(misses) or "none") +
             "\n\nEnergy per inference (MLPerf Tiny energy mode: the energy the device under test draws from "
-            "the benchmark's energy monitor supply, not the whole board's wall power). No GPU energy is checked: "
-            "MLPerf Inference power results for H100 and Orin were not collected for this report:\n\n| profile | network | published | measured uJ | predicted uJ | error | role |\n"
+            "the benchmark's energy monitor supply, not the whole board's wall power). No GPU energy is "
+            "checked: MLPerf Inference power results for H100 and Orin were not collected for this "
+            "report:\n\n| profile | network | published | measured uJ | predicted uJ | error | role |\n"
             "|---|---|---|---|---|---|---|\n" + "\n".join(energy) + "\n")
     return text, fig_path
 
@@ -312,13 +317,14 @@ def _fidelity(quick: bool, out_dir: Path) -> tuple[str, dict]:
         lines.append(f"| {threads} | {clock} | {data['load'][0]:.2f} / {data['load'][1]:.2f} | {med:.1%} | "
                      f"{within}/{len(errs)} ({within / len(errs):.0%}) | "
                      f"{'met' if med <= 0.15 and within / len(errs) >= 0.9 else 'NOT met'} |")
-    head = ("| BLAS threads | clock | load before / after | median abs error | within +-30% | goal (median <= 15%, "
-            ">= 90% within) |\n|---|---|---|---|---|---|\n")
+    head = ("| BLAS threads | clock | load before / after | median abs error | within +-30% | goal (median "
+            "<= 15%, >= 90% within) |\n|---|---|---|---|---|---|\n")
     rows = ["| op | group | " + " | ".join(f"pred / meas / err ({t} thr.)" for t in results) + " |",
             "|---|---|" + "---|" * len(results)]
     names = [r[0] for r in results["1"]["rows"]]
     for i, name in enumerate(names):
-        cells = [f"{d['rows'][i][2] * 1e6:.4g} / {d['rows'][i][3] * 1e6:.4g} us / {d['rows'][i][2] / d['rows'][i][3] - 1:+.0%}"
+        cells = [f"{d['rows'][i][2] * 1e6:.4g} / {d['rows'][i][3] * 1e6:.4g} us / "
+                 f"{d['rows'][i][2] / d['rows'][i][3] - 1:+.0%}"
                  for d in results.values()]
         rows.append(f"| {name} | {results['1']['rows'][i][1]} | " + " | ".join(cells) + " |")
     return head + "\n".join(lines) + "\n\n" + "\n".join(rows) + "\n", results
@@ -332,7 +338,8 @@ def main(argv=None) -> int:
                     help="BLAS threads (give as --threads=N or --threads=default; default 1)")
     ap.add_argument("--fidelity-child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--clock", default="cpu", choices=("cpu", "wall"),
-                    help="cpu: process CPU time (robust on a shared machine; single-threaded code); wall: perf_counter")
+                    help="cpu: process CPU time (robust on a shared machine; single-threaded code); wall: "
+                         "perf_counter")
     args = ap.parse_args(argv)
     if args.fidelity_child:
         return _fidelity_child(args)
@@ -363,8 +370,8 @@ def main(argv=None) -> int:
     net_errs = [p / m - 1 for _, _, p, m, _ in net_res]
     net_ok = all(abs(e) <= 0.20 for e in net_errs)
     goals = (f"| median abs error | {med:.1%} | <= 15% | {'met' if med <= 0.15 else 'NOT met'} |\n"
-             f"| ops within +-30% | {within30:.1%} ({sum(e <= 0.30 for e in abs_errs)}/{len(abs_errs)}) | >= 90% | "
-             f"{'met' if within30 >= 0.9 else 'NOT met'} |\n"
+             f"| ops within +-30% | {within30:.1%} ({sum(e <= 0.30 for e in abs_errs)}/{len(abs_errs)}) | >= "
+             f"90% | {'met' if within30 >= 0.9 else 'NOT met'} |\n"
              f"| networks within +-20% | {sum(abs(e) <= 0.2 for e in net_errs)}/{len(net_errs)} | all | "
              f"{'met' if net_ok else 'NOT met'} |")
     by_group = {}
@@ -379,17 +386,25 @@ def main(argv=None) -> int:
     loaded = max(load0[0], load1[0]) > (os.cpu_count() or 1) + 0.5  # the load counts this process too
     report = f"""# devices: cost model validated against measurement
 
-Command: `python benchmarks/bench_devices.py{' --quick' if args.quick else ''}` (run from the repository root).
+Command: `python benchmarks/bench_devices.py{' --quick' if args.quick else ''}` \
+(run from the repository root).
 
 Machine: {prof.data['description']}. Load average before / after: {load0[0]:.2f} / {load1[0]:.2f}
-on {os.cpu_count()} CPUs — {'the machine was LOADED by other work during the run (shared by several engineers): timings are noisy' if loaded else 'the machine was lightly loaded'}.
+on {os.cpu_count()} CPUs — \
+{'the machine was LOADED by other work during the run (shared by several engineers): timings are noisy' if loaded else 'the machine was lightly loaded'}.
 Calibration took {t_cal:.1f} s; calibration + all measurements {t_total:.0f} s, back to back in one process.
-Each measurement: `devices.time_call`, median of {repeat} timed batches of >= {min_time * 1e3:g} ms. numpy ops write into
-preallocated outputs (`out=`); scipy.fft transforms allocate their result; an MLP forward pass is timed as a flat
-list of bound calls (no interpreter work between ops). ReLU (`np.maximum(x, 0)`) is 1 op per element. All buffers are 64-byte aligned (`devices.aligned_empty`): numpy aligns
-small arrays to 16 bytes only, and on this AVX-512 CPU an unaligned output halves in-cache elementwise throughput
-(measured 55-60 vs 113-118 GB/s for `np.add` on 256 KiB), which would otherwise make results a coin flip. The calibration sizes are disjoint from the benchmark sizes (square GEMMs
-24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = 384, 640, 1536, 3584 vs the shapes below; FFT/DCT odd vs even powers of two;
+Each measurement: `devices.time_call`, median of {repeat} \
+timed batches of >= {min_time * 1e3:g} ms. numpy ops write into
+preallocated outputs (`out=`); scipy.fft transforms \
+allocate their result; an MLP forward pass is timed as a flat
+list of bound calls (no interpreter work between ops). ReLU (`np.maximum(x, 0)`) is 1 \
+op per element. All buffers are 64-byte aligned (`devices.aligned_empty`): numpy aligns
+small arrays to 16 bytes only, and on this AVX-512 CPU \
+an unaligned output halves in-cache elementwise throughput
+(measured 55-60 vs 113-118 GB/s for `np.add` on 256 KiB), which would otherwise make \
+results a coin flip. The calibration sizes are disjoint from the benchmark sizes (square GEMMs
+24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = \
+384, 640, 1536, 3584 vs the shapes below; FFT/DCT odd vs even powers of two;
 working sets 4 KiB·2^i vs 8·10^k or 12·10^k bytes).
 
 ## Goals
@@ -402,10 +417,14 @@ working sets 4 KiB·2^i vs 8·10^k or 12·10^k bytes).
 |---|---|---|---|---|
 {group_lines}
 
-Where the model is weakest (see the per-op table): the elementwise per-call overhead is a single number (the median of
-array+array, array·scalar and max(array, scalar) calls), while numpy's real overhead differs by about ±30 % between
-them at 10^3 elements; `np.maximum` on fp32 runs at about half the rate of `np.add`; working sets near the edge of the
-last-level cache and FFT sizes between two calibration points (a cliff lies between 2^19 and 2^21) interpolate over a
+Where the model is weakest (see the per-op table): the \
+elementwise per-call overhead is a single number (the median of
+array+array, array·scalar and max(array, scalar) calls), \
+while numpy's real overhead differs by about ±30 % between
+them at 10^3 elements; `np.maximum` on fp32 runs at about \
+half the rate of `np.add`; working sets near the edge of the
+last-level cache and FFT sizes between two calibration \
+points (a cliff lies between 2^19 and 2^21) interpolate over a
 step; DRAM bandwidth moves with other tenants' traffic, which CPU-time measurement does not remove.
 
 ## Whole networks (sum of per-op predictions vs one timed forward pass)
@@ -427,7 +446,8 @@ numbers and estimates they had before). The MLPerf Tiny board (STM32H7A3 at 280 
 stm32h743 profile (400 MHz): it has its own profile `stm32h7a3` with the per-cycle figures of stm32h743 at
 280 MHz; MLPerf's Orin entry is an Orin NX 16 GB: profile `jetson-orin-nx`, the Orin Nano figures scaled by
 GPU clock (625 -> 918 MHz) and the NX's 102.4 GB/s memory. Time per image: MLPerf offline throughput is
-samples/s (a batch of 256 on H100, 64 on the Xeon is costed and divided); the Xeon entry has two sockets and our
+samples/s (a batch of 256 on H100, 64 on the Xeon is \
+costed and divided); the Xeon entry has two sockets and our
 profile is one, so its per-image time is doubled.
 
 {pub_text}
@@ -447,8 +467,10 @@ read the default-thread column against the load figures beside it.
 {fid_text}
 ## ACDC arithmetic intensity on titan-x-maxwell (seed thesis figure, from the model)
 
-Each ACDC layer is one fused `Transform(kind="acdc", count=8192)` (a batch of 8192 rows, so that launch overhead
-does not hide the roofline): 4N + 5N log2 N FLOP per row, reading and writing N fp32 values (8N bytes) in GDDR5
+Each ACDC layer is one fused `Transform(kind="acdc", \
+count=8192)` (a batch of 8192 rows, so that launch overhead
+does not hide the roofline): 4N + 5N log2 N FLOP per \
+row, reading and writing N fp32 values (8N bytes) in GDDR5
 (the thesis's assumption that operands stream from DRAM).
 
 {acdc_text}

@@ -97,15 +97,17 @@ def bench_mnist(args, lines: list[str]) -> None:
     png = args.out.with_name(f"{args.out.stem}_mnist.png")
     _plot(png, runs, f"MNIST 784-{args.hidden}-10, Adam lr {args.lr}")
     lines += [f"## 1. MNIST single-hidden-layer MLP (784-{args.hidden}-10)", "",
-              (f"MNIST t10k: first 8,000 images train, last 2,000 test. {args.epochs} epochs, batch {args.batch}, "
-              f"Adam lr {args.lr} (the seed used RMSProp; hwsim has Adam and SGD), seed 0, float32 unless "
-              f"stated. p initialised U[−1, 1]. Noise at test time replaced by its expectation."), "",
-              ("| activation | final train NLL | train NLL after epoch 2 | test NLL | test accuracy % | train s | "
-              "seed (000:1229, Fig. 4.5) |"), "|---|---|---|---|---|---|---|"]
+              (f"MNIST t10k: first 8,000 images train, last 2,000 test. {args.epochs} epochs, batch "
+               f"{args.batch}, Adam lr {args.lr} (the seed used RMSProp; hwsim has Adam and SGD), seed 0, "
+               "float32 unless stated. p initialised U[−1, 1]. Noise at test time replaced by its "
+               "expectation."), "",
+              ("| activation | final train NLL | train NLL after epoch 2 | test NLL | test accuracy % | "
+               "train s | seed (000:1229, Fig. 4.5) |"), "|---|---|---|---|---|---|---|"]
     for r in runs:
-        lines.append(f"| {r['label']} | {r['train_loss'][-1]:.4f} | {r['train_loss'][min(1, len(r['train_loss']) - 1)]:.4f} "
-                     f"| {r['test_loss_per_epoch'][-1]:.4f} | {100 * r['test_accuracy']:.2f} | {r['seconds']:.0f} | "
-                     f"curves only: noisy below tanh and hard-tanh |")
+        lines.append(f"| {r['label']} | {r['train_loss'][-1]:.4f} | "
+                     f"{r['train_loss'][min(1, len(r['train_loss']) - 1)]:.4f} | "
+                     f"{r['test_loss_per_epoch'][-1]:.4f} | {100 * r['test_accuracy']:.2f} | "
+                     f"{r['seconds']:.0f} | curves only: noisy below tanh and hard-tanh |")
     ht = next(r for r in runs if r["label"] == "hard-tanh")
     better = [r["label"] for r in runs if r["label"].startswith(("NAN", "NAH")) and "s8.5" not in r["label"]
               and r["train_loss"][-1] < ht["train_loss"][-1]]
@@ -127,17 +129,18 @@ def parity_data(n: int, n_train: int, n_test: int, seed: int = 0) -> Dataset:
 def bench_parity(args, lines: list[str]) -> None:
     h, ks = args.parity_hidden, args.parity_k
     lines += ["## 2. Deep parity: 6 hidden sigmoid layers, plain vs mollified vs residual", "",
-              (f"n-bit parity of ±1 inputs, {args.parity_train} random training vectors, {args.parity_test} test "
-              f"vectors (for small n the patterns repeat: this measures optimisation, like the seed's curves). "
-              f"Width {h}, {args.parity_epochs} epochs, batch 50, Adam lr {args.parity_lr} (the seed: SGD, "
-              f"momentum 0.92, lr 1e-3 — in a few minutes of CPU that learns nothing here). Models: plain "
-              f"`dense({h}),sigmoid` ×6; mollified `mollified({h},k=K)` ×6 for K in {', '.join(f'{k:g}' for k in ks)} "
-              f"(the first pads the input with zeros; c = 20, δ = 0.05·L, β = 0.99, a ~ U[−2, 2]); residual `dense({h}),sigmoid` then "
-              f"`mollified({h},p=0,anneal=false,residual=true)` ×5 (x + f(xW + b), no batch norm — the seed's "
-              f"residual MLP had batch norm). Seed (000:1600–1610, Fig. 4.16): 40-bit parity, plain flat at chance, "
-              f"mollified learns, faster than residual."), "",
-              ("| n | model | train NLL per epoch (every 2nd) | final train acc % | test acc % | epoch where Σp ≤ δ "
-              "(annealing ends) | s |"), "|---|---|---|---|---|---|---|"]
+              (f"n-bit parity of ±1 inputs, {args.parity_train} random training vectors, {args.parity_test} "
+               "test vectors (for small n the patterns repeat: this measures optimisation, like the seed's "
+               f"curves). Width {h}, {args.parity_epochs} epochs, batch 50, Adam lr {args.parity_lr} (the "
+               "seed: SGD, momentum 0.92, lr 1e-3 — in a few minutes of CPU that learns nothing here). "
+               f"Models: plain `dense({h}),sigmoid` ×6; mollified `mollified({h},k=K)` ×6 for K in "
+               f"{', '.join(f'{k:g}' for k in ks)} (the first pads the input with zeros; c = 20, δ = 0.05·L, "
+               f"β = 0.99, a ~ U[−2, 2]); residual `dense({h}),sigmoid` then "
+               f"`mollified({h},p=0,anneal=false,residual=true)` ×5 (x + f(xW + b), no batch norm — the "
+               "seed's residual MLP had batch norm). Seed (000:1600–1610, Fig. 4.16): 40-bit parity, plain "
+               "flat at chance, mollified learns, faster than residual."), "",
+              ("| n | model | train NLL per epoch (every 2nd) | final train acc % | test acc % | epoch where "
+               "Σp ≤ δ (annealing ends) | s |"), "|---|---|---|---|---|---|---|"]
     all_runs = []
     for n in args.parity_n:
         data = parity_data(n, args.parity_train, args.parity_test)
@@ -196,19 +199,20 @@ def bench_unique(args, lines: list[str]) -> None:
     _plot(png, runs, f"unique elements, length {L}, values 0..{V - 1}", key="test_error", ylabel="test error %")
     counts = np.bincount(data.y_test, minlength=V)
     lines += ["## 3. Unique-element counting", "",
-              (f"Sequences of {L} integers in 0..{V - 1} (the seed: 26 in 0..10), {args.unique_train} train / 1000 "
-              f"test, the number of distinct elements as one of {V} classes (majority class "
-              f"{100 * counts.max() / counts.sum():.1f} % of the test set). hwsim has no LSTM, so the model is an MLP "
-              f"on the one-hot sequence ({L * V}-{h}-{h}-{V}; the seed: LSTM + time-average pooling + ReLU MLP) with "
-              f"the reference's tanh replaced by noisy hard-tanh. {args.unique_epochs} epochs, batch 50, Adam lr {args.lr}."),
+              (f"Sequences of {L} integers in 0..{V - 1} (the seed: 26 in 0..10), {args.unique_train} train "
+               f"/ 1000 test, the number of distinct elements as one of {V} classes (majority class "
+               f"{100 * counts.max() / counts.sum():.1f} % of the test set). hwsim has no LSTM, so the model "
+               f"is an MLP on the one-hot sequence ({L * V}-{h}-{h}-{V}; the seed: LSTM + time-average "
+               "pooling + ReLU MLP) with the reference's tanh replaced by noisy hard-tanh. "
+               f"{args.unique_epochs} epochs, batch 50, Adam lr {args.lr}."),
               "", "| model | test error % (final) | best test error % | seed's test error % (Table 4.5) | s |",
               "|---|---|---|---|---|"]
     for (label, _, seed_err), r in zip(rows, runs):
         lines.append(f"| {label} | {r['test_error'][-1]:.2f} | {min(r['test_error']):.2f} | {seed_err} | "
                      f"{r['seconds']:.0f} |")
     order = sorted(runs, key=lambda r: r["test_error"][-1])
-    lines += ["", (f"Ordering here (best first): {' < '.join(r['label'] for r in order)}; the seed's: NAN annealed < "
-              f"NAN < reference."), "", f"![unique counting test error]({png.name})", ""]
+    lines += ["", (f"Ordering here (best first): {' < '.join(r['label'] for r in order)}; the seed's: NAN "
+                   "annealed < NAN < reference."), "", f"![unique counting test error]({png.name})", ""]
 
 
 # ---------------------------------------------------------------- 4. cost
@@ -220,8 +224,9 @@ def bench_cost(args, lines: list[str]) -> None:
     precs = [("fp32", Precision()), ("fixed8", Precision.from_flags("fixed8"))]
     lines += ["## 4. What the injected noise costs (`hwsim.workload` + `devices.estimate`)", "",
               (f"784-{h}-10 MLP, batch 100. Noise generation is costed as elementwise work at the activation "
-              f"width: {hwsim.layers._noisy.NOISE_RNG_OPS} ops per Gaussian random number (a counter hash plus an "
-              f"inverse-CDF lookup — a named assumption) plus the noisy expression; at inference the expectation."),
+               f"width: {hwsim.layers._noisy.NOISE_RNG_OPS} ops per Gaussian random number (a counter hash "
+               "plus an inverse-CDF lookup — a named assumption) plus the noisy expression; at inference the "
+               "expectation."),
               "", "| activation | policy | device | training step µs | of which noise µs | inference µs |",
               "|---|---|---|---|---|---|"]
     for label, spec in specs:
@@ -270,9 +275,9 @@ def main(argv=None) -> int:
         {"mnist": bench_mnist, "parity": bench_parity, "unique": bench_unique, "cost": bench_cost}[part](args, lines)
     head = ["# Noise as a training tool: noisy activations and mollifying networks", "",
             f"Command: `{cmd}`", "",
-            (f"Machine: shared 2-core box; load average (1, 5, 15 min) {load0} at the start, {_uptime()} at the end; "
-            f"{time.perf_counter() - t0:.0f} s in all. One run per row (seed 0): with one seed, differences of a "
-            f"few tenths of a point are within run-to-run noise."), ""]
+            (f"Machine: shared 2-core box; load average (1, 5, 15 min) {load0} at the start, {_uptime()} at "
+             f"the end; {time.perf_counter() - t0:.0f} s in all. One run per row (seed 0): with one seed, "
+             "differences of a few tenths of a point are within run-to-run noise."), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(head + lines))

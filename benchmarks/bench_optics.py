@@ -68,17 +68,17 @@ MODELS = {
 
 READING = {
     "cnn": ("Reading: at 10 photons per full-scale pixel a typical output holds a few photoelectrons and the "
-            "± planes' difference drowns in shot noise; accuracy climbs with the light until the camera's full "
-            "well binds: at 1e5 photons the full-scale signal (0.8 × 1e5 = 80,000 e⁻) exceeds the 30,000 e⁻ "
-            "well, outputs above 37.5 % of full scale saturate and accuracy falls again (more light is not free "
-            "on this camera; training in the loop recovers most of it). A 4-bit ADC costs accuracy at every "
-            "light level; 6 bits and more are close to 12 once shot noise dominates."),
-    "circulant": ("Reading: a circulant product sums 784 signed terms, so its outputs are a small fraction of "
-                  "the full scale the exposure is set for (all inputs at 1 through the largest PSF sum), and the "
-                  "four ± planes nearly cancel: it needs about 100× the light of the 5×5 convolutions (≥ 1e4 "
-                  "photons for near-digital accuracy, no saturation at 1e5) and more ADC bits (4 bits fail "
-                  "below 1e5 photons). At 10–100 photons no weights help (≈ chance, in the loop too); at 1e3 "
-                  "training in the loop recovers part of the loss."),
+            "± planes' difference drowns in shot noise; accuracy climbs with the light until the camera's "
+            "full well binds: at 1e5 photons the full-scale signal (0.8 × 1e5 = 80,000 e⁻) exceeds the "
+            "30,000 e⁻ well, outputs above 37.5 % of full scale saturate and accuracy falls again (more "
+            "light is not free on this camera; training in the loop recovers most of it). A 4-bit ADC costs "
+            "accuracy at every light level; 6 bits and more are close to 12 once shot noise dominates."),
+    "circulant": ("Reading: a circulant product sums 784 signed terms, so its outputs are a small fraction "
+                  "of the full scale the exposure is set for (all inputs at 1 through the largest PSF sum), "
+                  "and the four ± planes nearly cancel: it needs about 100× the light of the 5×5 "
+                  "convolutions (≥ 1e4 photons for near-digital accuracy, no saturation at 1e5) and more ADC "
+                  "bits (4 bits fail below 1e5 photons). At 10–100 photons no weights help (≈ chance, in the "
+                  "loop too); at 1e3 training in the loop recovers part of the loss."),
 }
 
 
@@ -282,27 +282,28 @@ def write_report(res: dict) -> Path:
              f"(parts run: {', '.join(meta.get('parts_run', []))}); machine: {meta.get('machine', '?')}; "
              f"load (uptime) per part: {json.dumps(meta.get('load', {}))}."), "",
              ("The seeds give only the 4f principle — lens, Fourier-plane mask, lens computes the circulant "
-             "`F D F⁻¹` (000:757–759) — and no detection, encoding, noise or energy model (seed-systems §4); "
-             "every physical choice below is hwsim's stated, configurable assumption (`hwsim.optics` docstring), "
-             "component figures from `shared/reference/device-figures.md` via the `optical4f` profile."), ""]
+              "`F D F⁻¹` (000:757–759) — and no detection, encoding, noise or energy model (seed-systems "
+              "§4); every physical choice below is hwsim's stated, configurable assumption (`hwsim.optics` "
+              "docstring), component figures from `shared/reference/device-figures.md` via the `optical4f` "
+              "profile."), ""]
     if "ideal" in res:
         r = res["ideal"]
         lines += ["## Ideal limit (photons, DAC, mask and ADC bits all None; float64)", "",
-                  (f"Worst relative error (max |optical − digital| / max |digital|) over {r['trials']} random cases "
-                  "each (signed inputs and kernels: ± split; circulant n in 2..299; conv2d 1–3 channels, kernels "
-                  "1/3/5, padding 0–2). Requirement: ≤ 1e-6."), "",
+                  (f"Worst relative error (max |optical − digital| / max |digital|) over {r['trials']} "
+                   "random cases each (signed inputs and kernels: ± split; circulant n in 2..299; conv2d 1–3 "
+                   "channels, kernels 1/3/5, padding 0–2). Requirement: ≤ 1e-6."), "",
                   md_table(["op", "detection", "max relative error", "≤ 1e-6"],
                            [[q["op"], q["detection"], f"{q['max_rel_error']:.1e}",
                              "yes" if q["max_rel_error"] <= 1e-6 else "NO"] for q in r["rows"]]), ""]
     if "noise" in res:
         r = res["noise"]
         lines += ["## Noise physics: relative rms error vs photons per pixel", "",
-                  (f"A full-scale flat field through a one-tap kernel ({r['pixels']} output pixels per point), "
-                  "optical4f camera (QE 0.8, read noise 2 e⁻, no full-well limit), incoherent and coherent "
-                  "(balanced homodyne: a full-scale frame and a dark frame, so its read noise counts twice). "
-                  "`analytic` is `OpticalNoise.relative_sigma` = √(S + r²)/S, S = 0.8·P; ratio = measured / "
-                  "analytic; `ADC floor` is one LSB/√12 relative to S (the ADC spans S + 4σ above a 4σ_read "
-                  "black level)."), "",
+                  (f"A full-scale flat field through a one-tap kernel ({r['pixels']} output pixels per "
+                   "point), optical4f camera (QE 0.8, read noise 2 e⁻, no full-well limit), incoherent and "
+                   "coherent (balanced homodyne: a full-scale frame and a dark frame, so its read noise "
+                   "counts twice). `analytic` is `OpticalNoise.relative_sigma` = √(S + r²)/S, S = 0.8·P; "
+                   "ratio = measured / analytic; `ADC floor` is one LSB/√12 relative to S (the ADC spans S + "
+                   "4σ above a 4σ_read black level)."), "",
                   md_table(["photons", "analytic", "incoh. 12-bit", "ratio", "coh. 12-bit", "ratio",
                             "incoh. 6-bit", "ratio", "6-bit ADC floor"], _noise_rows(r["rows"])), ""]
         inc = [q for q in r["rows"] if q["detection"] == "incoherent" and q["adc_bits"] == 12]
@@ -311,15 +312,17 @@ def write_report(res: dict) -> Path:
         adc_from = next((q["photons"] for q in six if q["measured"] / q["analytic"] > 1.2), None)
         coh = [q for q in r["rows"] if q["detection"] == "coherent" and q["adc_bits"] == 12]
         coh_ok = [q["photons"] for q in coh if abs(q["measured"] / q["analytic"] - 1) <= 0.2]
-        lines += [f"Incoherent, 12-bit ADC: within 20 % of `relative_sigma` for P = {min(ok):g} … {max(ok):g} "
-                  f"({np.log10(max(ok) / min(ok)):.1f} decades; {len(ok)} of {len(inc)} points). Coherent: within "
-                  f"20 % for P = {min(coh_ok):g} … {max(coh_ok):g}; below, the dark homodyne frame's read noise "
-                  "(not in the one-frame formula) adds. With a 6-bit ADC the error leaves the shot-noise law "
+        lines += [f"Incoherent, 12-bit ADC: within 20 % of `relative_sigma` for P = {min(ok):g} … "
+                  f"{max(ok):g} ({np.log10(max(ok) / min(ok)):.1f} decades; {len(ok)} of {len(inc)} points). "
+                  f"Coherent: within 20 % for P = {min(coh_ok):g} … {max(coh_ok):g}; below, the dark "
+                  "homodyne frame's read noise (not in the one-frame formula) adds. With a 6-bit ADC the "
+                  "error leaves the shot-noise law "
                   + (f"from P ≈ {adc_from:g} on and stays at the ADC floor (the ADC bits dominate), "
                      if adc_from else "nowhere in this range, ")
-                  + "as `OpticalNoise.effective_bits` = min(adc_bits, log2 SNR) says. A flat field is a constant "
-                  "signal, so its quantisation error is not uniform noise: the 6-bit points above the floor "
-                  "column are the rounding of the one full-scale level plus the noise around it.", "",
+                  + "as `OpticalNoise.effective_bits` = min(adc_bits, log2 SNR) says. A flat field is a "
+                    "constant signal, so its quantisation error is not uniform noise: the 6-bit points above "
+                    "the floor column are the rounding of the one full-scale level plus the noise around "
+                    "it.", "",
                   "![noise](optics_noise.png)", ""]
     for name in ("cnn", "circulant"):
         if name not in res:
@@ -327,13 +330,14 @@ def write_report(res: dict) -> Path:
             continue
         r = res[name]
         lines += [f"## Network `{name}`: `{r['spec']}`", "",
-                  (f"MNIST 8,000 / 2,000. Digital training: {r['epochs']} epochs Adam (lr {LR}, batch {BATCH}), then "
-                  f"one more epoch at lr {LR / 4} either digitally (this model is then evaluated through every "
-                  f"setting) or with the optics in the loop at the evaluated setting (straight-through backward). "
-                  f"Optical settings: optical4f profile (8-bit DAC, 8-bit mask, QE 0.8, read noise 2 e⁻, full well "
-                  f"30,000 e⁻, incoherent detection, noise seed 7) with the photons and ADC bits shown. Digital "
-                  f"test accuracy: **{100 * r['digital_accuracy']:.2f} %**. Wall time of this part: "
-                  f"{r['seconds']:.0f} s."), "",
+                  (f"MNIST 8,000 / 2,000. Digital training: {r['epochs']} epochs Adam (lr {LR}, batch "
+                   f"{BATCH}), then one more epoch at lr {LR / 4} either digitally (this model is then "
+                   "evaluated through every setting) or with the optics in the loop at the evaluated setting "
+                   "(straight-through backward). Optical settings: optical4f profile (8-bit DAC, 8-bit mask, "
+                   "QE 0.8, read noise 2 e⁻, full well 30,000 e⁻, incoherent detection, noise seed 7) with "
+                   "the photons and ADC bits shown. Digital test accuracy: "
+                   f"**{100 * r['digital_accuracy']:.2f} %**. Wall time of this part: {r['seconds']:.0f} "
+                   "s."), "",
                   "Test accuracy (%) of the digitally trained model through the optics:", "",
                   md_table(["photons \\ ADC bits", *map(str, ADC_BITS)],
                            [[f"{p:g}"] + [f"{100 * next(q['accuracy'] for q in r['grid'] if q['photons'] == p and q['adc_bits'] == b):.2f}"
@@ -346,20 +350,21 @@ def write_report(res: dict) -> Path:
                              f"{100 * q['accuracy']:.2f}",
                              f"{(q['accuracy'] - d) / (r['digital_accuracy'] - d):.0%}" if r["digital_accuracy"] - d > 0.01 else "—",
                              _fmt_j(q["energy_j"]), _fmt_j(q["dynamic_j"])] for q in r["loop"]]), "",
-                  (f"Electronic devices (fp32, digital accuracy {100 * r['digital_accuracy']:.2f} %), energy per "
-                  f"inference at batch {COST_BATCH}:"), "",
+                  (f"Electronic devices (fp32, digital accuracy {100 * r['digital_accuracy']:.2f} %), energy "
+                   f"per inference at batch {COST_BATCH}:"), "",
                   md_table(["device", "energy / inference (J)", "dynamic (J)"],
                            [[h, _fmt_j(v[0]), _fmt_j(v[1])] for h, v in r["hosts"].items()]), "",
                   f"![pareto](optics_pareto_{name}.png)", "",
                   READING[name], ""]
     lines += ["## Reading the energy numbers", "",
               ("optical4f's energy per inference is dominated by its 5 W static power (DMD, SLM and camera "
-              "electronics, an estimate) times the latency of camera frames (100 fps) and LCoS mask loads (32 Hz); "
-              "the dynamic part (DAC + ADC conversions, laser light) is what the photon and bit settings move: "
-              "the laser term is photons × hc/λ per lit modulator pixel / (transmission 0.5 × wall-plug 0.2), "
-              "the ADC term 64 pJ × 2^(bits − 12) per readout. Fewer photons save laser energy that is already "
-              "far below the ADC energy at these settings (device-figures: ~24 fJ of light vs ~64 pJ of ADC per "
-              "pixel at 8 bits), so on this profile the ADC bits, not the photons, set the dynamic energy."), ""]
+               "electronics, an estimate) times the latency of camera frames (100 fps) and LCoS mask loads "
+               "(32 Hz); the dynamic part (DAC + ADC conversions, laser light) is what the photon and bit "
+               "settings move: the laser term is photons × hc/λ per lit modulator pixel / (transmission 0.5 "
+               "× wall-plug 0.2), the ADC term 64 pJ × 2^(bits − 12) per readout. Fewer photons save laser "
+               "energy that is already far below the ADC energy at these settings (device-figures: ~24 fJ of "
+               "light vs ~64 pJ of ADC per pixel at 8 bits), so on this profile the ADC bits, not the "
+               "photons, set the dynamic energy."), ""]
     path = OUT / "optics.md"
     path.write_text("\n".join(lines))
     return path

@@ -119,7 +119,8 @@ def bench_schemes(data, args, out: list[str]) -> None:
             "Test error with the quantized weights (stochastic schemes: their deterministic form, sign or "
             "threshold 0.5, i.e. the deployable network) and with the real-valued master weights (how the "
             "BinaryConnect paper tests its stochastic variant). Learning rates per scheme: binary/ternary "
-            "master weights start in [-1, 1] (`unit_init`, the paper's H = Glorot scaling), so they take larger steps.", "",
+            "master weights start in [-1, 1] (`unit_init`, the paper's H = Glorot scaling), so they take "
+            "larger steps.", "",
             "| scheme | lr | error % quantized | error % real-valued | published MNIST error % | train s | "
             + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
             "|---|---|---|---|---|---|" + "---|" * len(DEVICES)]
@@ -140,8 +141,9 @@ def bench_schemes(data, args, out: list[str]) -> None:
             t_packed, y_packed = _timed(packed.forward, data.X_test)
             t_float, y_float = _timed(model.forward, data.X_test)
             same = np.array_equal(y_packed, y_float)
-            label += (f" (XNOR-popcount path {'bit-identical' if same else 'DIFFERS'}; {len(data.X_test)} test "
-                      f"images in {t_packed * 1e3:.0f} ms packed vs {t_float * 1e3:.0f} ms float emulation, median of 5)")
+            label += (f" (XNOR-popcount path {'bit-identical' if same else 'DIFFERS'}; {len(data.X_test)} "
+                      f"test images in {t_packed * 1e3:.0f} ms packed vs {t_float * 1e3:.0f} ms float "
+                      "emulation, median of 5)")
         out.append(f"| {label} | {lr:g} | {err:.2f} | {err_real:.2f} | {seed_err} | {secs:.0f} | "
                    f"{_cost_cells(_cost(model, prec))} |")
         print(out[-1], file=sys.stderr, flush=True)
@@ -167,7 +169,8 @@ def bench_ptq(base, data, out: list[str]) -> None:
         acc[bits] = 100 * hwsim.evaluate(q, data.X_test, data.y_test)["accuracy"]
         fw = ", ".join(v for k, v in formats.items() if k.endswith(".W")) or "float32"
         label = "32 (float)" if bits == 32 else str(bits)
-        out.append(f"| {label} | {acc[bits]:.2f} | {PTQ_SEED.get(bits, '—')} | {fw} | {_cost_cells(_cost(q, prec))} |")
+        out.append(f"| {label} | {acc[bits]:.2f} | {PTQ_SEED.get(bits, '—')} | {fw} | "
+                   f"{_cost_cells(_cost(q, prec))} |")
     d8 = acc[32] - acc[8]
     out += ["", f"8 bits vs float: {-d8:+.2f} points (goal: within 0.3; {'met' if d8 <= 0.3 else 'MISSED'}).", ""]
 
@@ -187,23 +190,24 @@ def bench_deep_compression(base, data, args, out: list[str]) -> None:
             f"centroid fine-tuning, 5-bit relative indices; {secs:.0f} s)", "",
             "Sizes are the bytes of the stored file (`CompressedModel.to_bytes()`), header included. "
             "P = pruning, Q = quantization (sharing), H = Huffman.", "",
-            "| layer | weights | kept % (Han) | weight bits P+Q (Han) | weight bits P+Q+H | index bits P+Q (Han) | "
-            "index bits P+Q+H | fillers | bytes P+Q | bytes P+Q+H | rate P+Q+H |",
+            "| layer | weights | kept % (Han) | weight bits P+Q (Han) | weight bits P+Q+H | index bits P+Q "
+            "(Han) | index bits P+Q+H | fillers | bytes P+Q | bytes P+Q+H | rate P+Q+H |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows_h.items():
         if name == "header":
-            out.append(f"| header | | | | | | | | {rows_f['header']['stored_bytes']} | {r['stored_bytes']} | |")
+            out.append(f"| header | | | | | | | | {rows_f['header']['stored_bytes']} | {r['stored_bytes']} | "
+                       "|")
             continue
         han = HAN.get(name, ("", "", "", ""))
         if name == "total":
             out.append(f"| **total** | {r['weights']} | {r['nonzero_pct']:.1f} ({han[1]}) | | | | | | "
-                       f"{rows_f['total']['stored_bytes']} ({rows_f['total']['compression']:.1f}×, Han 32×) | "
-                       f"{r['stored_bytes']} | **{r['compression']:.1f}×** (Han 40×) |")
+                       f"{rows_f['total']['stored_bytes']} ({rows_f['total']['compression']:.1f}×, Han 32×) "
+                       f"| {r['stored_bytes']} | **{r['compression']:.1f}×** (Han 40×) |")
             continue
         f = rows_f[name]
-        out.append(f"| {name} | {r['weights']} | {r['nonzero_pct']:.1f} ({han[1]}) | {args.share_bits} ({han[2]}) | "
-                   f"{r['weight_bits']:.2f} | 5 ({han[3]}) | {r['index_bits']:.2f} | {r['fillers']} | "
-                   f"{f['stored_bytes']} | {r['stored_bytes']} | {r['compression']:.1f}× |")
+        out.append(f"| {name} | {r['weights']} | {r['nonzero_pct']:.1f} ({han[1]}) | {args.share_bits} "
+                   f"({han[2]}) | {r['weight_bits']:.2f} | 5 ({han[3]}) | {r['index_bits']:.2f} | "
+                   f"{r['fillers']} | {f['stored_bytes']} | {r['stored_bytes']} | {r['compression']:.1f}× |")
     acc = res["accuracy"]
     loss = 100 * (acc["baseline"] - acc["stored"])
     wl = compressed_workload(model, res["stored"])
@@ -232,14 +236,17 @@ def bench_group_lasso(data, args, out: list[str]) -> None:
     small, kept = remove_dead_neurons(model)
     acc_small = hwsim.evaluate(small, data.X_test, data.y_test)["accuracy"]
     m_ft, _ = _train(small, data, hwsim.Precision(), 1, args.batch, args.lr, args.seed)
-    out += [f"## 4. Group lasso + dead-neuron removal (Scardapane et al. 2017; LeNet-300-100, λ = {args.gl_lam:g}, "
-            f"SGD lr {args.gl_lr:g} momentum 0.9 with proximal group steps, {args.epochs} epochs, {secs:.0f} s)", "",
+    out += ["## 4. Group lasso + dead-neuron removal (Scardapane et al. 2017; LeNet-300-100, λ = "
+            f"{args.gl_lam:g}, SGD lr {args.gl_lr:g} momentum 0.9 with proximal group steps, {args.epochs} "
+            f"epochs, {secs:.0f} s)", "",
             "| model | neurons per layer | test accuracy % | " + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
             "|---|---|---|" + "---|" * len(DEVICES),
-            f"| trained with group lasso | 784-300-100-10 | {100 * m['test_accuracy']:.2f} | {_cost_cells(_cost(model))} |",
+            f"| trained with group lasso | 784-300-100-10 | {100 * m['test_accuracy']:.2f} | "
+            f"{_cost_cells(_cost(model))} |",
             f"| dead neurons removed (norm ≤ 1e-3) | {'-'.join(map(str, kept))} | "
             f"{100 * acc_small:.2f} | {_cost_cells(_cost(small))} |",
-            f"| … and the {784 - kept[0]} unused inputs dropped (cost only) | {'-'.join(map(str, kept))} | same | "
+            f"| … and the {784 - kept[0]} unused inputs dropped (cost only) | {'-'.join(map(str, kept))} | "
+            "same | "
             f"{_cost_cells(_cost(hwsim.build_model('mlp:' + '-'.join(map(str, kept)), (kept[0],), 10)))} |",
             f"| + 1 epoch fine-tuning without penalty | same | {100 * m_ft['test_accuracy']:.2f} | same |", ""]
 
@@ -253,13 +260,15 @@ def bench_distillation(teacher, data, args, out: list[str]) -> None:
     m_dist = distill(student, teacher, data, epochs=args.epochs, batch=args.batch, lr=args.student_lr,
                      temperature=args.temperature, alpha=0.9, seed=args.seed)
     t_acc = hwsim.evaluate(teacher, data.X_test, data.y_test)["accuracy"]
-    out += [f"## 5. Distillation (Hinton et al. 2015; T = {args.temperature:g}, α = 0.9, {args.epochs} epochs; "
-            f"both students: same init, Adam lr {args.student_lr:g} constant)", "",
+    out += [f"## 5. Distillation (Hinton et al. 2015; T = {args.temperature:g}, α = 0.9, {args.epochs} "
+            f"epochs; both students: same init, Adam lr {args.student_lr:g} constant)", "",
             "| model | test accuracy % | " + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
             "|---|---|" + "---|" * len(DEVICES),
             f"| teacher {LENET} | {100 * t_acc:.2f} | {_cost_cells(_cost(teacher))} |",
-            f"| student {spec}, hard labels | {100 * m_plain['test_accuracy']:.2f} | {_cost_cells(_cost(plain))} |",
-            f"| student {spec}, distilled | {100 * m_dist['test_accuracy']:.2f} | {_cost_cells(_cost(student))} |", ""]
+            f"| student {spec}, hard labels | {100 * m_plain['test_accuracy']:.2f} | "
+            f"{_cost_cells(_cost(plain))} |",
+            f"| student {spec}, distilled | {100 * m_dist['test_accuracy']:.2f} | "
+            f"{_cost_cells(_cost(student))} |", ""]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,8 +313,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_distillation(base, data, args, out)
     out += ["Sources of the published numbers: [L] Lin, Courbariaux, Memisevic, Bengio 2016 (ICLR), Table 1; "
             "[C] Courbariaux, Bengio, David 2015 (NeurIPS), Table 2; [B] Courbariaux, Hubara et al. 2016, "
-            "arXiv:1602.02830, Table 1; [T] Li, Zhang, Liu 2016, arXiv:1605.04711; PTQ seed table as given in "
-            "the project issue; Han, Mao, Dally 2016 (ICLR), Table 2 (LeNet-300-100).", "",
+            "arXiv:1602.02830, Table 1; [T] Li, Zhang, Liu 2016, arXiv:1605.04711; PTQ seed table as given "
+            "in the project issue; Han, Mao, Dally 2016 (ICLR), Table 2 (LeNet-300-100).", "",
             f"Total wall time: {time.perf_counter() - t0:.0f} s on this machine.", ""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(out))

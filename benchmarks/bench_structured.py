@@ -220,10 +220,10 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
     OUT.mkdir(parents=True, exist_ok=True)
     lines = ["# Structured linear layers (ACDC, AFDF, Fastfood, circulant, low-rank, hashed)", "",
              (f"Last command: `python benchmarks/bench_structured.py {' '.join(sys.argv[1:])}` "
-             f"({seconds / 60:.1f} min; parts it skipped come from the earlier runs listed below, their results "
-             f"kept in `structured.json`). Machine: {platform.machine()}, {os.cpu_count()} cores shared with "
-             f"other agents; {load_before} before, {load_after} after the last run. One thread for BLAS, "
-             f"OpenMP and Numba."), ""]
+              f"({seconds / 60:.1f} min; parts it skipped come from the earlier runs listed below, their "
+              f"results kept in `structured.json`). Machine: {platform.machine()}, {os.cpu_count()} cores "
+              f"shared with other agents; {load_before} before, {load_after} after the last run. One thread "
+              "for BLAS, OpenMP and Numba."), ""]
     lines += [f"- {part}: `{cmd}`" for part, cmd in commands.items()] + [""]
     if rec:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
@@ -237,11 +237,11 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
         _save(fig, OUT / "structured_recovery.png")
         by = {(i, k): (tr, te) for i, k, tr, te, _ in rec["rows"]}
         lines += ["## 1. Linear-operator recovery (000:904–923)", "",
-                  (f"`Y = X W + ε`, X {rec['n']}×32, W 32×32 ~ U[0, 1], ε ~ N(0, 0.01²) (the seed's N(0, 10⁻⁴) "
-                  f"read as a variance). `seq:32,acdc(depth=K,init=...)` trained with `--loss mse`: Adam, lr 1e-2, "
-                  f"batch 100, {rec['epochs']} epochs ({100 * rec['epochs']} steps; the small init "
-                  f"{rec['small_epochs']} epochs). Least squares (with an offset): "
-                  f"MSE {rec['lsq']:.2e}."), "",
+                  (f"`Y = X W + ε`, X {rec['n']}×32, W 32×32 ~ U[0, 1], ε ~ N(0, 0.01²) (the seed's N(0, "
+                   "10⁻⁴) read as a variance). `seq:32,acdc(depth=K,init=...)` trained with `--loss mse`: "
+                   f"Adam, lr 1e-2, batch 100, {rec['epochs']} epochs ({100 * rec['epochs']} steps; the "
+                   f"small init {rec['small_epochs']} epochs). Least squares (with an offset): MSE "
+                   f"{rec['lsq']:.2e}."), "",
                   md_table(["K", "params", "train MSE, identity init", "test MSE", "train MSE, small init",
                             "reference note (20k steps)"],
                            [[k, 3 * k * 32, f"{by[('identity', k)][0]:.4g}", f"{by[('identity', k)][1]:.4g}",
@@ -256,13 +256,14 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
         for r in mn:
             ax.semilogx(r["params"], 100 * r["acc"], "o")
             ax.annotate(r["label"], (r["params"], 100 * r["acc"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="parameters", ylabel="test accuracy (%)", title=f"MNIST 8k/2k, {mn_part['epochs']} epochs")
+        ax.set(xlabel="parameters", ylabel="test accuracy (%)", title=f"MNIST 8k/2k, {mn_part['epochs']} "
+                                                                      "epochs")
         _save(fig, OUT / "structured_mnist.png")
         lines += ["## 2. MNIST (shared t10k: first 8,000 train, last 2,000 test)", "",
-                  (f"Adam, lr 1e-3, batch 64, **{mn_part['epochs']} epochs** (sized for the shared 2-core machine: "
-                  f"fewer epochs and 8,000 training images instead of the seed's full 60,000, so the "
-                  f"accuracies are below the seed's; compare rows with each other). fp32. Cost: the devices model, "
-                  f"one inference (batch 1), latency / energy."), "",
+                  (f"Adam, lr 1e-3, batch 64, **{mn_part['epochs']} epochs** (sized for the shared 2-core "
+                   "machine: fewer epochs and 8,000 training images instead of the seed's full 60,000, so "
+                   "the accuracies are below the seed's; compare rows with each other). fp32. Cost: the "
+                   "devices model, one inference (batch 1), latency / energy."), "",
                   md_table(["model", "spec", "params", "test acc (%)", "epoch (s)"] + list(DEVICES),
                            [[r["label"], f"`{r['spec']}`", f"{r['params']:,}", f"{100 * r['acc']:.2f}",
                              f"{r['epoch_s']:.1f}"] + [_fmt_cost(*r["cost"][d]) for d in DEVICES] for r in mn]),
@@ -284,20 +285,21 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
             rows.append([n] + [f"{1e3 * at[k][0]:.2f} ({1e3 * at[k][1]:.2f})" for k in KINDS]
                         + [f"{d / at[k][0]:.1f}×" for k in KINDS[1:]])
         lines += ["## 3. Speed on this CPU", "",
-                  (f"Forward + backward of one layer, batch 64, n → n, fp32; CPU time per call (`devices.time_call`, "
-                  f"clock `cpu`, so other agents' load counts less), median of {sp_part['repeats']} interleaved "
-                  f"repetitions. In brackets: the devices model's prediction for a profile calibrated on this "
-                  f"machine (`devices.calibrate(quick=True)`), from `hwsim.workload(training=True)` without the "
-                  f"optimizer update. ACDC with K = 1, Fastfood adaptive (S, G, B gradients), circulant via rfft."),
+                  ("Forward + backward of one layer, batch 64, n → n, fp32; CPU time per call "
+                   "(`devices.time_call`, clock `cpu`, so other agents' load counts less), median of "
+                   f"{sp_part['repeats']} interleaved repetitions. In brackets: the devices model's "
+                   "prediction for a profile calibrated on this machine (`devices.calibrate(quick=True)`), "
+                   "from `hwsim.workload(training=True)` without the optimizer update. ACDC with K = 1, "
+                   "Fastfood adaptive (S, G, B gradients), circulant via rfft."),
                   "", md_table(["n"] + [f"{k} ms (pred.)" for k in KINDS] + [f"Dense / {k}" for k in KINDS[1:]], rows),
-                  "", ("Targets (issue 9, not timed tests): at n = 4096 ACDC and Fastfood forward+backward ≥ 10× "
-                  "faster than Dense. Seed (000:886–891): ACDC beats dense 'up to 10×' at batch 128 on a Titan X "
-                  "with a fused CUDA kernel."), "", "![speed](structured_speed.png)", ""]
+                  "", ("Targets (issue 9, not timed tests): at n = 4096 ACDC and Fastfood forward+backward ≥ "
+                       "10× faster than Dense. Seed (000:886–891): ACDC beats dense 'up to 10×' at batch 128 "
+                       "on a Titan X with a fused CUDA kernel."), "", "![speed](structured_speed.png)", ""]
     if fw:
         tf, tr = fw
-        lines += [(f"FWHT of a (64, 4096) float32 array (Numba kernel, in place, 1 thread): {1e3 * tf:.3f} ms; "
-                  f"`scipy.fft.rfft` of the same array: {1e3 * tr:.3f} ms; ratio FWHT / rfft = {tf / tr:.2f} "
-                  f"(target ≤ 1)."), ""]
+        lines += [(f"FWHT of a (64, 4096) float32 array (Numba kernel, in place, 1 thread): {1e3 * tf:.3f} "
+                   f"ms; `scipy.fft.rfft` of the same array: {1e3 * tr:.3f} ms; ratio FWHT / rfft = "
+                   f"{tf / tr:.2f} (target ≤ 1)."), ""]
     path = OUT / "structured.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Grid ({len(reference)} cells, {len(ok)} ok; each cell its own training run):", "",
         "```toml", GRID.format(epochs=args.epochs).strip(), "```", "",
         "## Wall time (fresh output folder each run; LocalCluster start and shutdown included)", "",
-        "| run | workers | wall time (s) | Σ task time (s) | load before | load after | results identical to run 1 |",
+        "| run | workers | wall time (s) | Σ task time (s) | load before | load after | results identical to "
+        "run 1 |",
         "|---|---|---|---|---|---|---|",
         *(f"| {i + 1} | {r['workers']} | {r['seconds']:.1f} | {r['task_seconds']:.1f} | {r['load_before']} | "
           f"{r['load_after']} | {'yes' if r['identical'] else 'NO'} |" for i, r in enumerate(runs)),

@@ -17,8 +17,9 @@ TINY = "mlcommons/tiny_results_v1.1, closed/Krai/results/README.md @ 04558bf8613
 CONVNET = "soumith/convnet-benchmarks, README.md @ b9d22fe38d564893318cb9dd8df44493b77b9872"
 H100 = ("mlcommons/inference_results_v3.0, closed/NVIDIA/results/DGX-H100_H100-SXM-80GBx1_TRT/resnet50/Offline/"
         "performance/run_1/mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
-ORIN = ("mlcommons/inference_results_v3.0, closed/NVIDIA/results/Orin_NX_TRT/resnet50/SingleStream/performance/"
-        "run_1/mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
+ORIN = ("mlcommons/inference_results_v3.0, "
+        "closed/NVIDIA/results/Orin_NX_TRT/resnet50/SingleStream/performance/run_1/mlperf_log_summary.txt @ "
+        "dad59af09e9e62eceec4bee48794e201d6cf9170")
 XEON = ("mlcommons/inference_results_v1.1, closed/Intel/results/1-node-2S-ICX-OpenVINO-INT8/resnet50/Offline/"
         "performance/run_1/mlperf_log_summary.txt @ 912dcdb9163736beca40a1f86e25d1305deab549 (system: "
         "closed/Intel/systems/1-node-2S-ICX-OpenVINO-INT8.json: 2x Xeon Platinum 8380)")
@@ -55,10 +56,11 @@ PUBLISHED = [
               "VWW 19.867 inf./sec", TINY, 6928.315e-6, "6928.315 uJ/inf"),
     Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "fc_autoencoder", "int8", 1, 1, 1 / 547.234,
               "AD 547.234 inf./sec", TINY, 235.833e-6, "235.833 uJ/inf",
-              cause="ten GEMV-shaped dense layers (m = 1) stream all 264 KB of int8 weights from flash once per "
-                    "inference; the model calls them compute bound at the conv-fitted efficiency, while the "
-                    "measured 1.83 ms means <= 0.14 GB/s if flash-bound: the flash bandwidth (0.28 GB/s) is an "
-                    "estimate scaled from the H743's, with no published figure for streaming reads under wait states"),
+              cause="ten GEMV-shaped dense layers (m = 1) stream all 264 KB of int8 weights from flash once "
+                    "per inference; the model calls them compute bound at the conv-fitted efficiency, while "
+                    "the measured 1.83 ms means <= 0.14 GB/s if flash-bound: the flash bandwidth (0.28 GB/s) "
+                    "is an estimate scaled from the H743's, with no published figure for streaming reads "
+                    "under wait states"),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
               "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
               note="fits efficiency.conv of titan-x-maxwell"),
@@ -68,21 +70,24 @@ PUBLISHED = [
               "GoogleNet V1 128x3x224x224: forward 130 ms", CONVNET,
               cause="the inception branches are small convolutions (1x1 reductions to 16-64 channels, 5x5 "
                     "convolutions on 16-48 channels) that fill few GEMM tiles; the profile has one conv "
-                    "efficiency, fitted on VGG-A's large convolutions, and no size-dependent curve for this GPU"),
+                    "efficiency, fitted on VGG-A's large convolutions, and no size-dependent curve for this "
+                    "GPU"),
     Published("h100-sxm", "DGX-H100, 1x H100-SXM-80GB, TensorRT, Offline", "resnet50", "int8", 256, 1,
               1 / 91825.7, "Samples per second: 91825.7", H100,
               note="offline throughput; costed as batches of 256",
-              cause="predicted memory bound (2/3 of the time): each layer's int8 activations of a 256-image batch "
-                    "go through HBM at 0.9 x 3.35 TB/s, and the 16 residual adds are separate passes; TensorRT "
-                    "fuses the residual add into the convolution epilogue and keeps layer tiles in the 50 MB L2, "
-                    "which the model does not represent; the efficiencies (conv 0.6, memory 0.9) are estimates, not fitted"),
+              cause="predicted memory bound (2/3 of the time): each layer's int8 activations of a 256-image "
+                    "batch go through HBM at 0.9 x 3.35 TB/s, and the 16 residual adds are separate passes; "
+                    "TensorRT fuses the residual add into the convolution epilogue and keeps layer tiles in "
+                    "the 50 MB L2, which the model does not represent; the efficiencies (conv 0.6, memory "
+                    "0.9) are estimates, not fitted"),
     Published("jetson-orin-nx", "Jetson Orin NX 16 GB, TensorRT, SingleStream", "resnet50", "int8", 1, 1,
               1084560e-9, "50.00 percentile latency (ns): 1084560", ORIN),
     Published("xeon-8380", "2x Xeon Platinum 8380, OpenVINO INT8, Offline", "resnet50", "int8", 64, 1,
               2 / 4223.33, "Samples per second: 4223.33 (2 sockets; one socket = our profile: 2 x time)", XEON,
               note="throughput of 2 sockets halved to one socket; costed as batches of 64",
-              cause="88 % of the predicted time is int8 convolution at the profile's estimated efficiency 0.6 of "
-                    "an estimated VNNI peak (23.6 TOPS); the measurement implies about 0.84 of that peak"),
+              cause="88 % of the predicted time is int8 convolution at the profile's estimated efficiency "
+                    "0.6 of an estimated VNNI peak (23.6 TOPS); the measurement implies about 0.84 of that "
+                    "peak"),
 ]
 
 _PRECISION = {"int8": "fixed8", "fp32": "fp32"}
