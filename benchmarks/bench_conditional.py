@@ -62,7 +62,8 @@ DEVICES = ("xeon-8380", "h100-sxm", "stm32h743")
 
 
 def load() -> str:
-    return subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip().split("load average:")[-1]
+    return subprocess.run(["uptime"], check=False, capture_output=True,
+                          text=True).stdout.strip().split("load average:")[-1]
 
 
 def mlp_spec(ranks) -> str:
@@ -106,7 +107,8 @@ def part_estimator(epochs: int, reps: int, log) -> tuple[list, dict]:
     for name, ranks in RANKS.items():
         model = hwsim.build_model(mlp_spec(ranks), (784,), 10, seed=0)
         t0 = time.perf_counter()
-        m = hwsim.train(model, ds, hwsim.Precision(), epochs=epochs, batch=100, lr=1e-3, seed=0, progress=False)
+        m = hwsim.train(model, ds, hwsim.Precision(), epochs=epochs, batch=100, lr=1e-3, seed=0,
+                        progress=False)
         curves[name] = [100 * (1 - a) for a in m["test_accuracy_per_epoch"]]
         est = [layer for layer in model.layers if isinstance(layer, hwsim.EstimatedDense)]
         for layer in est:
@@ -124,8 +126,10 @@ def part_estimator(epochs: int, reps: int, log) -> tuple[list, dict]:
         if r["ranks"] is None:
             continue
         dims = [(784, 1000), (1000, 600), (600, 400)]
-        r["gamma_layers"] = [hwsim.estimator_gain(d, h, k, a) for (d, h), k, a in zip(dims, r["ranks"], r["alphas"])]
-        r["gamma_nn"] = hwsim.estimator_gain_nn([(d, h, k, a) for (d, h), k, a in zip(dims, r["ranks"], r["alphas"])]
+        r["gamma_layers"] = [hwsim.estimator_gain(d, h, k, a)
+                             for (d, h), k, a in zip(dims, r["ranks"], r["alphas"])]
+        r["gamma_nn"] = hwsim.estimator_gain_nn([(d, h, k, a)
+                                                 for (d, h), k, a in zip(dims, r["ranks"], r["alphas"])]
                                                 + [(400, 10, None, 1.0)])
         r["flop_ratio"] = ctrl_ops / forward_ops(models[r["name"]], 1)
     one = X[:200]
@@ -193,7 +197,8 @@ def predict_devices(sparse, dense, batch: int) -> dict:
         ws = hwsim.workload(_wrap(sparse), batch=batch, training=training)
         wd = hwsim.workload(_wrap(dense), batch=batch, training=training)
         for dev in DEVICES:
-            out[_dkey(dev, training)] = devices.estimate(wd, dev).latency_s / devices.estimate(ws, dev).latency_s
+            out[_dkey(dev, training)] = (devices.estimate(wd, dev).latency_s
+                                         / devices.estimate(ws, dev).latency_s)
     return out
 
 
@@ -214,15 +219,16 @@ def gru_bpc(hidden: int, updates: int, log) -> list:
     specs = [("standard GRU", None, None, f"seq:27,gru({hidden}),dense(27)")]
     for bs, g in BLOCKS:
         for s in SHIFTS:
-            specs.append((f"{hidden // g}/{g}", g, s, f"seq:27,cgru({hidden},blocks={g},s={s},skip=false),dense(27)"))
+            specs.append((f"{hidden // g}/{g}", g, s,
+                          f"seq:27,cgru({hidden},blocks={g},s={s},skip=false),dense(27)"))
     for label, g, s, spec in specs:
         model = hwsim.build_model(spec, (27,), 27, seed=0)
         t0 = time.perf_counter()
         m = hwsim.train_text(model, data, hwsim.Precision(), epochs=1, batch=32, bptt=50, lr=3e-3,
                              max_updates=updates, progress=False)
         sp = next(iter(m["gate_sparsity"][0].values()), math.nan)
-        rows.append({"label": label, "g": g, "s": s, "bpc": m["valid_bpc_final"], "train_bpc": m["train_bpc"][-1],
-                     "sparsity": sp, "seconds": time.perf_counter() - t0})
+        rows.append({"label": label, "g": g, "s": s, "bpc": m["valid_bpc_final"],
+                     "train_bpc": m["train_bpc"][-1], "sparsity": sp, "seconds": time.perf_counter() - t0})
         log(f"  {label} s={s}: valid {m['valid_bpc_final']:.3f} bpc, sparsity {sp:.3f}")
     return rows
 
@@ -242,7 +248,8 @@ def plots(est_rows, extra, speed_rows) -> list[str]:
     est = [r for r in est_rows if r["ranks"] is not None]
     xs = np.arange(len(est))
     for i, (key, lab) in enumerate((("gamma_nn", "γ_NN eq. 3.9"), ("flop_ratio", "counted FLOP ratio"),
-                                    ("time_batch", "time ratio, batch 2000"), ("time_single", "time ratio, batch 1"))):
+                                    ("time_batch", "time ratio, batch 2000"),
+                                    ("time_single", "time ratio, batch 1"))):
         ax[1].bar(xs + (i - 1.5) * 0.2, [r[key] for r in est], 0.2, label=lab)
     ax[1].axhline(1, color="k", lw=0.8)
     ax[1].set_xticks(xs, [r["name"] for r in est])
@@ -282,8 +289,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke run; report not written)")
     ap.add_argument("--epochs", type=int, default=5, help="MNIST epochs per model (default 5)")
-    ap.add_argument("--updates", type=int, default=89, help="text updates per GRU model (default 89 = 1 "
-                                                            "epoch)")
+    ap.add_argument("--updates", type=int, default=89,
+                    help="text updates per GRU model (default 89 = 1 epoch)")
     ap.add_argument("--reps", type=int, default=5, help="timing repetitions (default 5)")
     ap.add_argument("--render", action="store_true",
                     help="only rewrite the report and plots from reports/benchmarks/conditional.json")
@@ -333,7 +340,8 @@ def write_report(est_rows, extra, speed_rows, bpc_rows, figs, loads, seconds, ar
                   [[r["name"], f"{r['error']:.2f}", SEED_ERR[r["name"]],
                     " / ".join(f"{a:.3f}" for a in r["alphas"]) or "—",
                     " / ".join(f"{g:.2f}" for g in r.get("gamma_layers", [])) or "—",
-                    f"{r['gamma_nn']:.2f}" if "gamma_nn" in r else "1", f"{r['flop_ratio']:.2f}" if "flop_ratio" in r else "1",
+                    f"{r['gamma_nn']:.2f}" if "gamma_nn" in r else "1",
+                    f"{r['flop_ratio']:.2f}" if "flop_ratio" in r else "1",
                     f"{r['time_batch']:.2f}", f"{r['time_single']:.2f}"] for r in est_rows])
     sr = [r for r in speed_rows if "bs" in r]
     t_std = speed_rows[-1]["standard_gru_fb"]
@@ -341,11 +349,13 @@ def write_report(est_rows, extra, speed_rows, bpc_rows, figs, loads, seconds, ar
                    "seed speedup (fwd)", *[f"{d} fwd / train (model)" for d in DEVICES]],
                   [[f"{r['bs']}/{r['g']}", f"{r['s']:.2f}", f"{r['sparsity']:.3f}", f"{r['fwd']:.2f}×",
                     f"{r['fwdbwd']:.2f}×", f"{SEED_SPEEDUP[(r['bs'], r['s'])]:.2f}×",
-                    *[f"{r['devices'][_dkey(d, False)]:.2f}× / {r['devices'][_dkey(d, True)]:.2f}×" for d in DEVICES]]
+                    *[f"{r['devices'][_dkey(d, False)]:.2f}× / {r['devices'][_dkey(d, True)]:.2f}×"
+                      for d in DEVICES]]
                    for r in sr])
     t3 = md_table(["model (H = 256)", "s", "valid bpc", "train bpc", "gate sparsity (training)", "seconds"],
-                  [[r["label"], "—" if r["s"] is None else f"{r['s']:.2f}", f"{r['bpc']:.3f}", f"{r['train_bpc']:.3f}",
-                    "—" if math.isnan(r["sparsity"]) else f"{r['sparsity']:.3f}", f"{r['seconds']:.0f}"]
+                  [[r["label"], "—" if r["s"] is None else f"{r['s']:.2f}", f"{r['bpc']:.3f}",
+                    f"{r['train_bpc']:.3f}", "—" if math.isnan(r["sparsity"]) else f"{r['sparsity']:.3f}",
+                    f"{r['seconds']:.0f}"]
                    for r in bpc_rows])
     dense_fb = statistics.median(r["t_fb_dense"] for r in sr)
     gpu = [r["devices"][_dkey("h100-sxm", False)] for r in sr]
@@ -472,7 +482,8 @@ def _bpc_reading(rows) -> str:
     std = next(r["bpc"] for r in rows if r["g"] is None)
     by_s = {s: statistics.mean(r["bpc"] for r in rows if r["s"] == s) for s in SHIFTS}
     return (f"the standard GRU reaches {std:.2f} bpc; the conditional GRUs at s = 0 "
-            f"{min(r['bpc'] for r in rows if r['s'] == 0.0):.2f}–{max(r['bpc'] for r in rows if r['s'] == 0.0):.2f}, "
+            f"{min(r['bpc'] for r in rows if r['s'] == 0.0):.2f}–"
+            f"{max(r['bpc'] for r in rows if r['s'] == 0.0):.2f}, "
             f"and the mean over the three block layouts rises with sparsity: "
             + ", ".join(f"s = {s}: {v:.2f}" for s, v in by_s.items())
             + " — the seed's direction (more zero gates, states that cannot react), much steeper after "

@@ -48,8 +48,8 @@ def _matmul_cases():
             def setup(m=m, k=k, n=n, dt=dt):
                 a, b, c = full((m, k), 1, dt), full((k, n), 1, dt), empty((m, n), dt)
                 return lambda: np.matmul(a, b, out=c)
-            yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} {cls}", m=m, k=k, n=n, a_bits=bits, b_bits=bits,
-                                           acc_bits=bits), setup
+            yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} {cls}", m=m, k=k, n=n, a_bits=bits,
+                                           b_bits=bits, acc_bits=bits), setup
 
 
 def _elementwise_cases():
@@ -96,8 +96,8 @@ def _fresh_cases():
         def setup(m=m, k=k, n=n, dt=dt):
             a, b, c = full((m, k), 1, dt), full((k, n), 1, dt), empty((m, n), dt)
             return lambda: np.matmul(a, b, out=c)
-        yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} fp{bits}", m=m, k=k, n=n, a_bits=bits, b_bits=bits,
-                                       acc_bits=bits), setup
+        yield "matmul", devices.MatMul(f"matmul {m}x{k}x{n} fp{bits}", m=m, k=k, n=n, a_bits=bits,
+                                       b_bits=bits, acc_bits=bits), setup
     for n, (dt, _, bits) in ((3000, f32), (30000, f32), (30000, f64), (300000, f32), (3_000_000, f64),
                              (30_000_000, f32)):
         def add(n=n, dt=dt):
@@ -130,7 +130,8 @@ def _mlp(name, batch, widths, cls):
     x0 = full((batch, widths[0]), 1, dt)
 
     def setup():
-        # the forward pass as a flat list of bound calls (an engine's schedule: no interpreter work between ops)
+        # the forward pass as a flat list of bound calls (an engine's schedule: no interpreter work
+        # between ops)
         calls, x = [], x0
         for i, (w, b, y) in enumerate(bufs):
             calls += [partial(np.matmul, x, w, out=y), partial(np.add, y, b, out=y)]
@@ -189,7 +190,8 @@ def _acdc_figure(out_dir: Path) -> tuple[str, list[Path]]:
 
     prof = devices.load("titan-x-maxwell")
     sizes = [1 << lg for lg in range(7, 15)]
-    wl = devices.Workload([devices.Transform(f"acdc N={n}", kind="acdc", n=n, count=8192, bits=32, level="gddr5")
+    wl = devices.Workload([devices.Transform(f"acdc N={n}", kind="acdc", n=n, count=8192, bits=32,
+                                             level="gddr5")
                            for n in sizes])
     est = devices.estimate(wl, prof)
     _, peak = prof.peak("transform", "fp32")
@@ -228,7 +230,8 @@ def _measure(cases, prof, min_time, repeat, clock):
         meas = devices.time_call(fn, min_time=min_time, repeat=repeat, clock=clock)
         del fn
         bound = pred.rows[0].bound if len(pred.rows) == 1 else "mixed"
-        results.append((group, op if not isinstance(op, devices.Workload) else None, pred.latency_s, meas, bound))
+        results.append((group, op if not isinstance(op, devices.Workload) else None, pred.latency_s, meas,
+                        bound))
         print(f"{group:12s} {wl.ops[0].name if len(wl) == 1 else '':32s} pred {pred.latency_s:.3e} "
               f"meas {meas:.3e} err {pred.latency_s / meas - 1:+.1%}", flush=True)
     return results
@@ -306,7 +309,8 @@ def _fidelity(quick: bool, out_dir: Path) -> tuple[str, dict]:
     lines, results = [], {}
     for threads, clock in (("1", "cpu"), ("default", "wall")):
         path = out_dir / f".fidelity-{threads}.json"
-        cmd = [sys.executable, __file__, f"--threads={threads}", "--clock", clock, "--fidelity-child", str(path)]
+        cmd = [sys.executable, __file__, f"--threads={threads}", "--clock", clock, "--fidelity-child",
+               str(path)]
         subprocess.run(cmd + (["--quick"] if quick else []), check=True)
         data = json.loads(path.read_text())
         path.unlink()
@@ -384,14 +388,15 @@ def main(argv=None) -> int:
     net_lines = "\n".join(f"| {name} | {len(wl)} | {p * 1e6:.4g} | {m * 1e6:.4g} | {p / m - 1:+.1%} |"
                           for (name, wl, _), (_, _, p, m, _) in zip(nets, net_res))
     loaded = max(load0[0], load1[0]) > (os.cpu_count() or 1) + 0.5  # the load counts this process too
+    load_note = ("the machine was LOADED by other work during the run (shared by several engineers): timings "
+                 "are noisy" if loaded else "the machine was lightly loaded")
     report = f"""# devices: cost model validated against measurement
 
 Command: `python benchmarks/bench_devices.py{' --quick' if args.quick else ''}` \
 (run from the repository root).
 
 Machine: {prof.data['description']}. Load average before / after: {load0[0]:.2f} / {load1[0]:.2f}
-on {os.cpu_count()} CPUs — \
-{'the machine was LOADED by other work during the run (shared by several engineers): timings are noisy' if loaded else 'the machine was lightly loaded'}.
+on {os.cpu_count()} CPUs — {load_note}.
 Calibration took {t_cal:.1f} s; calibration + all measurements {t_total:.0f} s, back to back in one process.
 Each measurement: `devices.time_call`, median of {repeat} \
 timed batches of >= {min_time * 1e3:g} ms. numpy ops write into

@@ -46,7 +46,8 @@ def _run(label: str, spec: str, data: Dataset, precision: Precision, **kw) -> di
     return m
 
 
-def _plot(path: Path, runs: list[dict], title: str, key: str = "train_loss", ylabel: str = "training NLL") -> None:
+def _plot(path: Path, runs: list[dict], title: str, key: str = "train_loss",
+          ylabel: str = "training NLL") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -90,7 +91,8 @@ def bench_mnist(args, lines: list[str]) -> None:
     updates = args.epochs * -(-len(data.X_train) // args.batch)
     runs = []
     print("MNIST", file=sys.stderr)
-    Precision.from_flags(activation="s8.5").activation(np.zeros(8, np.float32), seed=0)  # compile before timing
+    # compile before timing
+    Precision.from_flags(activation="s8.5").activation(np.zeros(8, np.float32), seed=0)
     for label, spec, act in mnist_rows(args.hidden, updates):
         prec = Precision() if act is None else Precision.from_flags(activation=act, seed=0)
         runs.append(_run(label, spec, data, prec, epochs=args.epochs, batch=args.batch, lr=args.lr, seed=0))
@@ -145,7 +147,8 @@ def bench_parity(args, lines: list[str]) -> None:
     for n in args.parity_n:
         data = parity_data(n, args.parity_train, args.parity_test)
         specs = [("plain", f"seq:{n}," + ",".join([f"dense({h}),sigmoid"] * 6) + ",dense(2)"),
-                 *[(f"mollified k={k:g}", f"seq:{n}," + ",".join([f"mollified({h},k={k:g})"] * 6) + ",dense(2)")
+                 *[(f"mollified k={k:g}",
+                    f"seq:{n}," + ",".join([f"mollified({h},k={k:g})"] * 6) + ",dense(2)")
                    for k in ks],
                  ("residual", f"seq:{n},dense({h}),sigmoid,"
                   + ",".join([f"mollified({h},p=0,anneal=false,residual=true)"] * 5) + ",dense(2)")]
@@ -196,7 +199,8 @@ def bench_unique(args, lines: list[str]) -> None:
     for r in runs:
         r["test_error"] = [100 * (1 - a) for a in r["test_accuracy_per_epoch"]]
     png = args.out.with_name(f"{args.out.stem}_unique.png")
-    _plot(png, runs, f"unique elements, length {L}, values 0..{V - 1}", key="test_error", ylabel="test error %")
+    _plot(png, runs, f"unique elements, length {L}, values 0..{V - 1}", key="test_error",
+          ylabel="test error %")
     counts = np.bincount(data.y_test, minlength=V)
     lines += ["## 3. Unique-element counting", "",
               (f"Sequences of {L} integers in 0..{V - 1} (the seed: 26 in 0..10), {args.unique_train} train "
@@ -205,7 +209,8 @@ def bench_unique(args, lines: list[str]) -> None:
                f"is an MLP on the one-hot sequence ({L * V}-{h}-{h}-{V}; the seed: LSTM + time-average "
                "pooling + ReLU MLP) with the reference's tanh replaced by noisy hard-tanh. "
                f"{args.unique_epochs} epochs, batch 50, Adam lr {args.lr}."),
-              "", "| model | test error % (final) | best test error % | seed's test error % (Table 4.5) | s |",
+              "",
+              "| model | test error % (final) | best test error % | seed's test error % (Table 4.5) | s |",
               "|---|---|---|---|---|"]
     for (label, _, seed_err), r in zip(rows, runs):
         lines.append(f"| {label} | {r['test_error'][-1]:.2f} | {min(r['test_error']):.2f} | {seed_err} | "
@@ -272,7 +277,8 @@ def main(argv=None) -> int:
     load0, t0 = _uptime(), time.perf_counter()
     lines: list[str] = []
     for part in args.parts:
-        {"mnist": bench_mnist, "parity": bench_parity, "unique": bench_unique, "cost": bench_cost}[part](args, lines)
+        {"mnist": bench_mnist, "parity": bench_parity, "unique": bench_unique,
+         "cost": bench_cost}[part](args, lines)
     head = ["# Noise as a training tool: noisy activations and mollifying networks", "",
             f"Command: `{cmd}`", "",
             (f"Machine: shared 2-core box; load average (1, 5, 15 min) {load0} at the start, {_uptime()} at "

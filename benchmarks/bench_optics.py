@@ -117,14 +117,16 @@ def part_ideal() -> dict:
             n = int(rng.integers(2, 300))
             x, h = rng.standard_normal((4, n)), rng.standard_normal(n)
             ref = x @ _circulant_matrix(h).T
-            worst["circulant"] = max(worst["circulant"], float(np.abs(f.circulant(x, h) - ref).max() / np.abs(ref).max()))
+            worst["circulant"] = max(worst["circulant"],
+                                     float(np.abs(f.circulant(x, h) - ref).max() / np.abs(ref).max()))
             c, o, k = (int(v) for v in rng.integers(1, 4, 3))
             hh, ww, pad = int(rng.integers(k + 1, 20)), int(rng.integers(k + 1, 20)), int(rng.integers(0, 3))
             xi, wi = rng.standard_normal((2, c, hh, ww)), rng.standard_normal((o, c, 2 * k - 1, 2 * k - 1))
             layer = hwsim.Conv2d(c, o, 2 * k - 1, padding=pad, dtype=np.float64)
             layer.W = wi
             ref = layer.forward(xi)
-            worst["conv2d"] = max(worst["conv2d"], float(np.abs(f.conv2d(xi, wi, padding=pad) - ref).max() / np.abs(ref).max()))
+            worst["conv2d"] = max(worst["conv2d"], float(np.abs(f.conv2d(xi, wi, padding=pad) - ref).max()
+                                                         / np.abs(ref).max()))
         rows += [{"op": op, "detection": detection, "max_rel_error": err} for op, err in worst.items()]
     return {"rows": rows, "trials": 20}
 
@@ -137,8 +139,8 @@ def part_noise() -> dict:
     for detection in DETECTIONS:
         for bits in (12, 6):
             for i, p in enumerate(photons):
-                f = FourF.from_profile(photons_per_pixel=p, adc_bits=bits, full_well_e=None, detection=detection,
-                                       seed=100 + i)
+                f = FourF.from_profile(photons_per_pixel=p, adc_bits=bits, full_well_e=None,
+                                       detection=detection, seed=100 + i)
                 y = f.conv2d(x, w)
                 rows.append({"detection": detection, "adc_bits": bits, "photons": p,
                              "measured": float(np.sqrt(np.mean((y - 1.0) ** 2))),
@@ -191,7 +193,8 @@ def part_network(name: str, epochs: int) -> dict:
         train(loop, data, Precision(), epochs=1, batch=BATCH, lr=LR / 4, seed=SEED + 1, progress=False)
         acc = float(evaluate(loop, data.X_test, data.y_test, Precision())["accuracy"])
         energy, dyn = _energy_per_inference(loop, f.device_profile())
-        out["loop"].append({"photons": p, "adc_bits": bits, "accuracy": acc, "energy_j": energy, "dynamic_j": dyn})
+        out["loop"].append({"photons": p, "adc_bits": bits, "accuracy": acc, "energy_j": energy,
+                            "dynamic_j": dyn})
         print(f"  in the loop P={p:g} adc={bits}: {acc:.4f} ({time.time() - t:.0f} s)", flush=True)
     out["seconds"] = time.time() - t0
     return out
@@ -212,7 +215,8 @@ def _plots(res: dict) -> list[str]:
                 ax.loglog([q["photons"] for q in r], [q["measured"] for q in r], ls, marker=mark, ms=4,
                           label=f"measured, {det}, {bits}-bit ADC")
         r = [q for q in rows if q["detection"] == "incoherent" and q["adc_bits"] == 12]
-        ax.loglog([q["photons"] for q in r], [q["analytic"] for q in r], "k:", lw=2, label="OpticalNoise.relative_sigma")
+        ax.loglog([q["photons"] for q in r], [q["analytic"] for q in r], "k:", lw=2,
+                  label="OpticalNoise.relative_sigma")
         ax.set_xlabel("photons per pixel at full scale")
         ax.set_ylabel("relative rms output error")
         ax.legend(fontsize=7)
@@ -272,6 +276,11 @@ def _noise_rows(rows: list[dict]) -> list[list[str]]:
             cells += [f"{q['measured']:.3g}", f"{q['measured'] / q['analytic']:.2f}"]
         out.append(cells + [f"{pick(p, 'incoherent', 6)['adc_floor']:.2g}"])
     return out
+
+
+def _grid_accuracy(res: dict, photons: float, adc_bits: int) -> float:
+    """Test accuracy of the digitally trained model through the optics at one grid setting."""
+    return next(q["accuracy"] for q in res["grid"] if q["photons"] == photons and q["adc_bits"] == adc_bits)
 
 
 def write_report(res: dict) -> Path:
@@ -340,15 +349,16 @@ def write_report(res: dict) -> Path:
                    "s."), "",
                   "Test accuracy (%) of the digitally trained model through the optics:", "",
                   md_table(["photons \\ ADC bits", *map(str, ADC_BITS)],
-                           [[f"{p:g}"] + [f"{100 * next(q['accuracy'] for q in r['grid'] if q['photons'] == p and q['adc_bits'] == b):.2f}"
-                                          for b in ADC_BITS] for p in PHOTONS]), "",
+                           [[f"{p:g}"] + [f"{100 * _grid_accuracy(r, p, b):.2f}" for b in ADC_BITS]
+                            for p in PHOTONS]), "",
                   "Optics in the loop vs trained digitally (same setting for training and evaluation):", "",
                   md_table(["photons", "ADC bits", "trained digitally (%)", "in the loop (%)", "recovered",
                             "energy / inference (J)", "of which dynamic (J)"],
                            [[f"{q['photons']:g}", q["adc_bits"],
-                             f"{100 * (d := next(g['accuracy'] for g in r['grid'] if g['photons'] == q['photons'] and g['adc_bits'] == q['adc_bits'])):.2f}",
+                             f"{100 * (d := _grid_accuracy(r, q['photons'], q['adc_bits'])):.2f}",
                              f"{100 * q['accuracy']:.2f}",
-                             f"{(q['accuracy'] - d) / (r['digital_accuracy'] - d):.0%}" if r["digital_accuracy"] - d > 0.01 else "—",
+                             f"{(q['accuracy'] - d) / (r['digital_accuracy'] - d):.0%}"
+                             if r["digital_accuracy"] - d > 0.01 else "—",
                              _fmt_j(q["energy_j"]), _fmt_j(q["dynamic_j"])] for q in r["loop"]]), "",
                   (f"Electronic devices (fp32, digital accuracy {100 * r['digital_accuracy']:.2f} %), energy "
                    f"per inference at batch {COST_BATCH}:"), "",
@@ -384,7 +394,8 @@ def main(argv=None) -> int:
         meta["commands"] = [c for c in [*meta.get("commands", []), old] if c] + [command]
         meta["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
         for part in args.parts.split(","):
-            meta["load"][part] = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+            meta["load"][part] = subprocess.run(["uptime"], capture_output=True, text=True,
+                                                check=False).stdout.strip()
             if part == "ideal":
                 res["ideal"] = part_ideal()
             elif part == "noise":
