@@ -155,7 +155,8 @@ def bench_schemes(data, args, out: list[str]) -> None:
 
 
 def bench_ptq(base, data, out: list[str]) -> None:
-    out += ["## 2. Post-training min-max quantization (float LeNet-300-100, weights and biases per layer)", "",
+    out += ["## 2. Post-training min-max quantization (float LeNet-300-100, weights and biases per layer)",
+            "",
             "| bits | our test accuracy % | published (MNIST) % | per-layer formats (W) | "
             + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
             "|---|---|---|---|" + "---|" * len(DEVICES)]
@@ -172,7 +173,9 @@ def bench_ptq(base, data, out: list[str]) -> None:
         out.append(f"| {label} | {acc[bits]:.2f} | {PTQ_SEED.get(bits, '—')} | {fw} | "
                    f"{_cost_cells(_cost(q, prec))} |")
     d8 = acc[32] - acc[8]
-    out += ["", f"8 bits vs float: {-d8:+.2f} points (goal: within 0.3; {'met' if d8 <= 0.3 else 'MISSED'}).", ""]
+    out += ["",
+            f"8 bits vs float: {-d8:+.2f} points (goal: within 0.3; {'met' if d8 <= 0.3 else 'MISSED'}).",
+            ""]
 
 
 def bench_deep_compression(base, data, args, out: list[str]) -> None:
@@ -180,7 +183,8 @@ def bench_deep_compression(base, data, args, out: list[str]) -> None:
     sparsity = {0: 0.92, 2: 0.91, 4: 0.74}          # Han et al.'s LeNet-300-100 keep ratios
     t = time.perf_counter()
     res = deep_compress(model, data, sparsity=sparsity, bits=args.share_bits, index_bits=5, prune_rounds=3,
-                        epochs_per_round=args.prune_epochs, share_epochs=1, batch=args.batch, lr=args.lr, seed=args.seed)
+                        epochs_per_round=args.prune_epochs, share_epochs=1, batch=args.batch, lr=args.lr,
+                        seed=args.seed)
     secs = time.perf_counter() - t
     fixed = res["stored"].with_coding("fixed")
     rows_h = {r["layer"]: r for r in res["report"]}
@@ -195,8 +199,8 @@ def bench_deep_compression(base, data, args, out: list[str]) -> None:
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows_h.items():
         if name == "header":
-            out.append(f"| header | | | | | | | | {rows_f['header']['stored_bytes']} | {r['stored_bytes']} | "
-                       "|")
+            out.append(f"| header | | | | | | | | {rows_f['header']['stored_bytes']} | "
+                       f"{r['stored_bytes']} | |")
             continue
         han = HAN.get(name, ("", "", "", ""))
         if name == "total":
@@ -231,7 +235,8 @@ def bench_group_lasso(data, args, out: list[str]) -> None:
     hook = GroupLasso(lam=args.gl_lam, prox_lr=args.gl_lr)
     t = time.perf_counter()
     m = hwsim.train(model, data, hwsim.Precision(), epochs=args.epochs, batch=args.batch, lr=args.gl_lr,
-                    optimizer="sgd", momentum=0.9, seed=args.seed, progress=False, schedule="cosine", scheme=hook)
+                    optimizer="sgd", momentum=0.9, seed=args.seed, progress=False, schedule="cosine",
+                    scheme=hook)
     secs = time.perf_counter() - t
     small, kept = remove_dead_neurons(model)
     acc_small = hwsim.evaluate(small, data.X_test, data.y_test)["accuracy"]
@@ -239,7 +244,8 @@ def bench_group_lasso(data, args, out: list[str]) -> None:
     out += ["## 4. Group lasso + dead-neuron removal (Scardapane et al. 2017; LeNet-300-100, λ = "
             f"{args.gl_lam:g}, SGD lr {args.gl_lr:g} momentum 0.9 with proximal group steps, {args.epochs} "
             f"epochs, {secs:.0f} s)", "",
-            "| model | neurons per layer | test accuracy % | " + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
+            "| model | neurons per layer | test accuracy % | "
+            + " | ".join(f"{d} latency / energy" for d in DEVICES) + " |",
             "|---|---|---|" + "---|" * len(DEVICES),
             f"| trained with group lasso | 784-300-100-10 | {100 * m['test_accuracy']:.2f} | "
             f"{_cost_cells(_cost(model))} |",
@@ -248,14 +254,15 @@ def bench_group_lasso(data, args, out: list[str]) -> None:
             f"| … and the {784 - kept[0]} unused inputs dropped (cost only) | {'-'.join(map(str, kept))} | "
             "same | "
             f"{_cost_cells(_cost(hwsim.build_model('mlp:' + '-'.join(map(str, kept)), (kept[0],), 10)))} |",
-            f"| + 1 epoch fine-tuning without penalty | same | {100 * m_ft['test_accuracy']:.2f} | same |", ""]
+            f"| + 1 epoch fine-tuning without penalty | same | {100 * m_ft['test_accuracy']:.2f} | same |",
+            ""]
 
 
 def bench_distillation(teacher, data, args, out: list[str]) -> None:
     spec = f"mlp:784-{args.student}-10"
     plain = hwsim.build_model(spec, (784,), 10, seed=args.seed)
-    m_plain = hwsim.train(plain, data, hwsim.Precision(), epochs=args.epochs, batch=args.batch, lr=args.student_lr,
-                          seed=args.seed, progress=False)
+    m_plain = hwsim.train(plain, data, hwsim.Precision(), epochs=args.epochs, batch=args.batch,
+                          lr=args.student_lr, seed=args.seed, progress=False)
     student = hwsim.build_model(spec, (784,), 10, seed=args.seed)
     m_dist = distill(student, teacher, data, epochs=args.epochs, batch=args.batch, lr=args.student_lr,
                      temperature=args.temperature, alpha=0.9, seed=args.seed)

@@ -69,7 +69,8 @@ MNIST_MODELS = [  # (label, spec, seed numbers to quote)
                                             "acdc(depth=4,relu=true,permute=true)")),
     ("circulant 784 ×2", H.format("circulant", "circulant")),
     ("low-rank 1024, rank 8 ×2", H.format("lowrank(1024,rank=8)", "lowrank(1024,rank=8)")),
-    ("hashed 1024, budget = low-rank's ×2", H.format("hashed(1024,budget=14464)", "hashed(1024,budget=16384)")),
+    ("hashed 1024, budget = low-rank's ×2",
+     H.format("hashed(1024,budget=14464)", "hashed(1024,budget=16384)")),
     ("LeNet conv + dense 500 (Caffe reference)",
      "seq:1x28x28,conv(20,5),maxpool(2),conv(50,5),maxpool(2),flatten,dense(500),relu,dense(10)"),
     ("LeNet conv + Fastfood 1024",
@@ -109,8 +110,8 @@ def recovery(epochs: int, n: int, small_epochs: int) -> dict:
             spec = f"seq:32,acdc(depth={k},init={init})"
             model = build_model(spec, (32,), 32, seed=0)
             t0 = time.perf_counter()
-            m = train(model, data, Precision(), epochs=epochs if init == "identity" else small_epochs, batch=100,
-                      lr=1e-2, progress=False)
+            m = train(model, data, Precision(), epochs=epochs if init == "identity" else small_epochs,
+                      batch=100, lr=1e-2, progress=False)
             train_mse = evaluate(model, data.X_train, data.y_train)["mse"]
             rows.append((init, k, train_mse, m["test_mse"], time.perf_counter() - t0))
             curves[(init, k)] = m["train_loss"]
@@ -165,12 +166,13 @@ def speed(sizes: tuple, repeats: int, profile) -> dict:
         for _ in range(repeats):  # interleaved: every kind sees the same machine state
             for k, layer in layers.items():
                 min_time = 0.05 if k != "Dense" or n <= 2048 else 0.01
-                times[k].append(devices.time_call(lambda layer=layer: step(layer), min_time=min_time, repeat=1,
-                                                  clock="cpu"))
+                times[k].append(devices.time_call(lambda layer=layer: step(layer), min_time=min_time,
+                                                  repeat=1, clock="cpu"))
         for k, layer in layers.items():
             model = build_model(_spec(k, n), (n,), None)
             wl = workload(model, batch=64, training=True, optimizer="adam")
-            keep = [op for op in wl if not op.name.endswith(("/update", "/opt_state")) and "loss/" not in op.name]
+            keep = [op for op in wl
+                    if not op.name.endswith(("/update", "/opt_state")) and "loss/" not in op.name]
             pred = devices.estimate(devices.Workload(keep), profile).latency_s
             res[f"{k}/{n}"] = (statistics.median(times[k]), pred)
         log(f"speed n={n}: " + ", ".join(f"{k} {1e3 * res[f'{k}/{n}'][0]:.2f} ms" for k in KINDS))
@@ -229,7 +231,8 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
         for ax, init in zip(axes, ("identity", "small")):
             for k in DEPTHS:
-                ax.semilogy(range(1, len(rec["curves"][f"{init}/{k}"]) + 1), rec["curves"][f"{init}/{k}"], label=f"K={k}")
+                ax.semilogy(range(1, len(rec["curves"][f"{init}/{k}"]) + 1), rec["curves"][f"{init}/{k}"],
+                            label=f"K={k}")
             ax.axhline(rec["lsq"], color="k", ls=":", label="least squares")
             ax.set(xlabel="epoch (100 steps)", ylabel="training MSE",
                    title="init N(1, 0.1²)" if init == "identity" else "init N(0, 10⁻⁶)")
@@ -245,7 +248,8 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
                   md_table(["K", "params", "train MSE, identity init", "test MSE", "train MSE, small init",
                             "reference note (20k steps)"],
                            [[k, 3 * k * 32, f"{by[('identity', k)][0]:.4g}", f"{by[('identity', k)][1]:.4g}",
-                             f"{by[('small', k)][0]:.4g}", {1: "0.205", 8: "0.071", 16: "0.016", 32: "0.0030"}.get(k, "")]
+                             f"{by[('small', k)][0]:.4g}",
+                             {1: "0.205", 8: "0.071", 16: "0.016", 32: "0.0030"}.get(k, "")]
                             for k in DEPTHS]), "",
                   ("Seed: Fig. 3.4 only (curves): loss falls as K grows with the identity-like init, K = 16 "
                   "already reasonable; the small init optimises badly. The last column is the numpy "
@@ -255,9 +259,10 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for r in mn:
             ax.semilogx(r["params"], 100 * r["acc"], "o")
-            ax.annotate(r["label"], (r["params"], 100 * r["acc"]), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="parameters", ylabel="test accuracy (%)", title=f"MNIST 8k/2k, {mn_part['epochs']} "
-                                                                      "epochs")
+            ax.annotate(r["label"], (r["params"], 100 * r["acc"]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.set(xlabel="parameters", ylabel="test accuracy (%)",
+               title=f"MNIST 8k/2k, {mn_part['epochs']} epochs")
         _save(fig, OUT / "structured_mnist.png")
         lines += ["## 2. MNIST (shared t10k: first 8,000 train, last 2,000 test)", "",
                   (f"Adam, lr 1e-3, batch 64, **{mn_part['epochs']} epochs** (sized for the shared 2-core "
@@ -266,7 +271,8 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
                    "devices model, one inference (batch 1), latency / energy."), "",
                   md_table(["model", "spec", "params", "test acc (%)", "epoch (s)"] + list(DEVICES),
                            [[r["label"], f"`{r['spec']}`", f"{r['params']:,}", f"{100 * r['acc']:.2f}",
-                             f"{r['epoch_s']:.1f}"] + [_fmt_cost(*r["cost"][d]) for d in DEVICES] for r in mn]),
+                             f"{r['epoch_s']:.1f}"] + [_fmt_cost(*r["cost"][d]) for d in DEVICES]
+                            for r in mn]),
                   "", SEED_MNIST, "", "![accuracy vs parameters](structured_mnist.png)", ""]
     if sp:
         sizes = sorted({int(key.rsplit("/", 1)[1]) for key in sp})
@@ -291,7 +297,9 @@ def write_report(args, rec, mn_part, sp_part, load_before, load_after, seconds) 
                    "prediction for a profile calibrated on this machine (`devices.calibrate(quick=True)`), "
                    "from `hwsim.workload(training=True)` without the optimizer update. ACDC with K = 1, "
                    "Fastfood adaptive (S, G, B gradients), circulant via rfft."),
-                  "", md_table(["n"] + [f"{k} ms (pred.)" for k in KINDS] + [f"Dense / {k}" for k in KINDS[1:]], rows),
+                  "",
+                  md_table(["n"] + [f"{k} ms (pred.)" for k in KINDS] + [f"Dense / {k}" for k in KINDS[1:]],
+                           rows),
                   "", ("Targets (issue 9, not timed tests): at n = 4096 ACDC and Fastfood forward+backward ≥ "
                        "10× faster than Dense. Seed (000:886–891): ACDC beats dense 'up to 10×' at batch 128 "
                        "on a Titan X with a fused CUDA kernel."), "", "![speed](structured_speed.png)", ""]
@@ -356,8 +364,9 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             log("calibrating a local profile (quick) ...")
             profile = devices.calibrate(Path(tmp) / "local-cpu.toml", quick=True, clock="cpu")
-        return {"repeats": args.repeats, "layers": speed(tuple(int(s) for s in args.sizes.split(",")),
-                                                         args.repeats, profile), "fwht": fwht_vs_rfft(args.repeats)}
+        return {"repeats": args.repeats,
+                "layers": speed(tuple(int(s) for s in args.sizes.split(",")), args.repeats, profile),
+                "fwht": fwht_vs_rfft(args.repeats)}
     sp = _cached("speed", skip, run_speed)
     path = write_report(args, rec, mn, sp, load_before, load(), time.perf_counter() - t0)
     log(f"wrote {path}")
