@@ -67,7 +67,8 @@ def _reproducible(rows: list[dict]) -> list[dict]:
 
 def _task_seconds(rows: list[dict]) -> float:
     """Σ over training runs of the task's wall time (train + evaluate + cost): the workers' busy time."""
-    return sum(max(float(r["task_seconds"]) for r in rows if r["run"] == run) for run in {r["run"] for r in rows})
+    return sum(max(float(r["task_seconds"]) for r in rows if r["run"] == run)
+               for run in {r["run"] for r in rows})
 
 
 def _timed_run(spec: Path, out: Path, workers: int) -> dict:
@@ -118,7 +119,8 @@ def _kill_and_resume(spec: Path, out: Path, kill_after: int, reference: list[dic
         "recomputed": sum(r["session"] == resume_session for r in rows),
         "resumed_from_checkpoint": [(r["run"], r["resumed_from_epoch"]) for r in rows
                                     if r["session"] == resume_session and r["resumed_from_epoch"]],
-        "resume_seconds": resume_s, "load": load0, "identical": _reproducible(rows) == _reproducible(reference),
+        "resume_seconds": resume_s, "load": load0,
+        "identical": _reproducible(rows) == _reproducible(reference),
         "cells": len(rows),
     }
 
@@ -137,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeats):
         for workers in (1, 2):
             runs.append(_timed_run(spec, tmp / f"w{workers}-{rep}", workers))
-            print(f"workers {workers}: {runs[-1]['seconds']:.1f} s (load {runs[-1]['load_before']})", flush=True)
+            print(f"workers {workers}: {runs[-1]['seconds']:.1f} s (load {runs[-1]['load_before']})",
+                  flush=True)
     reference = _rows(runs[0]["out"])
     for r in runs:
         r["identical"] = _reproducible(_rows(r["out"])) == _reproducible(reference)
@@ -179,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         "| quantity | value |", "|---|---|",
         f"| cells finished before the kill | {kr['finished_at_kill']} |",
         f"| of those, result files byte-identical with unchanged mtime after resume | {kr['unchanged']} |",
-        (f"| cells computed by the resume session | {kr['recomputed']} (= {kr['cells']} − {kr['finished_at_kill']}"
-        f"{' ✓' if kr['recomputed'] == kr['cells'] - kr['finished_at_kill'] else ' ✗'}) |"),
+        (f"| cells computed by the resume session | {kr['recomputed']} (= {kr['cells']} − "
+         f"{kr['finished_at_kill']}"
+         f"{' ✓' if kr['recomputed'] == kr['cells'] - kr['finished_at_kill'] else ' ✗'}) |"),
         (f"| training runs continued from their last checkpoint (run, epoch) | "
         f"{', '.join(f'{r} @ {e}' for r, e in kr['resumed_from_checkpoint']) or 'none'} |"),
         f"| results identical to the uninterrupted run 1 | {'yes' if kr['identical'] else 'NO'} |", "",

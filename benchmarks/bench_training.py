@@ -162,7 +162,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "reports" / "benchmarks" / "training.md"))
     args = ap.parse_args(argv)
     data = load_data(f"mnist:{args.data}", split=8000, seed=SEED, flatten=True)
-    command = ("python benchmarks/bench_training.py " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    command = ("python benchmarks/bench_training.py "
+               + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     t_start = time.perf_counter()
 
     # Speed first (a quieter machine early in the run): interleaved repetitions, one warm-up each.

@@ -54,7 +54,8 @@ class GraphBuilder:
             pads = [(kh - 1) // 2, (kw - 1) // 2, kh // 2, kw // 2]
         name = self._id("conv")
         w = self.weight(f"{name}.w", (cout, cin // group, kh, kw))
-        y = self.node("Conv", [x, w], name, kernel_shape=[kh, kw], strides=[sh, sw], pads=list(pads), group=group)
+        y = self.node("Conv", [x, w], name, kernel_shape=[kh, kw], strides=[sh, sw], pads=list(pads),
+                      group=group)
         if bn:
             params = [self.weight(f"{name}.bn.{p}", (cout,)) for p in ("scale", "bias", "mean", "var")]
             y = self.node("BatchNormalization", [y, *params], f"{name}.bn")

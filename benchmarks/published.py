@@ -15,11 +15,12 @@ from hwsim import Precision, workload_from_onnx
 
 TINY = "mlcommons/tiny_results_v1.1, closed/Krai/results/README.md @ 04558bf8613715c5e8b0d2acb79160b19404780e"
 CONVNET = "soumith/convnet-benchmarks, README.md @ b9d22fe38d564893318cb9dd8df44493b77b9872"
-H100 = ("mlcommons/inference_results_v3.0, closed/NVIDIA/results/DGX-H100_H100-SXM-80GBx1_TRT/resnet50/Offline/"
-        "performance/run_1/mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
+H100 = ("mlcommons/inference_results_v3.0, "
+        "closed/NVIDIA/results/DGX-H100_H100-SXM-80GBx1_TRT/resnet50/Offline/performance/run_1/"
+        "mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
 ORIN = ("mlcommons/inference_results_v3.0, "
-        "closed/NVIDIA/results/Orin_NX_TRT/resnet50/SingleStream/performance/run_1/mlperf_log_summary.txt @ "
-        "dad59af09e9e62eceec4bee48794e201d6cf9170")
+        "closed/NVIDIA/results/Orin_NX_TRT/resnet50/SingleStream/performance/run_1/"
+        "mlperf_log_summary.txt @ dad59af09e9e62eceec4bee48794e201d6cf9170")
 XEON = ("mlcommons/inference_results_v1.1, closed/Intel/results/1-node-2S-ICX-OpenVINO-INT8/resnet50/Offline/"
         "performance/run_1/mlperf_log_summary.txt @ 912dcdb9163736beca40a1f86e25d1305deab549 (system: "
         "closed/Intel/systems/1-node-2S-ICX-OpenVINO-INT8.json: 2x Xeon Platinum 8380)")
@@ -64,8 +65,8 @@ PUBLISHED = [
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
               "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
               note="fits efficiency.conv of titan-x-maxwell"),
-    Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "alexnet_owt", "fp32", 128, 128, 27e-3,
-              "AlexNet (One Weird Trick) 128x3x224x224: forward 27 ms", CONVNET),
+    Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "alexnet_owt", "fp32", 128, 128,
+              27e-3, "AlexNet (One Weird Trick) 128x3x224x224: forward 27 ms", CONVNET),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "googlenet", "fp32", 128, 128, 130e-3,
               "GoogleNet V1 128x3x224x224: forward 130 ms", CONVNET,
               cause="the inception branches are small convolutions (1x1 reductions to 16-64 channels, 5x5 "
@@ -83,7 +84,8 @@ PUBLISHED = [
     Published("jetson-orin-nx", "Jetson Orin NX 16 GB, TensorRT, SingleStream", "resnet50", "int8", 1, 1,
               1084560e-9, "50.00 percentile latency (ns): 1084560", ORIN),
     Published("xeon-8380", "2x Xeon Platinum 8380, OpenVINO INT8, Offline", "resnet50", "int8", 64, 1,
-              2 / 4223.33, "Samples per second: 4223.33 (2 sockets; one socket = our profile: 2 x time)", XEON,
+              2 / 4223.33, "Samples per second: 4223.33 (2 sockets; one socket = our profile: 2 x time)",
+              XEON,
               note="throughput of 2 sockets halved to one socket; costed as batches of 64",
               cause="88 % of the predicted time is int8 convolution at the profile's estimated efficiency "
                     "0.6 of an estimated VNNI peak (23.6 TOPS); the measurement implies about 0.84 of that "
