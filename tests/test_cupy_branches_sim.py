@@ -90,7 +90,8 @@ _SCRIPT = textwrap.dedent("""
     for d1, d2 in zip(ck1[:2], ck2[:2]):
         assert d1.keys() == d2.keys()
         for k in d1:
-            assert type(d2[k]) is np.ndarray and d1[k].dtype == d2[k].dtype and d1[k].tobytes() == d2[k].tobytes()
+            assert (type(d2[k]) is np.ndarray and d1[k].dtype == d2[k].dtype
+                    and d1[k].tobytes() == d2[k].tobytes())
     assert m1["train_loss"] == m2["train_loss"]
     checked += 1
     print("checked", checked)

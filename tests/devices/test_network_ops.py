@@ -85,7 +85,8 @@ def test_depthwise_uses_its_own_efficiency(tmp_path):
     full = Conv2d("c", batch=1, cin=64, cout=64, h=32, w=32, kh=3, kw=3)
     assert _one(dw, prof).compute_s == pytest.approx(dw.ops / (1e12 * 0.1))
     assert _one(full, prof).compute_s == pytest.approx(full.ops / (1e12 * 0.8))
-    assert _one(dw, "stm32h7a3").compute_s > _one(dw, "stm32h7a3").ops / devices.load("stm32h7a3").peak("conv", "int32")[1]
+    assert (_one(dw, "stm32h7a3").compute_s
+            > _one(dw, "stm32h7a3").ops / devices.load("stm32h7a3").peak("conv", "int32")[1])
 
 
 def test_read_and_write_bandwidth_curves(tmp_path):
@@ -140,7 +141,8 @@ def test_profiles_scale_energy_and_may_override(tmp_path):
                      extra="[energy_pj]\nint8_mul = 0.3\n")
     assert fixed.energy_scale == 0.5 and fixed.energy.mul("int", 8, 8) == 0.3  # given anchors are not scaled
     assert fixed.energy.add("int", 8) == pytest.approx(0.5 * HOROWITZ_PJ["int8_add"])
-    assert fixed.level_energy_pj(fixed.level("l2")) == 5.0 and fixed.level_energy_pj(fixed.level("dram")) == 100.0
+    assert (fixed.level_energy_pj(fixed.level("l2")) == 5.0
+            and fixed.level_energy_pj(fixed.level("dram")) == 100.0)
 
 
 def test_dynamic_energy_depends_on_the_device():
@@ -160,5 +162,6 @@ def test_elementwise_max_has_its_own_rate(tmp_path):
                                    '"elementwise_fp32@max" = [[1.0, 0.1]]\n')
     add = _one(Elementwise("a", n=10 ** 6, bits=32, ops_per_element=1), prof)
     relu = _one(Elementwise("r", n=10 ** 6, bits=32, ops_per_element=1, op="max"), prof)
-    assert add.compute_s == pytest.approx(1e6 / (1e12 * 0.5)) and relu.compute_s == pytest.approx(5 * add.compute_s)
+    assert (add.compute_s == pytest.approx(1e6 / (1e12 * 0.5))
+            and relu.compute_s == pytest.approx(5 * add.compute_s))
     assert relu.compute_j == add.compute_j  # a compare costs an add's energy

@@ -113,10 +113,12 @@ def test_settings_set_laser_and_conversion_energy(prof):
     row = devices.estimate(Workload([op]), low).rows[0]
     photon_j = 6.62607015e-34 * 299792458.0 / 532e-9
     n = 32 * 784 * 2                                             # conversions, two bit slices
-    conv_j = n * (1.0 * 2 ** -4 + 64.0 * 2 ** -4) * 1e-12      # E ∝ 2^bits from the 8-bit DAC / 12-bit ADC anchors
+    # E ∝ 2^bits from the 8-bit DAC / 12-bit ADC anchors
+    conv_j = n * (1.0 * 2 ** -4 + 64.0 * 2 ** -4) * 1e-12
     laser_j = n * 300.0 * photon_j / 0.5 / 0.2
     assert row.compute_j == pytest.approx(conv_j + laser_j)
-    assert row.latency_s == pytest.approx(2 / 100 + 1 / 32) and base.latency_s == pytest.approx(1 / 100 + 1 / 32)
+    assert (row.latency_s == pytest.approx(2 / 100 + 1 / 32)
+            and base.latency_s == pytest.approx(1 / 100 + 1 / 32))
 
 
 def test_too_much_light_stretches_the_pass(prof):

@@ -113,7 +113,8 @@ def test_invalid_toml_names_file(tmp_path):
 def test_cycles_per_mac_needs_clock_and_excludes_peak(tmp_path):
     with pytest.raises(ProfileError, match="'clock_hz'"):
         devices.load(write(tmp_path, MINIMAL + "\n[cycles_per_mac]\nint8 = 1.0\n", "a.toml"))
-    text = MINIMAL.replace("static_w = 1.0", "static_w = 1.0\nclock_hz = 1e8") + "\n[cycles_per_mac]\nfp32 = 2.0\n"
+    text = (MINIMAL.replace("static_w = 1.0", "static_w = 1.0\nclock_hz = 1e8")
+            + "\n[cycles_per_mac]\nfp32 = 2.0\n")
     with pytest.raises(ProfileError, match="cycles_per_mac.fp32"):
         devices.load(write(tmp_path, text, "b.toml"))
 

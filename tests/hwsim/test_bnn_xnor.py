@@ -105,7 +105,8 @@ def test_packed_bnn_rejects_other_models() -> None:
     with pytest.raises(ValueError, match="sign activations"):
         PackedBNN(hwsim.build_model("mlp:8-4-2", (8,), 2))
     model = get_scheme("bnn").build_model("mlp:8-4-2", (8,), 2)
-    model.layers[0].precision_override = hwsim.Precision(weight=get_scheme("binaryconnect", stochastic=True).precision().weight)
+    model.layers[0].precision_override = hwsim.Precision(
+        weight=get_scheme("binaryconnect", stochastic=True).precision().weight)
     model.set_precision(model.precision)
     with pytest.raises(ValueError, match="deterministic binary"):
         PackedBNN(model)

@@ -63,7 +63,8 @@ def test_eval_reproduces_test_accuracy(capsys, run_dir):
 
 
 def test_resume_continues_and_refuses_other_model(capsys, run_dir, tmp_path):
-    rc, _, err = _run(capsys, "train", *TINY[:2], "--model", "mlp:64-32-10", "--out", str(run_dir), "--resume")
+    rc, _, err = _run(capsys, "train", *TINY[:2], "--model", "mlp:64-32-10", "--out", str(run_dir),
+                      "--resume")
     assert rc == 2 and "--model mlp:64-32-10 contradicts the run's model 'mlp:64-16-10'" in err
     rc, _, _ = _run(capsys, "train", *[a if a != "1" else "2" for a in TINY], "--weight", "s8.7",
                     "--activation", "s8.4", "--update", "s16.14:stochastic", "--out", str(run_dir),
@@ -108,7 +109,8 @@ def test_cost_table_csv_and_all_devices(capsys, tmp_path):
 
 def test_cost_with_a_scheme_uses_its_policy_and_model(capsys):
     def cost(*flags):
-        rc, out, _ = _run(capsys, "cost", "--model", "mlp:784-256-10", "--device", "stm32h743", "--json", *flags)
+        rc, out, _ = _run(capsys, "cost", "--model", "mlp:784-256-10", "--device", "stm32h743", "--json",
+                          *flags)
         assert rc == 0
         return json.loads(out)
 

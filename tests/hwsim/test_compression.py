@@ -314,4 +314,5 @@ def test_distillation_trains_a_student(data: Dataset) -> None:
     student = hwsim.build_model("mlp:10-8-3", (10,), 3, seed=4)
     m = distill(student, teacher, data, epochs=3, batch=32, lr=1e-2, temperature=3.0)
     assert m["train_loss"][-1] < m["train_loss"][0] and m["test_accuracy"] > 0.6
-    assert distillation_loss(np.ones((2, 3)), np.ones((2, 3)), np.zeros(2, int), alpha=1.0)[0] == pytest.approx(0)
+    assert (distillation_loss(np.ones((2, 3)), np.ones((2, 3)), np.zeros(2, int), alpha=1.0)[0]
+            == pytest.approx(0))

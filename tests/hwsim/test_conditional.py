@@ -159,7 +159,8 @@ def _fd_check(layer, x, *, rtol=1e-5):
     for name, p in layer.params().items():
         for _ in range(12):
             idx = tuple(int(rng.integers(n)) for n in p.shape)
-            assert grads[name][idx] == pytest.approx(numeric_grad(loss, p, idx), rel=rtol, abs=1e-7), (name, idx)
+            assert grads[name][idx] == pytest.approx(numeric_grad(loss, p, idx), rel=rtol, abs=1e-7), \
+                (name, idx)
     for idx in [(0, 0, 0), (1, x.shape[1] - 1, 2), (2, 1, 1)]:
         assert dx[idx] == pytest.approx(numeric_grad(loss, x, idx), rel=rtol, abs=1e-7), ("dx", idx)
 
@@ -184,7 +185,8 @@ def test_conditional_gru_gradients_through_time(gate, skip):
 def test_block_sparse_update_equals_dense_update_with_mask():
     rng = np.random.default_rng(3)
     kw = {"gate": "block", "blocks": 4, "s": -0.5, "seed": 9, "dtype": np.float64}
-    sparse, dense = hwsim.ConditionalGRU(7, 16, skip=True, **kw), hwsim.ConditionalGRU(7, 16, skip=False, **kw)
+    sparse, dense = (hwsim.ConditionalGRU(7, 16, skip=True, **kw),
+                     hwsim.ConditionalGRU(7, 16, skip=False, **kw))
     x = rng.standard_normal((10, 6, 7))
     ys, yd = sparse.forward(x, training=True), dense.forward(x, training=True)
     np.testing.assert_allclose(ys, yd, rtol=1e-12, atol=1e-13)

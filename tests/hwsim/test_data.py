@@ -12,7 +12,8 @@ from tests.conftest import SHARED
 
 
 def _idx_bytes(array: np.ndarray) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    header = (struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+              + b"".join(struct.pack(">I", d) for d in array.shape))
     return header + array.astype(np.uint8).tobytes()
 
 

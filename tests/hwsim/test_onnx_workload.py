@@ -190,7 +190,8 @@ def test_mlperf_tiny_mac_counts_equal_published(name, macs):
 def test_cli_cost_onnx(tmp_path, capsys, monkeypatch):
     path = tmp_path / "kws.onnx"
     onnx.save(onnx_nets.ds_cnn(), path)
-    assert main(["cost", "--model", str(path), "--precision", "fixed8", "--device", "stm32h743", "--json"]) == 0
+    assert main(["cost", "--model", str(path), "--precision", "fixed8", "--device", "stm32h743",
+                 "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["devices"]["stm32h743"]["latency_s"] > 0 and out["input_shape"] is None
     bad = tmp_path / "odd.onnx"

@@ -146,8 +146,8 @@ def test_cli_train_and_eval_through_other_optics(capsys, tmp_path):
     ("xeon-8380", "not an optical4f profile"),
 ])
 def test_cli_bad_optical_flag_is_one_line(capsys, tmp_path, spec, message):
-    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"),
-                      "--optical", spec)
+    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "1", "--quiet",
+                      "--out", str(tmp_path / "r"), "--optical", spec)
     assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "r").exists()                       # nothing written before the input is accepted
 
@@ -198,11 +198,12 @@ def test_circulant_seq_token_and_workload_on_the_optics():
     m = hwsim.build_model("seq:16,circulant,relu,circulant(optical=false),dense(4)", (16,), 4)
     assert hwsim.set_optical(m, FourF.from_profile(dac_bits=6)) == 1
     assert m.layers[0].optical is not None and m.layers[2].optical is None
-    ops = [op for op in hwsim.workload(m, hwsim.Precision.from_flags("fixed8")).ops if op.name.endswith("/circ")]
+    ops = [op for op in hwsim.workload(m, hwsim.Precision.from_flags("fixed8")).ops
+           if op.name.endswith("/circ")]
     assert [op.a_bits for op in ops] == [6, 8]
 
 
 def test_cli_optical_refuses_cupy_before_writing(capsys, tmp_path):
-    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "1", "--quiet", "--out", str(tmp_path / "r"),
-                      "--optical", "optical4f", "--array-module", "cupy")
+    rc, _, err = _run(capsys, "train", "--model", SPEC, "--epochs", "1", "--quiet",
+                      "--out", str(tmp_path / "r"), "--optical", "optical4f", "--array-module", "cupy")
     assert rc == 2 and "--array-module" in err and not (tmp_path / "r").exists()

@@ -326,7 +326,8 @@ def test_corrupt_input_is_one_error_line_and_nothing_is_written(corrupt_results,
     assert result.get("rc") == 2, (name, result)
     assert "Traceback" not in err and needle in err, (name, err)
     lines = [line for line in err.splitlines() if line]
-    argparse_usage = lines[0].startswith("usage:") and "--seed" in lines[-1]  # argparse: usage, then the error
+    # argparse: usage, then the error
+    argparse_usage = lines[0].startswith("usage:") and "--seed" in lines[-1]
     assert len(lines) == 1 or argparse_usage, err
     assert after == before, name
 

@@ -1,4 +1,5 @@
-"""Training schemes: each trains on a tiny task, its quantized values lie in its set, names/params validate."""
+"""Training schemes: each trains on a tiny task, its quantized values lie in its set, names/params
+validate."""
 from __future__ import annotations
 
 import json
@@ -151,7 +152,8 @@ def test_quantizers_keep_dtype_and_reproduce() -> None:
         a, b = q(x, seed=11, offset=0), q(x, seed=11, offset=0)
         assert a.dtype == np.float32 and np.array_equal(a, b)
         # chunked calls with offsets draw the same bits as one call
-        np.testing.assert_array_equal(np.concatenate([q(x[:20], seed=11, offset=0), q(x[20:], seed=11, offset=20)]), a)
+        np.testing.assert_array_equal(
+            np.concatenate([q(x[:20], seed=11, offset=0), q(x[20:], seed=11, offset=20)]), a)
     np.testing.assert_array_equal(BinaryQuantizer(ste_clip=True).grad_mask(x), np.abs(x) <= 1)
 
 

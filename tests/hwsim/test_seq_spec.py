@@ -30,7 +30,8 @@ def test_cnn_spec_shapes_and_reshape():
         "Conv2d", "Activation", "MaxPool2d"]
     assert m.layers[0].stride == 1 and m.layers[0].padding == 1
     flat = hwsim.build_model("seq:64,dense(10)", (1, 8, 8), 10)   # images reshaped to IN
-    assert type(flat.layers[0]).__name__ == "Reshape" and flat.forward(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10)
+    assert (type(flat.layers[0]).__name__ == "Reshape"
+            and flat.forward(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10))
     assert hwsim.build_model("seq:64,dense(7)", (64,), None).output_shape == (7,)
 
 

@@ -404,7 +404,8 @@ def _ops(spec, n_in, training=False, batch=4):
 def test_workload_op_kinds_and_counts():
     acdc = _ops("seq:32,acdc(depth=3)", 32)
     dct = [op for op in acdc if op.family == "transform"]
-    assert len(dct) == 6 and {op.kind for op in dct} == {"dct"} and all(op.count == 4 and op.n == 32 for op in dct)
+    assert (len(dct) == 6 and {op.kind for op in dct} == {"dct"}
+            and all(op.count == 4 and op.n == 32 for op in dct))
     assert sum(op.family == "elementwise" for op in acdc) == 6
     afdf = _ops("seq:32,afdf(depth=2)", 32)
     assert [op.kind for op in afdf if op.family == "transform"] == ["fft"] * 4
@@ -417,7 +418,8 @@ def test_workload_op_kinds_and_counts():
     hs = _ops("seq:784,hashed(1024,budget=16384)", 784)
     mm = next(op for op in hs if op.family == "matmul")
     assert (mm.k, mm.n, mm.weight_elements) == (784, 1024, 16384)
-    dense_w = next(t for t in hwsim.workload(hwsim.build_model("seq:784,dense(1024)", (784,), None)).ops).traffic()[1]
+    dense_w = next(t for t in hwsim.workload(hwsim.build_model("seq:784,dense(1024)", (784,),
+                                                               None)).ops).traffic()[1]
     assert mm.traffic()[1].nbytes == 16384 * 4 < dense_w.nbytes
     assert any(op.name.endswith("/hash") and op.ops == 784 * 1024 * 10 for op in hs)
     train = _ops("seq:32,acdc(depth=3),relu,fastfood(32,adaptive=true),lowrank(10,rank=2)", 32, training=True)

@@ -45,7 +45,8 @@ def test_minimal_grid_expands_to_four_cells_and_runs():
     assert g.axes == ["precision", "seed"]
     assert [(c["precision"], c["seed"]) for c in g.cells] == [("fp32", 0), ("fp32", 1), ("fixed8", 0),
                                                               ("fixed8", 1)]
-    assert len({c["cell"] for c in g.cells}) == 4 and all(c["epochs"] == 3 and c["lr"] == 1e-3 for c in g.cells)
+    assert (len({c["cell"] for c in g.cells}) == 4
+            and all(c["epochs"] == 3 and c["lr"] == 1e-3 for c in g.cells))
 
 
 def test_post_training_axes_share_training_runs_and_grids_pool():
