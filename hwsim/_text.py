@@ -4,8 +4,8 @@ Specs (``load_text(spec)``, ``hwsim train --data SPEC``):
 
 ``text`` (default corpus)
     ``hwsim/data/corpus.txt``: 150,140 bytes of generated English-like text over 27 symbols
-    (the alphabet is always these 27, text8-style), made by `hwsim._corpus_gen` (no third-party text; project licence,
-    see ``hwsim/data/CORPUS_LICENSE.txt``).
+    (the alphabet is always these 27, text8-style), made by `hwsim._corpus_gen` (no third-party
+    text; project licence, see ``hwsim/data/CORPUS_LICENSE.txt``).
 ``text:PATH``
     Any UTF-8 file; the alphabet is the set of distinct characters in it (sorted by code point).
 

@@ -5,8 +5,8 @@ For student logits ``z``, teacher logits ``v``, temperature ``T`` and hard label
     L = alpha * T**2 * KL(softmax(v/T) || softmax(z/T)) + (1 - alpha) * CE(onehot(y), softmax(z))
 
 averaged over the batch (KL = the soft cross-entropy minus the teacher's entropy: the same
-gradient, and 0 when the student matches the teacher). The ``T**2`` factor keeps the soft-target gradient magnitude
-independent of ``T`` (paper, section 2). The returned gradient is that of the *summed* loss
+gradient, and 0 when the student matches the teacher). The ``T**2`` factor keeps the soft-target
+gradient magnitude independent of ``T`` (paper, section 2). The returned gradient is that of the *summed* loss
 (the layers' convention, as ``SoftmaxCrossEntropy.backward``), per example:
 ``alpha * T * (softmax(z/T) - softmax(v/T)) + (1 - alpha) * (softmax(z) - onehot(y))``.
 `distill` trains a student on it.

@@ -49,8 +49,9 @@ class ACDC(StructuredLinear):
     (K, n), zero at start) added after ``Dₖ``, i.e. in the DCT domain (000:929). Factor k:
     ``h ↦ idct(dct(h ⊙ aₖ) ⊙ dₖ + biasₖ)``. Between factors (not after the last): with
     ``permute=True`` a fixed random permutation of the features (``perm``, (K−1, n), drawn from the
-    seed like the init, not a checkpoint entry), then with ``relu=True`` a ReLU (the thesis's interleaving, 000:929–931; the order is a named choice,
-    the seed does not state it). ``relu=True`` makes the layer nonlinear: `dense_matrix` raises.
+    seed like the init, not a checkpoint entry), then with ``relu=True`` a ReLU (the thesis's
+    interleaving, 000:929–931; the order is a named choice, the seed does not state it).
+    ``relu=True`` makes the layer nonlinear: `dense_matrix` raises.
 
     Initialisation ``init="identity"``: ``A, D ~ N(1, σ²)``, σ = 0.1 (000:912, Fig. 3.4 left);
     ``init="small"``: ``N(0, σ²)``, σ = 10⁻³ (the standard init that fails, Fig. 3.4 right);

@@ -28,7 +28,8 @@ def scatter_windows(dx, dwin, stride: int) -> None:
     ho, wo, kh, kw = dwin.shape[2:]
     for i in range(kh):
         for j in range(kw):
-            dx[:, :, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride] += dwin[..., i, j]
+            dx[:, :, i:i + stride * (ho - 1) + 1:stride,
+               j:j + stride * (wo - 1) + 1:stride] += dwin[..., i, j]
 
 
 class Conv2d(OpticalOption, WeightedLayer):

@@ -13,9 +13,9 @@ class Dropout(Layer):
     ``u`` are ``fixedpoint.rng.uniforms(seed, 0, x.size)`` (row-major over ``x``) with the
     seed of the quantizers' rule in ``hwsim._precision``: ``seed = step_seed(base, step)``,
     ``base = role_base(precision.seed, index, "dropout")`` (role code 7, slot 0), cached per layer
-    like the quantizers' bases (`Layer.stream_seed`). So the mask is a function of (``precision.seed``, layer index,
-    training step) alone: the same on every call at one step, new at every step and in every
-    layer, and a run resumed from a checkpoint draws the same masks.
+    like the quantizers' bases (`Layer.stream_seed`). So the mask is a function of
+    (``precision.seed``, layer index, training step) alone: the same on every call at one step,
+    new at every step and in every layer, and a run resumed from a checkpoint draws the same masks.
     """
 
     def __init__(self, p: float = 0.5):

@@ -32,7 +32,8 @@ _TILE = 8  # examples per tile of the masked kernel
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _masked_rows(x, wt, b, mask, out):  # pragma: no cover - compiled
-    """``out[n, j] = x[n] · wt[j] + b[j]`` where ``mask[n, j]``, else 0 (sums in the dtype of x, in any order)."""
+    """``out[n, j] = x[n] · wt[j] + b[j]`` where ``mask[n, j]``, else 0 (sums in the dtype of x, in
+    any order)."""
     n_ex, d = x.shape
     h = wt.shape[0]
     n_tiles = (n_ex + _TILE - 1) // _TILE

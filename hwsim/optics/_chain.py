@@ -21,8 +21,8 @@ Steps, in the order light meets them:
    two camera frames ``|A ± E|² / 4A²``, whose difference is ``Re E / A``) or the intensity itself
    (incoherent);
 6. `shot_noise` (Poisson photoelectrons), `full_well_clip` (the collected charge), `read_noise`
-   (Gaussian electrons of the readout), `adc_read` (the camera ADC; `FourF` sets its gain so that the full-scale signal and 4σ of its
-   noise fit);
+   (Gaussian electrons of the readout), `adc_read` (the camera ADC; `FourF` sets its gain so that
+   the full-scale signal and 4σ of its noise fit);
 7. `recombine`: the ± planes subtracted and the scales multiplied back, digitally.
 """
 from __future__ import annotations

@@ -141,7 +141,8 @@ class FourF:
 
     # ------------------------------------------------------------------ cost and analytic noise
     def noise_model(self) -> devices.OpticalNoise:
-        """The analytic noise parameters (``devices.OpticalNoise``) of these settings (needs photons and bits)."""
+        """The analytic noise parameters (``devices.OpticalNoise``) of these settings (needs photons
+        and bits)."""
         if self.photons_per_pixel is None or self.dac_bits is None or self.adc_bits is None:
             raise ValueError("FourF.noise_model needs photons_per_pixel, dac_bits and adc_bits (not None)")
         return devices.OpticalNoise(self.dac_bits, self.adc_bits, self.photons_per_pixel, self.read_noise_e,

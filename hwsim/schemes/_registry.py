@@ -68,7 +68,8 @@ def _convert(text: str, default, key: str, name: str):
 
 
 def parse_scheme(text: str) -> Scheme:
-    """``"NAME"`` or ``"NAME:key=value,key=value"`` (CLI form) -> scheme; values typed by the field defaults."""
+    """``"NAME"`` or ``"NAME:key=value,key=value"`` (CLI form) -> scheme; values typed by the field
+    defaults."""
     name, _, rest = str(text).partition(":")
     get_scheme(name)      # a bad name fails first, listing the valid ones
     base, defaults = PRESET_SCHEMES.get(name, (name, {}))
