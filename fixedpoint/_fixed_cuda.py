@@ -24,6 +24,7 @@ from numba import cuda, float64, int64
 
 from . import _fixed_scalar as fs
 from ._cuda_launch import THREADS_PER_BLOCK, launch_config
+from ._modes import Rounding
 from ._stats import BLOCK, LANES
 from ._validate import is_cupy_array
 
@@ -69,7 +70,7 @@ def _quantize_stats_kernel(x, out, to_float, mode, wrap, scale, modulus, inv_mod
     e_sum = 0.0
     e_max = 0.0
     start = b * BLOCK + lane
-    items = (x.size - start + LANES - 1) // LANES  # this lane's elements 
+    items = (x.size - start + LANES - 1) // LANES  # this lane's elements
     if items > _LANE_ITEMS:  # noqa: PLR1730 (min()/max() fail for CUDA: see fs)
         items = _LANE_ITEMS
     for j in range(items):
@@ -133,7 +134,9 @@ def _launch(kernel, config, args, on_device: bool) -> None:
 def quantize_flat(x, p: fs.Params, seed: int, offset: int, out_dtype, want_errors: bool):
     """Backend entry point, as ``_fixed_oracle.quantize_flat``; CuPy in, CuPy out (numpy: copied).
 
-    The one host synchronisation is the read of the five counts (NaN must raise)."""
+    The one host synchronisation is the read of the five counts (NaN must raise). An unknown
+    rounding code raises ValueError here (a kernel cannot report it)."""
+    Rounding(p.mode)
     if not cuda.is_available():
         raise RuntimeError("backend='cuda' needs a CUDA GPU (numba.cuda.is_available() is False)")
     out_dtype = np.dtype(out_dtype)

@@ -31,11 +31,23 @@ from numba.extending import overload
 
 from . import _counter_rng
 from . import _fixed_scalar as fs
+from ._modes import Rounding
 from ._stats import BLOCK, LANES
 
 # inlined into the cached `_general_block` (a closure's own cache file would never be hit)
 _quantize_element = fs.element_function(njit(inline="always"))
 _mix64 = njit(cache=True)(_counter_rng.scalar_mix64)
+
+# The arrays that `call_arrays` packs, by index (globals: Numba folds them into constants).
+#: The constants of `_fused_block` (floats in the dtype it computes in).
+FUSED_CONSTANTS = ("scale", "lo", "top", "step", "wrap_size", "inv_wrap_size", "big", "tiny", "kpow")
+C_SCALE, C_LO, C_TOP, C_STEP, C_WRAP_SIZE, C_INV_WRAP_SIZE, C_BIG, C_TINY, C_KPOW = range(9)
+#: The float64 scalars of the block loops (``unit``: the error unit, 1 for float output).
+BLOCK_FLOATS = ("unit", "scale", "modulus", "inv_modulus", "lo", "hi", "step")
+F_UNIT, F_SCALE, F_MODULUS, F_INV_MODULUS, F_LO, F_HI, F_STEP = range(7)
+#: The int64 scalars of the block loops (``wrap``: 0 or 1; ``k``: random bits, ``kpow = 2**k``).
+BLOCK_INTS = ("mode", "wrap", "raw_min", "raw_max", "mask", "k", "kpow")
+I_MODE, I_WRAP, I_RAW_MIN, I_RAW_MAX, I_MASK, I_K, I_KPOW = range(7)
 
 
 def _store_raw(out, i, raw, step):
@@ -71,10 +83,14 @@ def _store_rounded_impl(out, i, r, step):
 
 
 @njit(cache=True)
-def _general_block(x, out, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
-                   raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts):
-    """Element-by-element loop over the block views ``x``, ``out`` (flat index ``start + i``);
-    returns (max error, error sum) of the block."""
+def _general_block(x, out, start, want_errors, fp, ip, key, counter0, counts):
+    """Element-by-element loop over the block views ``x``, ``out`` (flat index ``start + i``)
+    with the scalars ``fp``/``ip`` of `call_arrays`; returns (max error, error sum) of the block."""
+    scale, modulus, inv_modulus, lo, hi, step = (
+        fp[F_SCALE], fp[F_MODULUS], fp[F_INV_MODULUS], fp[F_LO], fp[F_HI], fp[F_STEP])
+    mode, wrap, raw_min, raw_max, mask, kpow = (
+        ip[I_MODE], ip[I_WRAP] != 0, ip[I_RAW_MIN], ip[I_RAW_MAX], ip[I_MASK], ip[I_KPOW])
+    shift = np.uint64(64 - ip[I_K])
     errors = _error_scratch(x.size if want_errors else 0)
     c0 = counter0 + np.uint64(start)
     for i in range(x.size):
@@ -180,7 +196,8 @@ def _stochastic_loop(x, out, wrap, c, key, c0, shift, underflow):
     is a literal: False compiles the loops without `_directed_in`'s underflow test (for
     ``frac >= 0``). The hash input ``key + counter * GOLDEN`` steps by GOLDEN (no multiply)."""
     scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny, kf = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+        c[C_SCALE], c[C_LO], c[C_TOP], c[C_STEP], c[C_WRAP_SIZE], c[C_INV_WRAP_SIZE], c[C_BIG],
+        c[C_TINY], c[C_KPOW])
     one = step / step
     zero = one - one
     golden = np.uint64(_counter_rng.GOLDEN)
@@ -204,15 +221,16 @@ def _stochastic_loop(x, out, wrap, c, key, c0, shift, underflow):
 @njit(cache=True)
 def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
     """One pass over the block views ``x``, ``out`` (flat index ``start + i``): scale, round,
-    saturate or wrap, store, computed in ``c``'s dtype, ``c`` = (scale, lo, top, step,
-    wrap_size, 1/wrap_size, 2**52, tiny, 2**k). One loop per mode and overflow, each free of
-    branches so that LLVM vectorises it (``range(x.size)`` spares Numba's negative-index
-    checks), and no counts (an integer reduction would halve the speed; with statistics the
-    caller rounds into a scratch block and ``_count_block`` counts). Returns False when the block
-    holds a special value (NaN; with wrap also ``|rv| >= 2**52``), to be redone by
-    ``_general_block``."""
+    saturate or wrap, store, computed in ``c``'s dtype, ``c`` = the `FUSED_CONSTANTS` (scale,
+    lo, top, step, wrap_size, 1/wrap_size, 2**52, tiny, 2**k). One loop per mode and overflow,
+    each free of branches so that LLVM vectorises it (``range(x.size)`` spares Numba's
+    negative-index checks), and no counts (an integer reduction would halve the speed; with
+    statistics the caller rounds into a scratch block and ``_count_block`` counts); an unknown
+    mode code raises ValueError. Returns False when the block holds a special value (NaN; with
+    wrap also ``|rv| >= 2**52``), to be redone by ``_general_block``."""
     scale, lo, top, step, wrap_size, inv_wrap_size, big, tiny = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        c[C_SCALE], c[C_LO], c[C_TOP], c[C_STEP], c[C_WRAP_SIZE], c[C_INV_WRAP_SIZE], c[C_BIG],
+        c[C_TINY])
     one = step / step
     zero = one - one
     half = one / (one + one)
@@ -251,10 +269,12 @@ def _fused_block(x, out, start, mode, wrap, c, key, counter0, shift):
     elif mode == fs.CEIL:
         for i in range(x.size):
             sp |= _saturate(out, i, np.ceil(_directed_in(x[i], scale, tiny)), lo, top, step)
-    elif tiny == zero:  # stochastic, frac >= 0 (every float32 loop): nothing underflows
+    elif mode == fs.STOCHASTIC and tiny == zero:  # frac >= 0 (every float32 loop): no underflow
         sp = _stochastic_loop(x, out, wrap, c, key, c0, shift, False)
-    else:
+    elif mode == fs.STOCHASTIC:
         sp = _stochastic_loop(x, out, wrap, c, key, c0, shift, True)
+    else:
+        raise ValueError("unknown rounding mode code")
     return not sp
 
 
@@ -263,7 +283,8 @@ def _count_block(x, rounded, out, wrap, c, unit, counts):
     """Saturate or wrap the unclamped rounded values ``rounded`` of the block ``x`` into ``out``,
     counting as ``_general_block`` does; returns (ok, max error, error sum), ok False
     (``counts`` untouched) for a special value (NaN, or with wrap ``|rv| >= 2**52``)."""
-    lo, top, step, wrap_size, inv_wrap_size, big = c[1], c[2], c[3], c[4], c[5], c[6]
+    lo, top, step, wrap_size, inv_wrap_size, big = (
+        c[C_LO], c[C_TOP], c[C_STEP], c[C_WRAP_SIZE], c[C_INV_WRAP_SIZE], c[C_BIG])
     n_special = n_outside = n_flush = 0
     errors = _error_scratch(x.size)
     for i in range(x.size):
@@ -284,9 +305,7 @@ def _count_block(x, rounded, out, wrap, c, unit, counts):
 
 
 @njit(cache=True)
-def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
-               inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-               counts, errs):
+def _one_block(b, x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs):
     """Block ``b``: the fused loop when ``fast`` and it meets no special value, else
     ``_general_block``. With statistics the fused loop rounds into a scratch block (``c_round``:
     no clamp, step 1) and ``_count_block`` saturates or wraps, counts and sums the errors
@@ -294,35 +313,25 @@ def _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale
     start = b * BLOCK
     xb = x[start:start + BLOCK]
     ob = out[start:start + BLOCK]
+    mode, wrap, shift = ip[I_MODE], ip[I_WRAP] != 0, np.uint64(64 - ip[I_K])
     if fast and not want_errors:
         if _fused_block(xb, ob, start, mode, wrap, c, key, counter0, shift):
             return
     elif fast:
         rounded = np.empty(xb.size, c.dtype)
         if _fused_block(xb, rounded, start, mode, False, c_round, key, counter0, shift):
-            ok, errs[b, 0], errs[b, 1] = _count_block(xb, rounded, ob, wrap, c, unit, counts[b])
+            ok, errs[b, 0], errs[b, 1] = _count_block(xb, rounded, ob, wrap, c, fp[F_UNIT],
+                                                      counts[b])
             if ok:
                 return
-    errs[b, 0], errs[b, 1] = _general_block(
-        xb, ob, start, want_errors, mode, wrap, scale, modulus, inv_modulus, lo, hi,
-        raw_min, raw_max, mask, step, key, counter0, shift, kpow, counts[b])
-
-
-@njit(cache=True)
-def _unpack(fp, ip):
-    """The scalars packed by `call_arrays`."""
-    return (fp[0], fp[1], fp[2], fp[3], fp[4], fp[5], fp[6], ip[0], ip[1] != 0, ip[2], ip[3],
-            ip[4], np.uint64(64 - ip[5]), ip[6])
+    errs[b, 0], errs[b, 1] = _general_block(xb, ob, start, want_errors, fp, ip, key, counter0,
+                                            counts[b])
 
 
 @njit(parallel=True, cache=True)
 def _blocks_parallel(x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs):
-    unit, scale, modulus, inv_modulus, lo, hi, step, mode, wrap, raw_min, raw_max, mask, shift, \
-        kpow = _unpack(fp, ip)
     for b in prange(counts.shape[0]):
-        _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
-                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-                   counts, errs)
+        _one_block(b, x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs)
     _sum_rows(counts)
 
 
@@ -336,12 +345,8 @@ def _sum_rows(counts):
 
 @njit(cache=True)
 def _blocks_serial(x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs):
-    unit, scale, modulus, inv_modulus, lo, hi, step, mode, wrap, raw_min, raw_max, mask, shift, \
-        kpow = _unpack(fp, ip)
     for b in range(counts.shape[0]):
-        _one_block(b, x, out, fast, want_errors, mode, wrap, c, c_round, unit, scale, modulus,
-                   inv_modulus, lo, hi, raw_min, raw_max, mask, step, key, counter0, shift, kpow,
-                   counts, errs)
+        _one_block(b, x, out, fast, want_errors, c, c_round, fp, ip, key, counter0, counts, errs)
     _sum_rows(counts)
 
 
@@ -352,36 +357,41 @@ SERIAL_MAX = 1 << 16
 @functools.lru_cache(maxsize=512)
 def call_arrays(x_char: str, out_dtype: np.dtype, head: tuple, k: int) -> tuple:
     """``(fast, c, c_round, fp, ip)`` of a call on ``x_char`` input (a dtype code) with result
-    ``out_dtype``, for the format and modes of ``head`` = ``Params[:11]`` (mode .. step) and ``k``
-    random bits (cached; the arrays are never written). ``c``/``c_round`` are the constants of
-    ``_fused_block`` in the dtype it computes in (``c_round`` for the rounding pass of a call with
-    statistics: no clamp, step 1); ``fast`` False: no fused loop. ``fp``/``ip`` pack the float
-    and integer scalars of the block loops (fewer arguments per call).
+    ``out_dtype``, for the format and modes of ``head`` = ``Params[:N_HEAD]`` (mode .. step) and
+    ``k`` random bits (cached; the arrays are never written). ``c``/``c_round`` are the
+    `FUSED_CONSTANTS` of ``_fused_block`` in the dtype it computes in (``c_round`` for the
+    rounding pass of a call with statistics: no clamp, step 1); ``fast`` False: no fused loop.
+    ``fp``/``ip`` pack the `BLOCK_FLOATS` and `BLOCK_INTS` of the block loops (fewer arguments
+    per call). An unknown rounding code raises ValueError here, before any parallel loop.
 
     float64 needs ``word <= 52`` (every raw, and every step of the loop, exact). float32 input
     with ``frac >= 0``, ``word <= 24`` and saturate runs in float32 (twice the SIMD width):
     ``x * 2**frac`` is then exact or overflows to +-inf (which saturates), the rounded value
     and the clamp bounds are exact float32 integers, and so is ``raw * 2**-frac`` (float32 out).
     """
-    mode, wrap, scale, modulus, inv_modulus, lo, hi, raw_min, raw_max, mask, step = head
-    kpow = 1 << k
-    unit = 1.0 if out_dtype.kind == "f" else step
-    fp = np.array([unit, scale, modulus, inv_modulus, lo, hi, step])
-    ip = np.array([mode, wrap, raw_min, raw_max, mask, k, kpow], dtype=np.int64)
+    h = dict(zip(fs.Params._fields[:fs.N_HEAD], head, strict=True))
+    Rounding(h["mode"])  # ValueError for an unknown code
+    scale, mask, wrap = h["scale"], h["mask"], h["wrap"]
+    floats = dict(h, unit=1.0 if out_dtype.kind == "f" else h["step"])
+    ints = dict(h, k=k, kpow=1 << k)
+    fp = np.array([floats[name] for name in BLOCK_FLOATS])
+    ip = np.array([ints[name] for name in BLOCK_INTS], dtype=np.int64)
     if mask >= (1 << 52):
         return False, _NO_CONSTANTS[0], _NO_CONSTANTS[1], fp, ip
     f32 = (x_char == "f" and (out_dtype.kind, out_dtype.itemsize) in (("f", 4), ("i", 8))
            and not wrap and scale >= 1.0 and mask < (1 << 24))
     dtype = np.float32 if f32 else np.float64
-    tiny = 0.0 if scale >= 1.0 else fs.TINY  # frac >= 0: x * 2**frac never underflows
-    c = np.array([scale, lo, raw_max, step, mask + 1.0, 1.0 / (mask + 1.0), fs.TWO52, tiny, kpow],
-                 dtype=dtype)
+    constants = dict(scale=scale, lo=h["lo"], top=h["raw_max"], step=h["step"], wrap_size=mask + 1.0,
+                     inv_wrap_size=1.0 / (mask + 1.0), big=fs.TWO52,
+                     tiny=0.0 if scale >= 1.0 else fs.TINY,  # frac >= 0: x * 2**frac never underflows
+                     kpow=ints["kpow"])
+    c = np.array([constants[name] for name in FUSED_CONSTANTS], dtype=dtype)
     c_round = c.copy()
-    c_round[1:4] = -np.finfo(dtype).max, np.finfo(dtype).max, 1.0
+    c_round[C_LO], c_round[C_TOP], c_round[C_STEP] = -np.finfo(dtype).max, np.finfo(dtype).max, 1.0
     return True, c, c_round, fp, ip
 
 
-_NO_CONSTANTS = (np.zeros(9), np.zeros(9))
+_NO_CONSTANTS = (np.zeros(len(FUSED_CONSTANTS)), np.zeros(len(FUSED_CONSTANTS)))
 
 
 def run(x: np.ndarray, out: np.ndarray, arrays: tuple, key: np.uint64, counter0: np.uint64,
@@ -409,7 +419,7 @@ def quantize_flat(x: np.ndarray, p: fs.Params, seed: int, offset: int, out_dtype
     xk = x.astype(np.float32) if x.dtype.char == "e" else x
     kernel_dtype = np.dtype(np.float32) if out_dtype.char == "e" else out_dtype
     out = np.empty(x.size, kernel_dtype)
-    counts, max_error, sums = run(xk, out, call_arrays(xk.dtype.char, kernel_dtype, p[:11], p.k),
+    counts, max_error, sums = run(xk, out, call_arrays(xk.dtype.char, kernel_dtype, p[:fs.N_HEAD], p.k),
                                   p.key, p.counter0, want_errors)
     if out_dtype.char == "e":
         out = out.astype(out_dtype)

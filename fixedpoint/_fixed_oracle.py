@@ -32,6 +32,7 @@ from ._fixed_scalar import (
     ST_WRAPPED,
     STOCHASTIC,
     TINY,
+    TOWARD_ZERO,
     TWO52,
     Params,
 )
@@ -58,8 +59,10 @@ def round_scaled(v: np.ndarray, mode: int, r: np.ndarray, kpow: int) -> np.ndarr
         threshold = np.where(neg, kpow - np.ceil(gk), np.floor(gk))
         toward_plus_inf = r < np.where(g > 0, threshold, 0.0)
         up = (g > 0) & (toward_plus_inf != neg)
-    else:  # toward_zero
+    elif mode == TOWARD_ZERO:
         up = np.zeros(v.shape, dtype=bool)
+    else:
+        raise ValueError(f"unknown rounding mode code {mode!r}")
     magnitude = t + up
     return np.where(a >= TWO52, v, np.where(neg, -magnitude, magnitude))
 

@@ -59,12 +59,32 @@ class Params(NamedTuple):
     kpow: int         # 2**k
 
 
+#: Number of leading `Params` fields (``mode`` .. ``step``): those that depend on the format and the
+#: modes only, a call's "head", built once per `Quantizer` (`call_head`); the fields after them
+#: depend on the seed, the offset and ``sr_bits``.
+N_HEAD = Params._fields.index("key")
+
+
+def _format_fields(fmt: Fixed) -> dict:
+    """The `Params` fields that depend on the format only, by name."""
+    return dict(scale=2.0**fmt.frac, modulus=2.0 ** (fmt.word - fmt.frac),
+                inv_modulus=2.0 ** (fmt.frac - fmt.word), lo=float(fmt.raw_min),
+                hi=float(fmt.raw_max + 1), raw_min=fmt.raw_min, raw_max=fmt.raw_max,
+                mask=(1 << fmt.word) - 1, step=fmt.step)
+
+
 @functools.lru_cache(maxsize=256)
 def format_scalars(fmt: Fixed) -> tuple:
-    """The fields ``scale`` .. ``step`` of `Params` (they depend on the format only)."""
-    return (2.0**fmt.frac, 2.0 ** (fmt.word - fmt.frac), 2.0 ** (fmt.frac - fmt.word),
-            float(fmt.raw_min), float(fmt.raw_max + 1), fmt.raw_min, fmt.raw_max,
-            (1 << fmt.word) - 1, fmt.step)
+    """The fields ``scale`` .. ``step`` of `Params` (they depend on the format only), in field order."""
+    fields = _format_fields(fmt)
+    return tuple(fields[name] for name in Params._fields[Params._fields.index("scale"):N_HEAD])
+
+
+def call_head(mode: int, wrap: bool, fmt: Fixed) -> tuple:
+    """``Params[:N_HEAD]`` of a call in ``fmt`` with rounding code ``mode`` and overflow ``wrap``,
+    built by field name."""
+    fields = dict(_format_fields(fmt), mode=mode, wrap=wrap)
+    return tuple(fields[name] for name in Params._fields[:N_HEAD])
 
 
 def round_scaled(v, mode, r, kpow):
@@ -74,7 +94,8 @@ def round_scaled(v, mode, r, kpow):
     so that every step is exact: ``g = |v| - trunc(|v|)`` is the exact fractional part.
     Stochastic rounds up (toward +inf) iff ``r < floor(f * 2**k)`` with ``f = v - floor(v)``.
     Written with ``&``/``|`` rather than data-dependent branches (mispredicted on a CPU, and
-    divergent on a GPU); only the per-call ``mode`` branches.
+    divergent on a GPU); only the per-call ``mode`` branches (an unknown code raises ValueError,
+    which a CUDA kernel does not report: its callers check the code on the host).
     """
     a = abs(v)
     big = a >= TWO52  # already an integer (or inf)
@@ -86,6 +107,8 @@ def round_scaled(v, mode, r, kpow):
         up = (g > 0.5) | ((g == 0.5) & ((np.int64(t) & 1) == 1))
     elif mode == NEAREST_AWAY:
         up = g >= 0.5
+    elif mode == TOWARD_ZERO:
+        up = False
     elif mode == FLOOR:
         up = neg & (g != 0.0)
     elif mode == CEIL:
@@ -98,6 +121,8 @@ def round_scaled(v, mode, r, kpow):
         threshold = (kpow - ceil_gk) if neg else floor_gk
         toward_plus_inf = r < threshold
         up = (g != 0.0) & (toward_plus_inf != neg)
+    else:
+        raise ValueError("unknown rounding mode code")
     m = t + np.float64(up)
     return v if big else math.copysign(m, v)
 

@@ -3,8 +3,8 @@
 :func:`float_round_scalar` uses scalar integer and float arithmetic only (bit views, no libm calls),
 so the same Python source is compiled by ``numba.njit`` (the parallel CPU kernel) and by
 ``numba.cuda.jit(device=True)`` (the GPU kernel, also run by the CUDA simulator in CI). It
-implements, element by element, exactly the rules of :func:`reference_float_quantize` (the numpy
-oracle in :mod:`fixedpoint._float_quantize`); the tests check that the bits agree. It uses no
+implements, element by element, exactly the rules of ``reference_float_quantize`` (the numpy
+oracle in :mod:`fixedpoint._float_oracle`); the tests check that the bits agree. It uses no
 multiply-add pattern (``a * b + c``), so FMA contraction on the GPU cannot change a result.
 
 Flags written per element when stats are requested: 0 = ordinary, 1 = overflowed, 2 = flushed
@@ -26,6 +26,7 @@ from ._fixed_scalar import NEAREST_AWAY as _NEAREST_AWAY
 from ._fixed_scalar import NEAREST_EVEN as _NEAREST_EVEN
 from ._fixed_scalar import STOCHASTIC as _STOCHASTIC
 from ._fixed_scalar import TOWARD_ZERO as _TOWARD_ZERO
+from ._modes import Rounding
 
 
 def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos, over_neg,
@@ -40,7 +41,8 @@ def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos
 
     Integer arithmetic on the bits of ``x``: ``|x| = sig * 2^p`` exactly; the format's step in
     the binade of ``|x|`` is ``2^q``; the ``s = q - p`` low bits of ``sig`` are dropped (``d``)
-    and decide the rounding of ``n = sig >> s``.
+    and decide the rounding of ``n = sig >> s``. An unknown ``mode`` raises ValueError where a
+    value needs rounding (a CUDA kernel does not report it: `launch_cuda` checks the code first).
     """
     if x != x:
         return nan_val, 0
@@ -76,6 +78,8 @@ def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos
             if s < 63:  # for s >= 63, d < 2^53 is below half a step
                 half = np.int64(1) << (s - 1)
                 up = (d > half) | ((d == half) & ((mode == _NEAREST_AWAY) | ((n & 1) == 1)))
+        elif mode == _TOWARD_ZERO:
+            up = False
         elif mode == _FLOOR or mode == _CEIL:
             up = (d != 0) & (neg == (mode == _FLOOR))
         elif mode == _STOCHASTIC:
@@ -85,6 +89,8 @@ def float_round_scalar(x, emin, man, fmax, flush_below, neg_zero, mode, over_pos
             elif s - k < 63:
                 t = d >> (s - k)
             up = np.int64(r >> np.uint64(64 - k)) < t
+        else:
+            raise ValueError("unknown rounding mode code")
         if up:
             n += 1
         # 2^q from its bits (-1074 <= q <= 1023); the product is exact, or inf past the float64
@@ -112,14 +118,16 @@ _bits_cpu = njit(cache=True)(scalar_bits)
 
 
 def policy_values(fmax: float, mode: int, overflow: str, nan: str) -> tuple[float, ...]:
-    """``(over_pos, over_neg, inf_pos, nan_val)`` of :func:`float_round_scalar` for the overflow
-    policy (``"saturate"``, ``"inf"``, ``"nan"``) and NaN policy (``"zero"``, else NaN)."""
+    """``(over_pos, over_neg, inf_pos, nan_val)`` of :func:`float_round_scalar` for the rounding
+    code ``mode`` (ValueError for an unknown one), the overflow policy (``"saturate"``, ``"inf"``,
+    ``"nan"``) and NaN policy (``"zero"``, else NaN)."""
+    rounding = Rounding(mode)
     inf_pos = {"saturate": fmax, "inf": math.inf, "nan": math.nan}[overflow]
     over_pos = over_neg = inf_pos
     if overflow == "inf":  # IEEE: the modes that round toward zero for a sign give max
-        if mode in (_TOWARD_ZERO, _FLOOR):
+        if rounding.max_on_overflow(False):
             over_pos = fmax
-        if mode in (_TOWARD_ZERO, _CEIL):
+        if rounding.max_on_overflow(True):
             over_neg = fmax
     return over_pos, over_neg, inf_pos, 0.0 if nan == "zero" else math.nan
 
@@ -145,7 +153,8 @@ def float_quantize_cpu(x, out, flags, with_flags, emin, man, fmax, flush_below, 
     ``key`` and ``offset`` are uint64 (the counter of element ``i`` is ``offset + i + 1``).
 
     One inlined loop per rounding mode, each passing its mode as a constant, so that Numba
-    specialises the scalar body (dead branches pruned): a runtime mode is about 5x slower.
+    specialises the scalar body (dead branches pruned): a runtime mode is about 5x slower. An
+    unknown mode raises ValueError before any loop runs.
     """
     if mode == _NEAREST_EVEN:
         _cpu_loop(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, _NEAREST_EVEN,
@@ -162,9 +171,11 @@ def float_quantize_cpu(x, out, flags, with_flags, emin, man, fmax, flush_below, 
     elif mode == _CEIL:
         _cpu_loop(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, _CEIL,
                   over_pos, over_neg, inf_pos, nan_val, key, offset, k)
-    else:
+    elif mode == _STOCHASTIC:
         _cpu_loop(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, _STOCHASTIC,
                   over_pos, over_neg, inf_pos, nan_val, key, offset, k)
+    else:
+        raise ValueError("unknown rounding mode code")
 
 
 @functools.lru_cache(maxsize=None)
@@ -190,6 +201,11 @@ def float_quantize_cuda_kernel():
     return kernel
 
 
-def launch_cuda(x, out, flags, with_flags, *args) -> None:
-    """Run the CUDA kernel on flat device arrays (CuPy arrays or Numba device arrays)."""
-    float_quantize_cuda_kernel()[launch_config(x.size)](x, out, flags, with_flags, *args)
+def launch_cuda(x, out, flags, with_flags, emin, man, fmax, flush_below, neg_zero, mode, over_pos,
+                over_neg, inf_pos, nan_val, key, offset, k) -> None:
+    """Run the CUDA kernel on flat device arrays (CuPy arrays or Numba device arrays); arguments
+    as `float_quantize_cpu`'s. An unknown rounding code raises ValueError (a kernel cannot)."""
+    Rounding(mode)
+    float_quantize_cuda_kernel()[launch_config(x.size)](x, out, flags, with_flags, emin, man, fmax,
+                                                        flush_below, neg_zero, mode, over_pos,
+                                                        over_neg, inf_pos, nan_val, key, offset, k)

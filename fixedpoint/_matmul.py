@@ -152,7 +152,7 @@ def _mac_kernel(a, b, shift, mode, key, offset, k, lo, hi, wrap, out):
     M, K = a.shape
     N = b.shape[1]
     deterministic = 0 < shift <= 62 and mode != STOCHASTIC
-    c, e, g = bias_terms(shift if deterministic else 1, mode)
+    c, e, g = bias_terms(shift, mode) if deterministic else (np.int64(0), np.int64(0), np.int64(0))
     for block in prange((M + ROWS - 1) // ROWS):
         m0 = block * ROWS
         m1 = min(m0 + ROWS, M)

@@ -19,6 +19,7 @@ from numba import cuda
 from . import _shift_round as sr
 from ._counter_rng import scalar_bits
 from ._cuda_launch import launch_config
+from ._modes import Rounding
 from ._validate import is_cupy_array
 
 #: Products are kept in this window inside the MAC loop (as ``_matmul._P_LO``/``_P_HI``).
@@ -113,6 +114,7 @@ def _run(which: int, n: int, out_shape: tuple, arrays: tuple, scalars: tuple):
 
 def rescale_cuda(raw, shift: int, mode, key, offset, k, lo, hi, wrap):
     """`_shift_round.rescale_numba` on the GPU (``kernel_args`` scalars after ``shift``)."""
+    Rounding(mode)  # ValueError for an unknown code, which a kernel cannot report
     flat = raw.reshape(-1)
     out = _run(0, flat.size, flat.shape, (flat,), (np.int64(shift), mode, key, offset, k, lo, hi,
                                                    wrap))
@@ -121,6 +123,7 @@ def rescale_cuda(raw, shift: int, mode, key, offset, k, lo, hi, wrap):
 
 def mac_cuda(a, b, shift: int, mode, key, offset, k, lo, hi, wrap):
     """The MAC loop of `_matmul._mac_kernel` on the GPU: int64 ``(M, K) @ (K, N)``."""
+    Rounding(mode)
     shape = (a.shape[0], b.shape[1])
     return _run(1, shape[0] * shape[1], shape, (a, b), (np.int64(shift), mode, key, offset, k, lo,
                                                         hi, wrap))
@@ -129,6 +132,7 @@ def mac_cuda(a, b, shift: int, mode, key, offset, k, lo, hi, wrap):
 def finish_cuda(sums, left: int, acc_lo: int, acc_hi: int, shift: int, mode, key, offset, k, lo,
                 hi, wrap):
     """`_matmul._finish_kernel` on the GPU (``sums`` int64, or float64 exact integers)."""
+    Rounding(mode)
     flat = sums.reshape(-1)
     out = _run(2, flat.size, flat.shape, (flat,), (np.int64(left), np.int64(acc_lo),
                                                    np.int64(acc_hi), np.int64(shift), mode, key,

@@ -14,10 +14,10 @@ from . import _fixed_numba
 from ._counter_rng import MASK64, seed_key
 from ._dlpack import dlpack_io
 from ._fixed_format import Fixed
-from ._fixed_scalar import STOCHASTIC, Params, format_scalars
+from ._fixed_scalar import STOCHASTIC, Params, call_head
+from ._modes import Rounding
 from ._stats import QuantStats, check_stats
 from ._validate import (
-    ROUNDING_MODES,
     array_module,
     as_float_array,
     check_choice,
@@ -133,7 +133,7 @@ def _call_modes(rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> tuple[i
     rounding = check_rounding(rounding)
     wrap = check_overflow(overflow) == "wrap"
     raise_nan = check_nan_policy(nan) == "raise"
-    return ROUNDING_MODES.index(rounding), wrap, raise_nan, check_sr_bits(sr_bits, rounding)
+    return int(Rounding.named(rounding)), wrap, raise_nan, check_sr_bits(sr_bits, rounding)
 
 
 _COUNTER_OF_OFFSET_0 = np.uint64(1)
@@ -161,7 +161,7 @@ class Quantizer:
         mode, wrap, raise_nan, k = _call_modes(rounding, overflow, nan, sr_bits)
         fields = dict(fmt=fmt, rounding=rounding, overflow=overflow, sr_bits=sr_bits, nan=nan,
                       _mode=mode, _raise_nan=raise_nan, _k=k,
-                      _head=(mode, wrap, *format_scalars(fmt)),
+                      _head=call_head(mode, wrap, fmt),
                       _arrays={})  # input dtype char -> (result dtype, Numba call arrays)
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -226,9 +226,9 @@ class Quantizer:
             seed = resolve_seed(seed)
         out_dtype = np.dtype(np.int64) if as_raw else check_result_dtype(self.fmt, x.dtype)
         which = _choose_backend(backend, x, FIXED_NUMBA_THRESHOLD)
-        params = Params._make(self._head + (
-            np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0,
-            np.uint64((offset + 1) & MASK64), self._k, 1 << self._k))
+        params = Params(*self._head,
+                        key=np.uint64(seed_key(seed)) if stochastic else _KEY_OF_SEED_0,
+                        counter0=np.uint64((offset + 1) & MASK64), k=self._k, kpow=1 << self._k)
         out, counts, max_error, sums = _backend_kernel(which)(x.reshape(-1), params,
                                                               seed if stochastic else 0, offset,
                                                               out_dtype, stats is not None)

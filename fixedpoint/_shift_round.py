@@ -34,9 +34,10 @@ from numba import njit, prange
 
 from ._counter_rng import random_ints, scalar_bits, seed_key
 from ._fixed_format import Fixed
-from ._fixed_scalar import CEIL, NEAREST_AWAY, NEAREST_EVEN, STOCHASTIC, TOWARD_ZERO
+from ._fixed_scalar import CEIL, FLOOR, NEAREST_AWAY, NEAREST_EVEN, STOCHASTIC, TOWARD_ZERO
+from ._modes import Rounding
 from ._stats import QuantStats
-from ._validate import ROUNDING_MODES, check_offset, check_overflow, check_rounding, check_sr_bits
+from ._validate import check_offset, check_overflow, check_rounding, check_sr_bits
 
 _scalar_bits = njit(cache=True)(scalar_bits)
 
@@ -50,7 +51,7 @@ def shift_round(raw, shift: int, rounding: str = "nearest_even", *, seed: int | 
     ``offset + i``.
     """
     raw = np.asarray(raw, dtype=np.int64)
-    rounding = check_rounding(rounding)
+    mode = Rounding.named(check_rounding(rounding))
     if shift < 0:
         raise ValueError(f"shift must be >= 0 for shift_round, got {shift}")
     if shift == 0:
@@ -60,23 +61,26 @@ def shift_round(raw, shift: int, rounding: str = "nearest_even", *, seed: int | 
     s = min(shift, 63)
     x = raw if shift <= 63 else np.sign(raw)
     q = x >> np.int64(s)
-    if rounding == "floor":
+    if mode is Rounding.FLOOR:
         return q
     d = x & np.int64((1 << s) - 1)
-    if rounding == "ceil":
+    half = np.int64(1 << (s - 1))
+    if mode is Rounding.CEIL:
         up = d != 0
-    elif rounding == "toward_zero":
+    elif mode is Rounding.TOWARD_ZERO:
         up = (d != 0) & (q < 0)
-    elif rounding in ("nearest_even", "nearest_away"):
-        half = np.int64(1 << (s - 1))
-        tie_up = (q & 1) == 1 if rounding == "nearest_even" else q >= 0
-        up = (d > half) | ((d == half) & tie_up)
-    else:
+    elif mode is Rounding.NEAREST_EVEN:
+        up = (d > half) | ((d == half) & ((q & 1) == 1))
+    elif mode is Rounding.NEAREST_AWAY:
+        up = (d > half) | ((d == half) & (q >= 0))
+    elif mode is Rounding.STOCHASTIC:
         if seed is None:
             raise ValueError("stochastic rounding needs a seed")
         k = check_sr_bits(sr_bits, rounding)
         r = random_ints(seed, check_offset(offset), raw.size, k).reshape(raw.shape)
         up = r < _top_bits(raw, shift, k)
+    else:
+        raise ValueError(f"rounding: unknown mode {rounding!r}")
     return q + up
 
 
@@ -181,7 +185,8 @@ def bias_terms(s, mode):
 
     The bias is ``c + (q & e) + (sign & g)`` with ``q = x >> s`` and ``sign = x >> 63`` (0 or -1):
     ties to even ``2**(s-1) - 1 + (q & 1)``; ties away ``2**(s-1) - (x < 0)``; ceil ``2**s - 1``;
-    toward zero ``2**s - 1`` for x < 0; floor 0.
+    toward zero ``2**s - 1`` for x < 0; floor 0. Stochastic (no bias) and unknown codes raise
+    ValueError.
     """
     half = np.int64(1) << (s - 1)
     if mode == NEAREST_EVEN:
@@ -192,7 +197,11 @@ def bias_terms(s, mode):
         return 2 * half - 1, np.int64(0), np.int64(0)
     if mode == TOWARD_ZERO:
         return np.int64(0), np.int64(0), 2 * half - 1
-    return np.int64(0), np.int64(0), np.int64(0)  # floor
+    if mode == FLOOR:
+        return np.int64(0), np.int64(0), np.int64(0)
+    if mode == STOCHASTIC:
+        raise ValueError("stochastic rounding has no bias terms")
+    raise ValueError("unknown rounding mode code")
 
 
 @njit(cache=True, inline="always")
@@ -249,8 +258,8 @@ def rescale_numba(raw, shift: int, fmt: Fixed, rounding: str = "nearest_even",
 def kernel_args(rounding: str, overflow: str, seed: int | None, offset: int,
                 sr_bits: int | None, fmt: Fixed) -> tuple:
     """``(mode, key, offset, k, lo, hi, wrap)`` for the kernels, validated."""
-    mode = ROUNDING_MODES.index(check_rounding(rounding))
-    if mode == STOCHASTIC and seed is None:
+    mode = Rounding.named(check_rounding(rounding))
+    if mode is Rounding.STOCHASTIC and seed is None:
         raise ValueError("stochastic rounding needs a seed")
     key = np.uint64(seed_key(seed) if seed is not None else 0)
     return (np.int64(mode), key, np.uint64(check_offset(offset)),

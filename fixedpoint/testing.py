@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 
 from ._fixed_array import FixedArray
 from ._fixed_format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
+from ._modes import Rounding, mode_names
 from ._validate import check_int, check_overflow, check_rounding
 
 #: Deterministic rounding modes (``reference_quantize`` has no random source).
-DETERMINISTIC_MODES = ("nearest_even", "nearest_away", "toward_zero", "floor", "ceil")
+DETERMINISTIC_MODES = mode_names(tuple(m for m in Rounding if not m.random))
 
 
 def round_fraction(q: Fraction, rounding: str) -> int:
