@@ -1,7 +1,11 @@
 """The latency / energy model: one :class:`Row` per op, an :class:`Estimate` per workload.
 
-Electronic op:  compute_s = ops / (peak(class) × efficiency);  memory_s = Σ bytes / bandwidth(level);
-latency = max(compute_s, memory_s) + overhead;  bound = the largest of the three terms.
+Electronic op:  compute_s = ops / (peak(class) × efficiency × tile utilisation);
+memory_s = Σ bytes / bandwidth(level) = overlapped_s + stall_s;
+latency = max(compute_s, overlapped_s) + stall_s + overhead;  bound = the largest of compute_s, memory_s
+and overhead. stall_s is the traffic at levels marked ``stalls`` (an in-order MCU core waiting on flash
+line fills: Arm documents the Cortex-M7 as an in-order pipeline), which does not run under the compute;
+tile utilisation (GPU profiles with ``[gemm_tiles]``) is Profile.tile_utilisation, 1 elsewhere.
 Energy = ops-energy (pJ per MAC / add / mul by class and bits) + Σ bytes × E(level) + static_w × latency.
 Ops run one after another: workload totals are sums.
 """
@@ -128,14 +132,16 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
     working_set = sum(t.nbytes for t in traffic)
     home = prof.place(working_set if op.family == "memory" else
                       sum(t.nbytes for t in traffic if t.level is None))
-    memory_s = memory_pj = 0.0
+    memory_s = memory_pj = stall_s = 0.0
     levels = []
     for t in traffic:
         if t.nbytes == 0:
             continue
         placed = t.level is None and op.family != "memory"
         lv = home if placed else prof.level(t.level or prof.data["main_memory"])
-        memory_s += prof.stream_s(lv, working_set, placed, t.nbytes, t.written)
+        seconds = prof.stream_s(lv, working_set, placed, t.nbytes, t.written)
+        memory_s += seconds
+        stall_s += seconds if lv.get("stalls") else 0.0
         memory_pj += t.nbytes * prof.level_energy_pj(lv)
         if lv["name"] not in levels:
             levels.append(lv["name"])
@@ -148,11 +154,15 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
             quals = ("batched",) if op.count > 1 else prof.cache_chain_from(home["name"])
         else:
             size, quals = ops, (op.op,) if op.family == "elementwise" else ()
-        compute_s = ops / (peak * prof.efficiency(op.family, sub, cls, size, quals))
+        eff = prof.efficiency(op.family, sub, cls, size, quals)
+        if op.family in ("matmul", "conv") and sub != "depthwise" and getattr(op, "structure", "dense") == "dense":
+            m, _, n = op.gemm_dims
+            eff *= prof.tile_utilisation(m, n, getattr(op, "groups", 1))
+        compute_s = ops / (peak * eff)
     else:
         compute_s = 0.0
     overhead_s = prof.overhead(op.family, sub)
-    latency = max(compute_s, memory_s) + overhead_s
+    latency = max(compute_s, memory_s - stall_s) + stall_s + overhead_s
     terms = {"compute": compute_s, "memory": memory_s, "overhead": overhead_s}
     bound = max(terms, key=terms.get) if latency > 0 else "memory"
     if not latency:

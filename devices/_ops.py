@@ -104,12 +104,14 @@ class _Product:
     b_signed: bool = True
     level: str | None = None
     weights_level: str | None = None
+    residual_bits: int = 0
 
     def _check_product(self, who: str) -> None:
         for bits in ("a_bits", "b_bits", "acc_bits"):
             _check_int(who, bits, getattr(self, bits), 1, 64)
         if self.out_bits is not None:
             _check_int(who, "out_bits", self.out_bits, 1, 64)
+        _check_int(who, "residual_bits", self.residual_bits, 0, 64)
         _check_choice(who, "kind", self.kind, MATMUL_KINDS)
         if self.kind == "binary" and (self.a_bits, self.b_bits) != (1, 1):
             raise ValueError(f"{who}: kind='binary' needs a_bits = b_bits = 1, "
@@ -119,10 +121,11 @@ class _Product:
         _check_level(who, "weights_level", self.weights_level)
 
     def _traffic(self, inputs: int, outputs: int, weights: int) -> tuple[Traffic, ...]:
-        """Activations in (a_bits) and out (out_bits, default acc_bits) at ``level``;
-        weights at ``weights_level``."""
+        """Activations in (a_bits) and out (out_bits, default acc_bits) at ``level``, plus a fused
+        residual's skip tensor (one read of ``outputs`` values at residual_bits); weights at
+        ``weights_level``."""
         out = self.acc_bits if self.out_bits is None else self.out_bits
-        act = (inputs * self.a_bits + outputs * out) / 8
+        act = (inputs * self.a_bits + outputs * (out + self.residual_bits)) / 8
         return (Traffic(self.level, act, outputs * out / 8),
                 Traffic(self.weights_level, weights * self.b_bits / 8))
 
@@ -148,7 +151,10 @@ class MatMul(_Product):
     ``binary`` (XNOR-popcount, a_bits = b_bits = 1) | ``shift``
     (power-of-two weights: each multiply is a shift, costed as an add of a_bits).
     ``sparsity`` is the fraction of zero weights; it reduces ops only on profiles that declare
-    ``exploits_sparsity = true``. ``structure`` = circulant / fourier_diagonal needs k == n and
+    ``exploits_sparsity = true``. ``residual_bits`` > 0: a residual add fused into the epilogue
+    (as TensorRT, OpenVINO and X-CUBE-AI run ``y = conv(x) + skip``): the kernel also reads a skip
+    tensor of the output's shape at that width (one extra read, no separate pass; its adds run in the
+    epilogue and are not counted in ``ops``). ``structure`` = circulant / fourier_diagonal needs k == n and
     lets a 4f optical system run the product. ``level`` places A and C, ``weights_level`` B.
     ``stored_weights``: the number of distinct weight values read (None: all of B's; fewer for
     shared/hashed weights, whose B is rebuilt on chip from them) — sets the weight traffic.

@@ -14,6 +14,10 @@ Fallback rules (documented in the README):
   per transform; elementwise: ops), clamped at the ends. Then the scalars ``[efficiency].<kind>``,
   ``<family>``, else 1.
 - overhead: ``[overhead_s].<kind>``, ``<family>``, ``default``, else 0.
+- GEMM tiles (GPU profiles with ``[gemm_tiles]``): the efficiency of a dense matmul / non-depthwise conv
+  is multiplied by :meth:`Profile.tile_utilisation` (tile and wave quantization).
+- A memory level marked ``stalls = true`` (an MCU's flash read by an in-order core) does not overlap the
+  arithmetic: its traffic time adds to the op's latency instead of running under the compute time.
 """
 from __future__ import annotations
 
@@ -197,6 +201,26 @@ class Profile:
                     return interp_loglog(curves[key + qual], max(size, 1e-9))
         eff = self.data["efficiency"]
         return eff.get(sub, eff.get(family, 1.0))
+
+    def tile_utilisation(self, m: int, n: int, groups: int = 1) -> float:
+        """Fraction of the launched GEMM tiles' work that is useful, for an (m x k) @ (k x n) product
+        (``groups`` of them in one launch) on a profile with ``[gemm_tiles]``; 1 without it.
+
+        Tile and wave quantization (NVIDIA, "Matrix Multiplication Background User's Guide", ch. 3): the
+        output is cut into tiles of one of the library's shapes (tm x tn), ceil(m/tm)·ceil(n/tn) per
+        group; they run in waves of ``units`` tiles (one per SM), and a partial tile or a partial last
+        wave costs as much as a full one. Utilisation = m·n·groups / (waves · units · tm · tn), for the
+        tile shape that maximises it (the library's heuristic picks among its tile shapes). In (0, 1];
+        1 when m and n are multiples of a tile shape and the tiles fill whole waves."""
+        spec = self.data.get("gemm_tiles")
+        if not spec:
+            return 1.0
+        best = 0.0
+        for tm, tn in spec["shapes"]:
+            tiles = groups * math.ceil(m / tm) * math.ceil(n / tn)
+            waves = math.ceil(tiles / spec["units"])
+            best = max(best, m * n * groups / (waves * spec["units"] * tm * tn))
+        return best
 
     def overhead(self, family: str, sub: str) -> float:
         ovh = self.data["overhead_s"]

@@ -92,7 +92,8 @@ TOP_REQUIRED = ("name", "kind", "static_w")
 TOP_OPTIONAL = ("description", "tdp_w", "exploits_sparsity", "main_memory", "clock_hz", "peak", "peak_matrix",
                 "cycles_per_mac", "memory", "bandwidth_curve", "energy_pj", "overhead_s", "efficiency",
                 "efficiency_curves", "optical", "process_nm", "voltage_v", "energy_scale",
-                "read_bandwidth_curve", "write_bandwidth_curve", "weights_memory", "overflow_memory")
+                "read_bandwidth_curve", "write_bandwidth_curve", "weights_memory", "overflow_memory",
+                "gemm_tiles")
 MEM_REQUIRED = ("name", "capacity_bytes", "bandwidth_bytes_per_s", "energy_pj_per_byte")
 OPTICAL_SECTIONS = {
     "modulator": (("pixels_x", "pixels_y", "rate_hz", "bits", "dac_pj"), ("binary_rate_hz",)),
@@ -125,13 +126,14 @@ def _memory(c: _Checker, data: Any) -> list[dict]:
     for i, lv in enumerate(data):
         p = f"memory[{i}]."
         c.table(lv, f"memory[{i}]")
-        c.keys(lv, p, MEM_REQUIRED, ("cache", "scale_energy"))
+        c.keys(lv, p, MEM_REQUIRED, ("cache", "scale_energy", "stalls"))
         levels.append({
             "name": c.string(lv, "name", p),
             "capacity_bytes": c.number(lv, "capacity_bytes", p, positive=True, integer=True),
             "bandwidth_bytes_per_s": c.number(lv, "bandwidth_bytes_per_s", p, positive=True),
             "energy_pj_per_byte": c.number(lv, "energy_pj_per_byte", p),
             "cache": c.boolean(lv, "cache", p) if "cache" in lv else False,
+            "stalls": c.boolean(lv, "stalls", p) if "stalls" in lv else False,
         })
         cache = levels[-1]["cache"]
         levels[-1]["scale_energy"] = c.boolean(lv, "scale_energy", p) if "scale_energy" in lv else cache
@@ -159,6 +161,22 @@ def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> Non
         if x1 / y1 < x0 / y0 * (1 - 1e-9):
             c.fail(key, f"point [{x1:g}, {y1:g}] makes a larger size cheaper than [{x0:g}, {y0:g}] "
                         "(x/y must not decrease)")
+
+
+def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
+    """[gemm_tiles]: ``shapes`` = the library's output tile shapes [[rows, cols], ...] and ``units`` =
+    the tiles that run at once (one per SM)."""
+    if data is None:
+        return None
+    tab = c.table(data, "gemm_tiles")
+    c.keys(tab, "gemm_tiles.", ("shapes", "units"), ())
+    shapes = tab["shapes"]
+    if (not isinstance(shapes, list) or not shapes
+            or any(not isinstance(sh, list) or len(sh) != 2
+                   or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sh) for sh in shapes)):
+        c.fail("gemm_tiles.shapes", f"must be a non-empty list of [rows, cols] positive integers, got {shapes!r}")
+    units = c.number(tab, "units", "gemm_tiles.", positive=True, integer=True)
+    return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units)}
 
 
 def _energy(c: _Checker, data: dict) -> dict[str, float]:
@@ -258,6 +276,7 @@ def validate(data: Any, source: str) -> dict:
     if out["main_memory"] not in [lv["name"] for lv in out["memory"]]:
         c.fail("main_memory", f"names no [[memory]] level: {out['main_memory']!r}")
     _cache_chain(c, out["memory"], out["main_memory"])
+    out["gemm_tiles"] = _gemm_tiles(c, data.get("gemm_tiles"))
     for key in ("bandwidth_curve", "read_bandwidth_curve", "write_bandwidth_curve"):
         out[key] = _curve(c, data[key], key) if key in data else []
     _monotone_cost(c, out["bandwidth_curve"], "bandwidth_curve")

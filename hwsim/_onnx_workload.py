@@ -17,6 +17,14 @@ to ``batch`` (when given), runs ONNX shape inference and maps each node, in grap
   such a product (after its folds) runs in the product's epilogue (free), and one that is the only
   consumer of an elementwise op (the ReLU after a residual Add) joins that op's pass (its ops per
   element added, no extra memory traffic); ``fuse_activations=False`` costs them as separate ops.
+* Residual adds fused into the convolution epilogue, as TensorRT (its layer-fusion catalog:
+  convolution + element-wise sum), OpenVINO and X-CUBE-AI run ``y = conv(x) + skip``: with
+  ``fuse_residual=True`` (default) an Add of two non-constant tensors of its output's shape, one of
+  which a Conv / Gemm / MatMul writes (after linear folds only) for this Add alone, runs in the
+  epilogue of that product (of the later one in graph order when both qualify): the product reads
+  the other input, the skip tensor, once more (``residual_bits`` of its op; one extra read, no
+  separate pass, its adds not counted as ops) and writes the sum; a ReLU after it joins the same
+  epilogue. ``fuse_residual=False`` costs the Add as its own elementwise pass.
 * Elementwise at the activation width, ops per element (a compare-and-select is op ``max``): Relu 1,
   LeakyRelu / PRelu / Clip / Abs / Neg / Max / Min 2 / 2 / 2 / 1 / 1 / 1 / 1, HardSigmoid 3,
   HardSwish 4, Sigmoid / Tanh / Elu / Selu / Softplus / Gelu / Erf / Exp / Log / Sqrt /
@@ -201,7 +209,8 @@ def _const_operand(graph: _Graph, node) -> str | None:
 
 
 class _Importer:
-    def __init__(self, onnx, model, precision: Any, skip_unsupported: bool, fuse_activations: bool) -> None:
+    def __init__(self, onnx, model, precision: Any, skip_unsupported: bool, fuse_activations: bool,
+                 fuse_residual: bool) -> None:
         self.onnx, self.g, self.r = onnx, _Graph(onnx, model), _Roles(precision)
         self.nodes = list(model.graph.node)
         self.labels = _labels(self.nodes)
@@ -209,6 +218,8 @@ class _Importer:
         self.skip = skip_unsupported
         self.ops: list = []
         self.fuse = fuse_activations
+        self.fuse_residual = fuse_residual
+        self._skip: dict[str, str] = {}  # product-written tensor -> skip tensor its fused residual add reads
         self._fold_target: dict[str, str] = {}  # a folded node's input -> its output (the tensor written)
         self._folded: dict[str, str] = {}  # node output -> "product" | "elementwise": what absorbs it
         self._op_of: dict[str, int] = {}  # tensor -> index in self.ops of the elementwise op writing it
@@ -226,6 +237,13 @@ class _Importer:
             name = self._fold_target[name]
         return self.qbits.get(name, self.r.bits("activation"))
 
+    def residual_bits(self, node) -> int:
+        """Stored width of the skip tensor a product's fused residual add reads (0: none)."""
+        name = node.output[0]
+        while name not in self._skip and name in self._fold_target:
+            name = self._fold_target[name]
+        return self.act_bits(self._skip[name]) if name in self._skip else 0
+
     def product_kind(self, a: str, b: str) -> tuple[str, int, int, int]:
         """(kind, a_bits, b_bits, acc_bits) of a product of tensors a (activation) and b (weight)."""
         if a in self.qbits and b in self.qbits:
@@ -239,8 +257,10 @@ class _Importer:
         g = self.g
         root: dict[str, str] = {}  # tensor -> "product" | "elementwise": the kernel that writes it
         linear: set[str] = set()  # tensors a product writes with only linear folds after it
-        for node in self.nodes:
+        made_at: dict[str, int] = {}  # tensor -> index of the node that writes it
+        for i, node in enumerate(self.nodes):
             out = node.output[0] if node.output else ""
+            made_at[out] = i
             if node.op_type in _PRODUCTS:
                 root[out] = "product"
                 linear.add(out)
@@ -249,15 +269,33 @@ class _Importer:
             if data is not None and data in linear:
                 kind = "product"
             elif data is None and node.op_type in _BINARY:
-                root[out] = "elementwise"
+                data = self._residual_operand(node, linear, made_at)
+                if data is None:
+                    root[out] = "elementwise"
+                else:
+                    kind = "product"
+                    self._skip[data] = next(x for x in node.input if x != data)
             elif self.fuse and node.op_type in _EPILOGUE and root.get(node.input[0]):
                 data, kind = node.input[0], root[node.input[0]]
             if kind is not None and len(g.consumers.get(data, ())) == 1:
                 self._folded[out] = kind
                 self._fold_target[data] = out
                 root[out] = kind
-                if data in linear and node.op_type not in _EPILOGUE:
-                    linear.add(out)
+                if data in linear and node.op_type not in _EPILOGUE and data not in self._skip:
+                    linear.add(out)  # a residual sum is not linear in the product: nothing folds after it
+
+    def _residual_operand(self, node, linear: set[str], made_at: dict[str, int]) -> str | None:
+        """The input of a residual Add that a product writes for it alone (see the module
+        docstring), or None when the Add is not fused."""
+        g = self.g
+        if not self.fuse_residual or node.op_type != "Add" or len(node.input) != 2:
+            return None
+        shape = g.shape.get(node.output[0])
+        if (shape is None or node.input[0] == node.input[1]
+                or any(g.is_const(x) or g.shape.get(x) != shape for x in node.input)):
+            return None
+        fit = [x for x in node.input if x in linear and len(g.consumers.get(x, ())) == 1]
+        return max(fit, key=made_at.__getitem__) if fit else None
 
     def run(self) -> devices.Workload:
         self._fold_pass()
@@ -356,7 +394,7 @@ class _Importer:
                             stride=int(strides[0]), stride_w=int(strides[1]), pads=pads,
                             dilation=int(dilation),
                             groups=int(a.get("group", 1)), a_bits=a_bits, b_bits=b_bits, acc_bits=acc,
-                            kind=kind, out_bits=self.out_bits(node))
+                            kind=kind, out_bits=self.out_bits(node), residual_bits=self.residual_bits(node))
         if (op.h_out, op.w_out) != tuple(ys[2:]):
             raise ValueError(f"node {label!r}: output {op.h_out}x{op.w_out} disagrees with shape inference "
                              f"{ys[2:]}")
@@ -383,7 +421,8 @@ class _Importer:
         kind, a_bits, b_bits, acc = self.product_kind(node.input[0], node.input[1])
         self.ops.append(devices.MatMul(f"{label}/fwd", m=m, k=k, n=n, a_bits=a_bits, b_bits=b_bits,
                                        acc_bits=acc,
-                                       kind=kind, out_bits=self.out_bits(node)))
+                                       kind=kind, out_bits=self.out_bits(node),
+                                       residual_bits=self.residual_bits(node)))
 
     def pool(self, node, label: str) -> None:
         g, a = self.g, _attrs(self.onnx, node)
@@ -394,7 +433,8 @@ class _Importer:
 
 
 def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, batch: int | None = None, *,
-                       skip_unsupported: bool = False, fuse_activations: bool = True) -> devices.Workload:
+                       skip_unsupported: bool = False, fuse_activations: bool = True,
+                       fuse_residual: bool = True) -> devices.Workload:
     """The ``devices.Workload`` of one inference of ``batch`` examples through the ONNX graph ``model``
     (a file path or an ``onnx.ModelProto``) under ``precision`` (an ``hwsim.Precision`` or None =
     float32; QDQ tensors keep their stored integer widths). ``batch`` replaces the first dimension of
@@ -408,4 +448,5 @@ def workload_from_onnx(model: str | os.PathLike | Any, precision: Any = None, ba
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     onnx = _onnx()
-    return _Importer(onnx, _load(onnx, model, batch), precision, skip_unsupported, fuse_activations).run()
+    return _Importer(onnx, _load(onnx, model, batch), precision, skip_unsupported, fuse_activations,
+                     fuse_residual).run()

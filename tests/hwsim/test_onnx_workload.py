@@ -118,6 +118,62 @@ def test_activation_fused_into_residual_add():
     assert [o.name for o in workload_from_onnx(model, fuse_activations=False).ops] == ["res/fwd", "r/fwd"]
 
 
+def _residual_block(skip_conv: bool = False):
+    """x (1,2,6,6) -> conv 3x3 (2 -> 2, pads 1) -> BN -> Add(., skip) -> Relu; skip = x, or a 1x1 conv of
+    x written after the 3x3 one."""
+    bn = [_w(f"bn.{p}", (2,)) for p in ("s", "b", "m", "v")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", *[t.name for t in bn]], ["n"], name="bn")]
+    inits = [_w("w", (2, 2, 3, 3)), *bn]
+    skip = "x"
+    if skip_conv:
+        nodes.append(helper.make_node("Conv", ["x", "w1"], ["d"], name="down"))
+        inits.append(_w("w1", (2, 2, 1, 1)))
+        skip = "d"
+    nodes += [helper.make_node("Add", ["n", skip], ["s"], name="res"),
+              helper.make_node("Relu", ["s"], ["y"], name="relu")]
+    return _model(nodes, [_x((1, 2, 6, 6))], "y", inits)
+
+
+def test_residual_add_fused_into_conv_epilogue_hand_values():
+    n = 2 * 6 * 6  # output elements = skip elements
+    (conv,) = workload_from_onnx(_residual_block()).ops  # the Add and the ReLU run in the conv's epilogue
+    assert (conv.name, conv.macs, conv.residual_bits) == ("conv/fwd", n * 2 * 9, 32)
+    act, weights = conv.traffic()
+    assert act.nbytes == (n + n + n) * 4 and act.written == n * 4  # input, output, one read of the skip
+    assert weights.nbytes == 2 * 2 * 9 * 4
+    unfused = workload_from_onnx(_residual_block(), fuse_residual=False).ops
+    assert [o.name for o in unfused] == ["conv/fwd", "res/fwd"]  # the ReLU still joins the add's pass
+    assert unfused[0].residual_bits == 0 and sum(t.nbytes for t in unfused[0].traffic()) == (2 * n + 36) * 4
+    assert (unfused[1].inputs, unfused[1].ops_per_element, unfused[1].traffic()[0].nbytes) == (2, 2, 3 * n * 4)
+    bits8 = workload_from_onnx(_residual_block(), Precision.from_flags("fixed8")).ops[0]
+    assert bits8.residual_bits == 8 and bits8.traffic()[0].nbytes == (n * 8 + n * bits8.out_bits + n * 8) / 8
+
+
+def test_residual_add_fused_into_the_later_product():
+    n = 2 * 6 * 6
+    conv, down = workload_from_onnx(_residual_block(skip_conv=True)).ops
+    assert (conv.residual_bits, down.residual_bits) == (0, 32)  # the 1x1 conv, written last, reads the 3x3's
+    assert down.traffic()[0].nbytes == (n + n + n) * 4
+    assert len(workload_from_onnx(_residual_block(skip_conv=True), fuse_residual=False).ops) == 3
+
+
+def test_residual_add_not_fused_when_shapes_differ_or_product_shared():
+    bcast = [helper.make_node("Gemm", ["x", "w"], ["g"], name="fc"),
+             helper.make_node("Add", ["g", "b"], ["y"], name="res")]
+    model = _model(bcast, [_x((4, 3)), _x((1, 5), "b")], "y", [_w("w", (3, 5))])
+    assert [o.name for o in workload_from_onnx(model).ops] == ["fc/fwd", "res/fwd"]  # broadcast: a pass
+    shared = [helper.make_node("Gemm", ["x", "w"], ["g"], name="fc"),
+              helper.make_node("Add", ["g", "x2"], ["s"], name="res"),
+              helper.make_node("Mul", ["g", "s"], ["y"], name="use")]
+    model = _model(shared, [_x((4, 3)), _x((4, 5), "x2")], "y", [_w("w", (3, 5))])
+    assert [o.name for o in workload_from_onnx(model).ops] == ["fc/fwd", "res/fwd", "use/fwd"]
+    gemm = [helper.make_node("Gemm", ["x", "w"], ["g"], name="fc"),
+            helper.make_node("Add", ["x2", "g"], ["y"], name="res")]
+    (fc,) = workload_from_onnx(_model(gemm, [_x((4, 3)), _x((4, 5), "x2")], "y", [_w("w", (3, 5))])).ops
+    assert fc.residual_bits == 32 and fc.traffic()[0].nbytes == (4 * 3 + 4 * 5 + 4 * 5) * 4
+
+
 def test_elementwise_pool_residual_counts():
     nodes = [helper.make_node("MaxPool", ["x"], ["p"], name="mp", kernel_shape=[3, 3], strides=[2, 2]),
              helper.make_node("AveragePool", ["x"], ["a"], name="ap", kernel_shape=[3, 3], strides=[2, 2]),
