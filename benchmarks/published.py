@@ -6,7 +6,7 @@ Networks are built as ONNX graphs (benchmarks/onnx_nets.py) and costed with hwsi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import onnx_nets
 
@@ -58,10 +58,10 @@ PUBLISHED = [
     Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "fc_autoencoder", "int8", 1, 1, 1 / 547.234,
               "AD 547.234 inf./sec", TINY, 235.833e-6, "235.833 uJ/inf",
               cause="ten GEMV-shaped dense layers (m = 1) stream all 264 KB of int8 weights from flash once "
-                    "per inference; the model calls them compute bound at the conv-fitted efficiency, while "
-                    "the measured 1.83 ms means <= 0.14 GB/s if flash-bound: the flash bandwidth (0.28 GB/s) "
-                    "is an estimate scaled from the H743's, with no published figure for streaming reads "
-                    "under wait states"),
+                    "per inference; the in-order core stalls on each flash line fill (0.64 GB/s from RM0455's "
+                    "6 wait states at 280 MHz), which adds 0.41 ms to the conv-fitted compute time; the rest "
+                    "of the gap is the per-layer requantisation and loop overhead of GEMV kernels, which the "
+                    "one fitted efficiency (on ResNet-8's convolutions) does not carry"),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
               "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
               note="fits efficiency.conv of titan-x-maxwell"),
@@ -69,39 +69,67 @@ PUBLISHED = [
               27e-3, "AlexNet (One Weird Trick) 128x3x224x224: forward 27 ms", CONVNET),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "googlenet", "fp32", 128, 128, 130e-3,
               "GoogleNet V1 128x3x224x224: forward 130 ms", CONVNET,
-              cause="the inception branches are small convolutions (1x1 reductions to 16-64 channels, 5x5 "
-                    "convolutions on 16-48 channels) that fill few GEMM tiles; the profile has one conv "
-                    "efficiency, fitted on VGG-A's large convolutions, and no size-dependent curve for this "
-                    "GPU"),
+              cause="90 % of the predicted time is convolutions that the model runs at 0.96 of peak (the "
+                    "efficiency fitted on VGG-A); tile / wave quantization adds only 4 points: the layers "
+                    "that carry the time fill whole tiles. VGG-A's 162 ms is 91 % of the "
+                    "6.6 TFLOP/s peak counted in direct-convolution FLOPs, plausible only if cuDNN R4 ran "
+                    "its 3x3 stride-1 convolutions with a reduced-arithmetic algorithm (FFT tiling); the "
+                    "one fitted efficiency carries that gain to GoogLeNet's 1x1, 5x5 and 7x7/2 convolutions, "
+                    "and Torch's separate ReLU kernels and DepthConcat copies are costed fused. The model "
+                    "has no per-algorithm conv cost"),
     Published("h100-sxm", "DGX-H100, 1x H100-SXM-80GB, TensorRT, Offline", "resnet50", "int8", 256, 1,
               1 / 91825.7, "Samples per second: 91825.7", H100,
               note="offline throughput; costed as batches of 256",
-              cause="predicted memory bound (2/3 of the time): each layer's int8 activations of a 256-image "
-                    "batch go through HBM at 0.9 x 3.35 TB/s, and the 16 residual adds are separate passes; "
-                    "TensorRT fuses the residual add into the convolution epilogue and keeps layer tiles in "
-                    "the 50 MB L2, which the model does not represent; the efficiencies (conv 0.6, memory "
-                    "0.9) are estimates, not fitted"),
+              cause="the efficiencies (conv 0.6, memory 0.9) are estimates, not fitted; with residual adds "
+                    "fused into the conv epilogue the prediction is still memory bound in the early stages "
+                    "(activations of a 256-image batch through HBM; TensorRT's tiles that stay in the 50 MB "
+                    "L2 between layers are not modelled)"),
     Published("jetson-orin-nx", "Jetson Orin NX 16 GB, TensorRT, SingleStream", "resnet50", "int8", 1, 1,
               1084560e-9, "50.00 percentile latency (ns): 1084560", ORIN),
     Published("xeon-8380", "2x Xeon Platinum 8380, OpenVINO INT8, Offline", "resnet50", "int8", 64, 1,
               2 / 4223.33, "Samples per second: 4223.33 (2 sockets; one socket = our profile: 2 x time)",
               XEON,
               note="throughput of 2 sockets halved to one socket; costed as batches of 64",
-              cause="88 % of the predicted time is int8 convolution at the profile's estimated efficiency "
-                    "0.6 of an estimated VNNI peak (23.6 TOPS); the measurement implies about 0.84 of that "
-                    "peak"),
+              cause="most of the predicted time is int8 convolution at the profile's estimated efficiency "
+                    "0.6 of the VNNI peak at base clock (23.6 TOPS: ARK's 2 AVX-512 FMA units x 64 int8 MACs "
+                    "per VPDPBUSD); the all-core AVX-512 clock under this load is not published"),
 ]
 
 _PRECISION = {"int8": "fixed8", "fp32": "fp32"}
 
+#: model mechanisms that ``predict(..., without=...)`` can switch off, one at a time (an ablation)
+MECHANISMS = ("residual fusion", "GEMM tiles", "flash stalls")
 
-def predict(p: Published) -> tuple[float, float]:
-    """(seconds, joules) the model predicts for ``p.per`` images on ``p.device``."""
+#: predicted ms per row before these mechanisms (reports/benchmarks/devices.md at commit 821f4b6: residual
+#: adds as separate passes, no tile / wave quantization, MCU flash overlapped at estimated bandwidths)
+BEFORE_MS = {("stm32h7a3", "resnet8"): 54.92, ("stm32h7a3", "ds_cnn"): 14.21,
+             ("stm32h7a3", "mobilenet_v1_025"): 39.78, ("stm32h7a3", "fc_autoencoder"): 1.171,
+             ("titan-x-maxwell", "vgg_a"): 162.0, ("titan-x-maxwell", "alexnet_owt"): 30.59,
+             ("titan-x-maxwell", "googlenet"): 71.9, ("h100-sxm", "resnet50"): 0.01691,
+             ("jetson-orin-nx", "resnet50"): 1.331, ("xeon-8380", "resnet50"): 0.6594}
+
+
+def _without(prof: devices.Profile, mechanism: str | None) -> devices.Profile:
+    """``prof`` with one model mechanism switched off (the profile itself for None / residual fusion)."""
+    if mechanism == "GEMM tiles":
+        return replace(prof, data={**prof.data, "gemm_tiles": None})
+    if mechanism == "flash stalls":
+        return replace(prof, data={**prof.data,
+                                   "memory": [{**lv, "stalls": False} for lv in prof.data["memory"]]})
+    return prof
+
+
+def predict(p: Published, without: str | None = None) -> tuple[float, float]:
+    """(seconds, joules) the model predicts for ``p.per`` images on ``p.device``; ``without`` names one
+    of :data:`MECHANISMS` to switch off (same profile figures otherwise)."""
+    if without is not None and without not in MECHANISMS:
+        raise ValueError(f"without must be one of {MECHANISMS}, got {without!r}")
     precision = Precision.from_flags(_PRECISION[p.precision])
     if p.precision == "int8":  # int8 deployment stacks accumulate in 32 bits
         precision = Precision.from_flags("fixed8", acc="s32.16")
     build = {**onnx_nets.MLPERF_TINY, **onnx_nets.IMAGENET}[p.net]
-    est = devices.estimate(workload_from_onnx(build(), precision, batch=p.batch), devices.load(p.device))
+    wl = workload_from_onnx(build(), precision, batch=p.batch, fuse_residual=without != "residual fusion")
+    est = devices.estimate(wl, _without(devices.load(p.device), without))
     return est.latency_s * p.per / p.batch, est.energy_j * p.per / p.batch
 
 

@@ -155,7 +155,8 @@ def _electronic_row(op: Op, prof: Profile, part: str) -> Row:
         else:
             size, quals = ops, (op.op,) if op.family == "elementwise" else ()
         eff = prof.efficiency(op.family, sub, cls, size, quals)
-        if op.family in ("matmul", "conv") and sub != "depthwise" and getattr(op, "structure", "dense") == "dense":
+        dense = getattr(op, "structure", "dense") == "dense"
+        if op.family in ("matmul", "conv") and sub != "depthwise" and dense:
             m, _, n = op.gemm_dims
             eff *= prof.tile_utilisation(m, n, getattr(op, "groups", 1))
         compute_s = ops / (peak * eff)

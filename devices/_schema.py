@@ -171,10 +171,13 @@ def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
     tab = c.table(data, "gemm_tiles")
     c.keys(tab, "gemm_tiles.", ("shapes", "units"), ())
     shapes = tab["shapes"]
-    if (not isinstance(shapes, list) or not shapes
-            or any(not isinstance(sh, list) or len(sh) != 2
-                   or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sh) for sh in shapes)):
-        c.fail("gemm_tiles.shapes", f"must be a non-empty list of [rows, cols] positive integers, got {shapes!r}")
+    def bad(sh: Any) -> bool:
+        return (not isinstance(sh, list) or len(sh) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in sh))
+
+    if not isinstance(shapes, list) or not shapes or any(map(bad, shapes)):
+        c.fail("gemm_tiles.shapes",
+               f"must be a non-empty list of [rows, cols] positive integers, got {shapes!r}")
     units = c.number(tab, "units", "gemm_tiles.", positive=True, integer=True)
     return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units)}
 
