@@ -240,44 +240,46 @@ def _measure(cases, prof, min_time, repeat, clock):
 
 PUBLISHED_HEADING = "## Published measurements of real devices vs predicted\n"
 
-PUBLISHED_INTRO = """Networks built as ONNX graphs in `benchmarks/onnx_nets.py` (MLPerf Tiny reference models; ResNet-50 v1.5,
+PUBLISHED_INTRO = """\
+Networks built as ONNX graphs in `benchmarks/onnx_nets.py` (MLPerf Tiny reference models; ResNet-50 v1.5,
 AlexNet (one weird trick), VGG-A, GoogLeNet), costed with `hwsim.workload_from_onnx` (BN folded, activations
-fused into the kernel before them, residual adds fused into the convolution epilogue, as TensorRT / X-CUBE-AI /
-OpenVINO run them) and `devices.estimate`. int8 runs are costed with 8-bit weights and activations and 32-bit
-accumulators, fp32 runs at 32 bits. One model per device at most is fitted (`benchmarks/published.py`, `fit`):
-stm32h7a3 on MLPerf Tiny IC (efficiency.conv, static_w), titan-x-maxwell on VGG-A (efficiency.conv); every
-other row is held out. h100-sxm, jetson-orin-nx and xeon-8380 are not fitted (one published model each; their
-profile figures are datasheet numbers and estimates). The MLPerf Tiny board (STM32H7A3 at 280 MHz) differs from
-the stm32h743 profile (400 MHz): it has its own profile `stm32h7a3` with the per-cycle figures of stm32h743 at
-280 MHz; MLPerf's Orin entry is an Orin NX 16 GB: profile `jetson-orin-nx`, the Orin Nano figures scaled by
-GPU clock (625 -> 918 MHz) and the NX's 102.4 GB/s memory. Time per image: MLPerf offline throughput is
-samples/s (a batch of 256 on H100, 64 on the Xeon is costed and divided); the Xeon entry has two sockets and
-our profile is one, so its per-image time is doubled.
+fused into the kernel before them, residual adds fused into the convolution epilogue, as TensorRT /
+X-CUBE-AI / OpenVINO run them) and `devices.estimate`. int8 runs are costed with 8-bit weights and
+activations and 32-bit accumulators, fp32 runs at 32 bits. One model per device at most is fitted
+(`benchmarks/published.py`, `fit`): stm32h7a3 on MLPerf Tiny IC (efficiency.conv, static_w), titan-x-maxwell
+on VGG-A (efficiency.conv); every other row is held out. h100-sxm, jetson-orin-nx and xeon-8380 are not
+fitted (one published model each; their profile figures are datasheet numbers and estimates). The MLPerf
+Tiny board (STM32H7A3 at 280 MHz) differs from the stm32h743 profile (400 MHz): it has its own profile
+`stm32h7a3` with the per-cycle figures of stm32h743 at 280 MHz; MLPerf's Orin entry is an Orin NX 16 GB:
+profile `jetson-orin-nx`, the Orin Nano figures scaled by GPU clock (625 -> 918 MHz) and the NX's 102.4 GB/s
+memory. Time per image: MLPerf offline throughput is samples/s (a batch of 256 on H100, 64 on the Xeon is
+costed and divided); the Xeon entry has two sockets and our profile is one, so its per-image time is
+doubled.
 
 Model mechanisms (each applied to every network and every device that has the hardware feature; the columns
 "without ..." switch one off, `published.predict(p, without=...)`):
 
 - **residual fusion** (`workload_from_onnx(fuse_residual=True)`, the default): a residual Add whose input a
-  convolution / Gemm writes for it alone runs in that kernel's epilogue, reading the skip tensor once more, no
-  separate pass (NVIDIA TensorRT documentation, "Layer Fusion Catalog": convolution + element-wise sum;
+  convolution / Gemm writes for it alone runs in that kernel's epilogue, reading the skip tensor once more,
+  no separate pass (NVIDIA TensorRT documentation, "Layer Fusion Catalog": convolution + element-wise sum;
   OpenVINO and X-CUBE-AI fuse it the same way).
 - **GEMM tiles** (`[gemm_tiles]` in the GPU profiles, `Profile.tile_utilisation`): tile and wave
   quantization, NVIDIA "Matrix Multiplication Background User's Guide" (DU-09799-001) ch. 3: the output is
   cut into tiles of the cuBLAS shapes of its sec. 2.3 (256x128 ... 64x64), run one per SM per wave (132 SMs
-  on H100 SXM5, 8 on Orin, 24 on Titan X Maxwell); utilisation = useful / launched tile area, for the
-  best shape.
+  on H100 SXM5, 8 on Orin, 24 on Titan X Maxwell); utilisation = useful / launched tile area, for the best
+  shape.
 - **flash stalls** (`stalls = true` on the MCU flash levels): the Cortex-M7 is an in-order core, so weight
-  streaming from flash adds to the compute time instead of running under it; the flash bandwidth is one flash
-  word per (wait states + 1) AXI clocks from the reference manuals' wait-state tables (RM0455: 6 WS at 280 MHz,
-  128-bit words: 0.64 GB/s on the H7A3; RM0433: 2 WS at 200 MHz, 256-bit words: 2.13 GB/s on the H743), where
-  the profiles had estimates (0.28 and 0.4 GB/s).
+  streaming from flash adds to the compute time instead of running under it; the flash bandwidth is one
+  flash word per (wait states + 1) AXI clocks from the reference manuals' wait-state tables (RM0455: 6 WS at
+  280 MHz, 128-bit words: 0.64 GB/s on the H7A3; RM0433: 2 WS at 200 MHz, 256-bit words: 2.13 GB/s on the
+  H743), where the profiles had estimates (0.28 and 0.4 GB/s).
 - xeon-8380's int8 peak is now derived from sourced figures only (Intel ARK: 40 cores, 2.3 GHz base, 2
   AVX-512 FMA units; Intel SDM: 64 int8 MACs per VPDPBUSD on a zmm register) — the same 23.6 TOPS as the
   estimate it replaces; its efficiency (0.6) stays an estimate.
 
-The fitted figures were re-fitted with every mechanism on (stm32h7a3 efficiency.conv 0.820 -> 0.816, static_w
-0.138 unchanged; titan-x-maxwell efficiency.conv 0.955 -> 0.961). "before": the predictions of this report at
-commit 821f4b6, before these mechanisms.
+The fitted figures were re-fitted with every mechanism on (stm32h7a3 efficiency.conv 0.820 -> 0.816,
+static_w 0.138 unchanged; titan-x-maxwell efficiency.conv 0.955 -> 0.961). "before": the predictions of this
+report at commit 821f4b6, before these mechanisms.
 """
 
 
@@ -294,9 +296,11 @@ def _published(out_dir: Path) -> tuple[str, Path]:
         err = sec / p.seconds - 1
         role = "fitted" if p.fit else "held out"
         old = pub.BEFORE_MS[p.device, p.net] * 1e-3
-        ablation = " | ".join(f"{pub.predict(p, without=m)[0] / p.seconds - 1:+.1%}" for m in pub.MECHANISMS)
+        ablation = " | ".join(f"{pub.predict(p, without=m)[0] / p.seconds - 1:+.1%}"
+                              for m in pub.MECHANISMS)
         rows.append(f"| {p.device} | {p.board} | {p.net} ({p.precision}, batch {p.batch}) | {p.quote} | "
-                    f"{p.seconds * 1e3:.4g} | {old * 1e3:.4g} ({old / p.seconds - 1:+.1%}) | {sec * 1e3:.4g} | "
+                    f"{p.seconds * 1e3:.4g} | {old * 1e3:.4g} ({old / p.seconds - 1:+.1%}) | "
+                    f"{sec * 1e3:.4g} | "
                     f"{err:+.1%} | {ablation} | {role} | {p.source} |")
         pts.append((p.seconds, sec, p.fit, f"{p.device}: {p.net}"))
         before.append(abs(old / p.seconds - 1))
@@ -325,11 +329,13 @@ def _published(out_dir: Path) -> tuple[str, Path]:
     without = " | ".join(f"without {m}" for m in pub.MECHANISMS)
     text = (PUBLISHED_HEADING + "\n" + PUBLISHED_INTRO + "\n"
             f"Held out: {sum(e <= 0.3 for e in held)}/{len(held)} within +-30 %, median abs error "
-            f"{statistics.median(held):.1%} (before: {sum(e <= 0.3 for e in held_before)}/{len(held_before)}, "
+            f"{statistics.median(held):.1%} (before: "
+            f"{sum(e <= 0.3 for e in held_before)}/{len(held_before)}, "
             f"{statistics.median(held_before):.1%}).\n\n"
             f"| profile | measured system | network | published figure | measured ms | before ms (error) | "
             f"predicted ms | error | {without} | role | source |\n"
-            "|---|---|---|---|---|---|---|---|" + "---|" * len(pub.MECHANISMS) + "---|---|\n" + "\n".join(rows) +
+            "|---|---|---|---|---|---|---|---|" + "---|" * len(pub.MECHANISMS) + "---|---|\n"
+            + "\n".join(rows) +
             "\n\nHeld-out misses (outside +-30 %) and their causes:\n\n" + ("\n".join(misses) or "none") +
             "\n\nEnergy per inference (MLPerf Tiny energy mode: the energy the device under test draws from "
             "the benchmark's energy monitor supply, not the whole board's wall power). No GPU energy is "

@@ -57,11 +57,11 @@ PUBLISHED = [
               "VWW 19.867 inf./sec", TINY, 6928.315e-6, "6928.315 uJ/inf"),
     Published("stm32h7a3", "NUCLEO-H7A3ZI-Q, X-CUBE-AI 8.0.0", "fc_autoencoder", "int8", 1, 1, 1 / 547.234,
               "AD 547.234 inf./sec", TINY, 235.833e-6, "235.833 uJ/inf",
-              cause="ten GEMV-shaped dense layers (m = 1) stream all 264 KB of int8 weights from flash once "
-                    "per inference; the in-order core stalls on each flash line fill (0.64 GB/s from RM0455's "
-                    "6 wait states at 280 MHz), which adds 0.41 ms to the conv-fitted compute time; the rest "
-                    "of the gap is the per-layer requantisation and loop overhead of GEMV kernels, which the "
-                    "one fitted efficiency (on ResNet-8's convolutions) does not carry"),
+              cause="ten GEMV-shaped dense layers (m = 1) stream all 264 KB of int8 weights from flash "
+                    "once per inference; the in-order core stalls on each flash line fill (0.64 GB/s from "
+                    "RM0455's 6 wait states at 280 MHz), which adds 0.41 ms to the conv-fitted compute "
+                    "time; the rest of the gap is the per-layer requantisation and loop overhead of GEMV "
+                    "kernels, which the one fitted efficiency (on ResNet-8's convolutions) does not carry"),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
               "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
               note="fits efficiency.conv of titan-x-maxwell"),

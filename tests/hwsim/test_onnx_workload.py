@@ -146,7 +146,8 @@ def test_residual_add_fused_into_conv_epilogue_hand_values():
     assert [o.name for o in unfused] == ["conv/fwd", "res/fwd"]  # the ReLU still joins the add's pass
     assert unfused[0].residual_bits == 0
     assert sum(t.nbytes for t in unfused[0].traffic()) == (2 * n + 36) * 4
-    assert (unfused[1].inputs, unfused[1].ops_per_element, unfused[1].traffic()[0].nbytes) == (2, 2, 3 * n * 4)
+    add = unfused[1]
+    assert (add.inputs, add.ops_per_element, add.traffic()[0].nbytes) == (2, 2, 3 * n * 4)
     bits8 = workload_from_onnx(_residual_block(), Precision.from_flags("fixed8")).ops[0]
     assert bits8.residual_bits == 8
     assert bits8.traffic()[0].nbytes == (n * 8 + n * bits8.out_bits + n * 8) / 8
