@@ -241,6 +241,10 @@ def _measure(cases, prof, min_time, repeat, clock):
 PUBLISHED_HEADING = "## Published measurements of real devices vs predicted\n"
 
 PUBLISHED_INTRO = """\
+This section alone: `python benchmarks/bench_devices.py --only-published` (pure model evaluation, no
+timing; it rewrites this section and its figure and leaves the measured sections and their dates as they
+are).
+
 Networks built as ONNX graphs in `benchmarks/onnx_nets.py` (MLPerf Tiny reference models; ResNet-50 v1.5,
 AlexNet (one weird trick), VGG-A, GoogLeNet), costed with `hwsim.workload_from_onnx` (BN folded, activations
 fused into the kernel before them, residual adds fused into the convolution epilogue, as TensorRT /

@@ -23,8 +23,8 @@ to ``batch`` (when given), runs ONNX shape inference and maps each node, in grap
   which a Conv / Gemm / MatMul writes (after linear folds only) for this Add alone, runs in the
   epilogue of that product (of the later one in graph order when both qualify): the product reads
   the other input, the skip tensor, once more (``residual_bits`` of its op; one extra read, no
-  separate pass, its adds not counted as ops) and writes the sum; a ReLU after it joins the same
-  epilogue. ``fuse_residual=False`` costs the Add as its own elementwise pass.
+  separate pass, its adds not counted as ops) and writes the sum; with ``fuse_activations`` a ReLU
+  after it joins the same epilogue. ``fuse_residual=False`` costs the Add as its own elementwise pass.
 * Elementwise at the activation width, ops per element (a compare-and-select is op ``max``): Relu 1,
   LeakyRelu / PRelu / Clip / Abs / Neg / Max / Min 2 / 2 / 2 / 1 / 1 / 1 / 1, HardSigmoid 3,
   HardSwish 4, Sigmoid / Tanh / Elu / Selu / Softplus / Gelu / Erf / Exp / Log / Sqrt /
