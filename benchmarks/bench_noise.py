@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import cost_refresh
 import numpy as np
 
 import devices
@@ -246,6 +247,18 @@ def bench_cost(args, lines: list[str]) -> None:
     lines.append("")
 
 
+def only_costs(args) -> int:
+    """Rewrite section 4 of ``args.out`` (pure cost-model evaluation, no training) with a dated note."""
+    text = args.out.read_text()
+    since = cost_refresh.measured_on(args.out)
+    lines: list[str] = []
+    bench_cost(args, lines)
+    lines += [cost_refresh.note("python benchmarks/bench_noise.py --only-costs", since), ""]
+    args.out.write_text(cost_refresh.replace_section(text, lines[0], "\n".join(lines)))
+    print(f"rewrote section 4 of {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent.parent / "shared" / "data" / "mnist"))
@@ -268,7 +281,12 @@ def main(argv=None) -> int:
     ap.add_argument("--unique-epochs", type=int, default=15)
     ap.add_argument("--parts", nargs="+", default=["mnist", "parity", "unique", "cost"],
                     choices=["mnist", "parity", "unique", "cost"])
+    ap.add_argument("--only-costs", action="store_true",
+                    help="recompute only section 4 (the device costs) of the existing --out report with the "
+                         "current cost model; the other sections, their figures and the header stay")
     args = ap.parse_args(argv)
+    if args.only_costs:
+        return only_costs(args)
     if "mnist" in args.parts and not Path(args.data).is_dir():
         print(f"--data {args.data}: not a directory with the MNIST IDX files", file=sys.stderr)
         return 2
