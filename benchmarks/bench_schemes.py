@@ -11,16 +11,23 @@ Every row gets the estimated latency and energy of one inference on ``stm32h743`
 flash) and ``h100-sxm`` from ``hwsim.workload`` + ``devices.estimate``.
 
     python benchmarks/bench_schemes.py            # 784-1024-1024-10, 10 epochs per row
+    python benchmarks/bench_schemes.py --only-costs   # only the device-cost cells of the existing report
+
+``--only-costs`` trains nothing: a row's cost depends on its network's shape and weight / activation
+widths only, which it rebuilds (untrained, same specs and policies) or reads from the report (the
+group-lasso network's widths, the compressed layers' stored bytes).
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
 
+import cost_refresh
 import numpy as np
 
 import devices
@@ -278,6 +285,78 @@ def bench_distillation(teacher, data, args, out: list[str]) -> None:
             f"{_cost_cells(_cost(student))} |", ""]
 
 
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _row_costs(args, text: str) -> dict[str, dict[str, dict]]:
+    """{section number: {first cell of a table row: cost}} of every costed row, with the current model."""
+    spec = f"mlp:784-{args.hidden}-{args.hidden}-10"
+    one = {}
+    for label, name, params, _, _ in SCHEME_ROWS:
+        scheme = get_scheme(name, **params)
+        model = scheme.build_model(spec, (784,), 10, seed=args.seed)
+        prec = getattr(scheme, "workload_precision", scheme.precision)(args.seed)
+        model.set_precision(scheme.precision(args.seed))
+        one[label] = _cost(model, prec)
+    base = hwsim.build_model(LENET, (784,), 10, seed=args.seed)
+    ptq = {"32 (float)": _cost(base)}
+    for bits in PTQ_BITS[1:]:
+        q = post_training_quantize(base, bits)[0]
+        ptq[str(bits)] = _cost(q, hwsim.Precision.from_flags(weight=f"s{bits}.{bits - 1}"))
+    stored = {}  # layer -> (weights, kept %, bytes P+Q+H) from the deep-compression table
+    for line in text.splitlines():
+        c = _cells(line) if line.startswith("| dense") else []
+        if len(c) == 11:
+            stored[c[0]] = (int(c[1]), float(c[2].split()[0]), int(c[9]))
+    ops = []
+    for op in hwsim.workload(base, batch=1):
+        layer = op.name.split("/")[0]
+        if isinstance(op, devices.MatMul) and layer in stored:
+            w, kept, nbytes = stored[layer]
+            op = dataclasses.replace(op, b_bits=max(1, math.ceil(8 * nbytes / w)), sparsity=1 - kept / 100)
+        ops.append(op)
+    deep = {"float baseline": _cost(base),
+            "decoded from the stored bytes": _cost(base, wl=devices.Workload(ops))}
+    widths = next(_cells(line)[1] for line in text.splitlines() if line.startswith("| dead neurons removed"))
+    kept = [int(x) for x in widths.split("-")]
+    lasso = {"trained with group lasso": _cost(base),
+             "dead neurons removed (norm ≤ 1e-3)": _cost(hwsim.build_model(
+                 "mlp:784-" + "-".join(map(str, kept[1:])), (784,), 10)),
+             f"… and the {784 - kept[0]} unused inputs dropped (cost only)": _cost(hwsim.build_model(
+                 "mlp:" + "-".join(map(str, kept)), (kept[0],), 10))}
+    student = _cost(hwsim.build_model(f"mlp:784-{args.student}-10", (784,), 10, seed=args.seed))
+    distil = {f"teacher {LENET}": _cost(base), f"student mlp:784-{args.student}-10, hard labels": student,
+              f"student mlp:784-{args.student}-10, distilled": student}
+    return {"1": one, "2": ptq, "3": deep, "4": lasso, "5": distil}
+
+
+def only_costs(args) -> None:
+    """Rewrite the device-cost cells of the existing ``args.out`` (every other cell, line and figure as it
+    is) and put a dated note under each refreshed section."""
+    path = Path(args.out)
+    text = path.read_text()
+    since = cost_refresh.measured_on(path)
+    costs = _row_costs(args, text)
+    lines, section, last_hit = cost_refresh.strip_notes(text).split("\n"), None, {}
+    for i, line in enumerate(lines):
+        if line.startswith("## "):
+            section = line[3:].split(".")[0]
+        rows = costs.get(section, {})
+        first = _cells(line)[0] if line.startswith("| ") else None
+        label = next((k for k in rows if first == k or (first or "").startswith(k + " (")), None)
+        if label is not None:
+            c = _cells(line)
+            lines[i] = "| " + " | ".join(c[:len(c) - len(DEVICES)]) + f" | {_cost_cells(rows[label])} |"
+            last_hit[section] = i
+    for i in sorted(last_hit.values(), reverse=True):   # the note under each refreshed section's last table
+        while i + 1 < len(lines) and lines[i + 1].startswith("|"):
+            i += 1
+        lines[i + 1:i + 1] = ["", cost_refresh.note("python benchmarks/bench_schemes.py --only-costs", since)]
+    path.write_text("\n".join(lines))
+    print(f"rewrote the device costs of {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
@@ -295,7 +374,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sections", default="schemes,ptq,compression,grouplasso,distill")
     ap.add_argument("--out", default="reports/benchmarks/schemes.md")
+    ap.add_argument("--only-costs", action="store_true",
+                    help="recompute only the device-cost cells of the existing --out report (no training)")
     args = ap.parse_args(argv)
+    if args.only_costs:
+        only_costs(args)
+        return
     sections = set(args.sections.split(","))
     data = hwsim.load_data(f"mnist:{args.data}", split=8000, flatten=True)
     t0 = time.perf_counter()

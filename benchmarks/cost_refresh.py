@@ -38,6 +38,11 @@ def note(command: str, since: str) -> str:
             f"cost-model change: {CHANGE}; the other figures are from {since}.")
 
 
+def strip_notes(text: str) -> str:
+    """``text`` without the notes an earlier refresh put under its tables (each after a blank line)."""
+    return re.sub(r"\n\nDevice costs recomputed on \d{4}-\d\d-\d\d [^\n]*", "", text)
+
+
 def replace_section(text: str, heading: str, section: str) -> str:
     """``text`` with the section that starts at the line ``heading`` (up to the next heading of the same
     or a higher level, or the end) replaced by ``section``."""
