@@ -19,7 +19,8 @@ Parts (each writes its results to reports/benchmarks/optics.json, so parts can r
   (``FourF.device_profile``) and on h100-sxm, xeon-8380, stm32h743 (fp32, digital accuracy).
 
 Run: ``python benchmarks/bench_optics.py [--parts ideal,noise,cnn,circulant] [--epochs 2]``;
-``--report`` only rebuilds the markdown.
+``--report`` only rebuilds the markdown; ``--only-costs`` recomputes the stored energies with the current
+cost model (nothing trained or evaluated) and rebuilds it.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import cost_refresh  # noqa: E402
 import numpy as np  # noqa: E402
 
 import devices  # noqa: E402
@@ -60,6 +62,7 @@ ADC_BITS = (4, 6, 8, 12)
 LOOP_BITS_AT = 100.0          # the in-the-loop ADC-bits column is trained at this photon count
 HOSTS = ("h100-sxm", "xeon-8380", "stm32h743")
 BATCH, LR, SEED, COST_BATCH = 64, 2e-3, 0, 64
+INPUT_SHAPES = {"cnn": (1, 28, 28), "circulant": (784,)}   # MNIST as each model reads it
 MODELS = {
     "cnn": "seq:1x28x28,conv(4,5),relu,maxpool(2),conv(8,5),relu,maxpool(2),flatten,dense(10)",
     "circulant": "seq:784,circulant,relu,circulant,relu,dense(10)",
@@ -198,6 +201,27 @@ def part_network(name: str, epochs: int) -> dict:
         print(f"  in the loop P={p:g} adc={bits}: {acc:.4f} ({time.time() - t:.0f} s)", flush=True)
     out["seconds"] = time.time() - t0
     return out
+
+
+def only_costs(res: dict) -> None:
+    """Recompute every energy of the network parts with the current cost model, in place: the models are
+    rebuilt untrained (a workload depends on the spec, not the weights) with the optics set as in the run;
+    accuracies, timings and the other parts stay as stored."""
+    since = cost_refresh.measured_on(OUT / "optics.md")
+    for name in MODELS:
+        if name not in res:
+            continue
+        r = res[name]
+        model = build_model(r["spec"], INPUT_SHAPES[name], 10, seed=SEED)
+        r["hosts"] = {host: list(_energy_per_inference(model, devices.load(host))) for host in HOSTS}
+        for q in r["grid"] + r["loop"]:
+            f = FourF.from_profile(photons_per_pixel=q["photons"], adc_bits=q["adc_bits"], seed=7)
+            set_optical(model, f)
+            q["energy_j"], q["dynamic_j"] = _energy_per_inference(model, f.device_profile())
+            set_optical(model, None)
+        r["cost_note"] = cost_refresh.note(
+            "python benchmarks/bench_optics.py --only-costs", since,
+            " (the replaced energies also predated the technology-scaled op energies merged in 2fe4750)")
 
 
 # ---------------------------------------------------------------- report
@@ -364,6 +388,7 @@ def write_report(res: dict) -> Path:
                    f"per inference at batch {COST_BATCH}:"), "",
                   md_table(["device", "energy / inference (J)", "dynamic (J)"],
                            [[h, _fmt_j(v[0]), _fmt_j(v[1])] for h, v in r["hosts"].items()]), "",
+                  *([r["cost_note"], ""] if r.get("cost_note") else []),
                   f"![pareto](optics_pareto_{name}.png)", "",
                   READING[name], ""]
     lines += ["## Reading the energy numbers", "",
@@ -385,9 +410,15 @@ def main(argv=None) -> int:
     ap.add_argument("--parts", default="ideal,noise,cnn,circulant")
     ap.add_argument("--epochs", type=int, default=2, help="digital epochs before the +1 epoch (default 2)")
     ap.add_argument("--report", action="store_true", help="only rebuild the markdown from optics.json")
+    ap.add_argument("--only-costs", action="store_true",
+                    help="recompute the stored energies with the current cost model (no training, no "
+                         "evaluation), then rebuild the markdown")
     args = ap.parse_args(argv)
     res = _load()
-    if not args.report:
+    if args.only_costs:
+        only_costs(res)
+        _save(res)
+    elif not args.report:
         meta = res.setdefault("meta", {"parts_run": [], "load": {}})
         command = "python benchmarks/bench_optics.py " + " ".join(argv if argv is not None else sys.argv[1:])
         old = meta.pop("command", None)

@@ -352,7 +352,8 @@ def only_costs(args) -> None:
     for i in sorted(last_hit.values(), reverse=True):   # the note under each refreshed section's last table
         while i + 1 < len(lines) and lines[i + 1].startswith("|"):
             i += 1
-        lines[i + 1:i + 1] = ["", cost_refresh.note("python benchmarks/bench_schemes.py --only-costs", since)]
+        lines[i + 1:i + 1] = ["", cost_refresh.note("python benchmarks/bench_schemes.py --only-costs", since,
+                                                     " (and earlier cost-model changes since this run)")]
     path.write_text("\n".join(lines))
     print(f"rewrote the device costs of {path}")
 

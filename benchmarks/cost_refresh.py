@@ -32,10 +32,11 @@ def measured_on(report: Path) -> str:
     return day or "an earlier run"
 
 
-def note(command: str, since: str) -> str:
-    """The one-line note under a refreshed section: today's date, the command, the date of the rest."""
+def note(command: str, since: str, also: str = "") -> str:
+    """The one-line note under a refreshed section: today's date, the command, what changed (``also``:
+    a clause on other changes the replaced figures predated), the date of the rest."""
     return (f"Device costs recomputed on {datetime.date.today().isoformat()} (`{command}`) after the "
-            f"cost-model change: {CHANGE}; the other figures are from {since}.")
+            f"cost-model change: {CHANGE}{also}; the other figures are from {since}.")
 
 
 def strip_notes(text: str) -> str:
