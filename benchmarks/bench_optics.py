@@ -219,9 +219,8 @@ def only_costs(res: dict) -> None:
             set_optical(model, f)
             q["energy_j"], q["dynamic_j"] = _energy_per_inference(model, f.device_profile())
             set_optical(model, None)
-        r["cost_note"] = cost_refresh.note(
-            "python benchmarks/bench_optics.py --only-costs", since,
-            " (the replaced energies also predated the technology-scaled op energies merged in 2fe4750)")
+        r["cost_note"] = cost_refresh.note("python benchmarks/bench_optics.py --only-costs", since,
+                                           cost_refresh.BEFORE_2FE4750)
 
 
 # ---------------------------------------------------------------- report

@@ -14,6 +14,8 @@ from pathlib import Path
 
 #: What the last cost-model change did (devices/ and hwsim/_onnx_workload.py, commit 6ee6b9d).
 CHANGE = "flash stalls, tile quantization, residual fusion"
+#: ``also`` for reports whose device figures came from before the ONNX / published-measurements merge.
+BEFORE_2FE4750 = " (the replaced figures also predated the cost-model changes merged in 2fe4750)"
 _NOTE = re.compile(r"^Device costs recomputed on \d{4}-\d\d-\d\d .*?the other figures are from (.+?)\.$",
                    re.M)
 
