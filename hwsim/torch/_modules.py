@@ -3,8 +3,11 @@
 Each supported leaf module is replaced by a `HwsimModule` that holds the module's parameters (same
 names, so ``state_dict`` keys do not change) and the equivalent hwsim layer, whose parameters are
 views of the torch parameters (``nn.Linear``'s ``weight`` (out, in) is hwsim's ``W`` (in, out)
-transposed). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor role of
-the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's engine.
+transposed, and is stored in hwsim's row-major order: its strides become (1, out), see
+`_store_transposed`). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor
+role of the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's
+engine; a first ``nn.Linear``, whose input needs no gradient, skips hwsim's input-gradient product
+(`_dense_grads`).
 
 Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
 gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
