@@ -3,8 +3,11 @@
 Each supported leaf module is replaced by a `HwsimModule` that holds the module's parameters (same
 names, so ``state_dict`` keys do not change) and the equivalent hwsim layer, whose parameters are
 views of the torch parameters (``nn.Linear``'s ``weight`` (out, in) is hwsim's ``W`` (in, out)
-transposed). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor role of
-the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's engine.
+transposed, and is stored in hwsim's row-major order: its strides become (1, out), see
+`_store_transposed`). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor
+role of the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's
+engine; a first ``nn.Linear``, whose input needs no gradient, skips hwsim's input-gradient product
+(`_dense_grads`).
 
 Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
 gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
@@ -34,6 +37,7 @@ from .._model import Sequential, assign_precision
 from .._precision import Precision
 from .._xp import get_array_module
 from ._convert import as_array, as_tensor
+from ._dense_grads import dense_parameter_grads
 from ._roles import as_precision
 
 #: torch module type -> what it becomes; modules of other types are an error naming the type.
@@ -133,15 +137,30 @@ class _LayerFunction(torch.autograd.Function):
         n = dy.shape[0]
         mean = module.loss_reduction == "mean"
         g = as_array(dy.contiguous())
-        dx = module.layer.backward(g * g.dtype.type(n) if mean else g)
-        if mean:
-            dx = dx / dx.dtype.type(n)
-        grads = module.layer.grads()
+        g = g * g.dtype.type(n) if mean else g
+        layer, dx = module.layer, None
+        if not ctx.needs_input_grad[0] and type(layer) is hl.Dense and g.ndim == 2:
+            dense_parameter_grads(layer, g)  # a first layer: the same gradients without e W^T
+        else:
+            dx = layer.backward(g)
+            dx = as_tensor(dx / dx.dtype.type(n) if mean else dx)
+        grads = layer.grads()
         out = []
         for hname, _, transposed in module.binds:
             d = grads[hname].T if transposed else grads[hname]
             out.append(as_tensor(d * d.dtype.type(n) if not mean else d))
-        return (as_tensor(dx), None, None, *out)
+        return (dx, None, None, *out)
+
+
+def _store_transposed(p: nn.Parameter) -> None:
+    """Store ``p`` (an (out, in) weight) in hwsim's (in, out) row-major order: ``p`` keeps its shape,
+    values and identity, its strides become (1, out) (a transposed view, as ``w.t().contiguous().t()``).
+    Then hwsim's ``W = p.T`` is C-contiguous: the weight roles, the ``update`` role's stochastic draws
+    (whose element order is hwsim's) and the gradient ``dW.T`` (whose strides now match ``p``'s, so
+    autograd keeps it without a copy) need no transposing copy."""
+    if not p.t().is_contiguous():
+        with torch.no_grad():
+            p.data = p.detach().t().contiguous().t()
 
 
 class HwsimModule(nn.Module):
@@ -156,8 +175,11 @@ class HwsimModule(nn.Module):
         self.layer, self.binds, self.buffer_binds = layer, binds, buffers
         self.loss_reduction, self.calls = loss_reduction, 0
         self.source_type = type(source).__name__
-        for _, tname, _ in binds:
-            self.register_parameter(tname, getattr(source, tname))
+        for _, tname, transposed in binds:
+            p = getattr(source, tname)
+            if transposed:
+                _store_transposed(p)
+            self.register_parameter(tname, p)
         for _, tname in buffers:
             self.register_buffer(tname, getattr(source, tname))
         self.train(source.training)

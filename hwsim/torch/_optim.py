@@ -79,8 +79,9 @@ class LowPrecisionOptimizer:
             if q is None and clip is None:
                 continue
             w = as_array(p)
-            transposed = bound_parameter(p) is not None and bound_parameter(p)[2]
-            v = w.T if transposed else w  # a view in hwsim's layout: the element order of its seed stream
+            # a view in hwsim's layout: the element order of its seed stream (C-contiguous for the weight of
+            # a quantize_model layer, which is stored transposed: `_modules._store_transposed`)
+            v = w.T if layer is not None and bound_parameter(p)[2] else w
             if clip is not None:
                 v.clip(-clip, clip, out=v)
             if q is not None:

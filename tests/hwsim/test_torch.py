@@ -254,11 +254,68 @@ def test_cuda_tensors_equal_cpu():
     t = torch.randn(1000, device="cuda")
     got = fxp.quantize(t, fxp.Fixed(8, 4), "stochastic", seed=9)
     assert got.device == t.device
-    assert got.cpu().numpy().tobytes() == fxp.quantize(t.cpu().numpy(), fxp.Fixed(8, 4), "stochastic", seed=9).tobytes()
+    assert got.cpu().numpy().tobytes() == fxp.quantize(t.cpu().numpy(), fxp.Fixed(8, 4), "stochastic",
+                                                       seed=9).tobytes()
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4))
     cpu = ht.quantize_model(model, "fixed8", seed=3)
     x = torch.randn(8, 6)
     want = cpu(x).detach()
-    gpu = ht.quantize_model(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4)), "fixed8", seed=3).cuda()
+    gpu = ht.quantize_model(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 4)), "fixed8",
+                            seed=3).cuda()
     gpu.load_state_dict(cpu.state_dict())
     assert torch.equal(gpu(x.cuda()).detach().cpu(), want)
+
+
+# ---------------------------------------------------------------------------- fast paths
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32), n=st.integers(1, 9), step=st.integers(0, 3),
+       error=st.sampled_from([None, "s8.6", "s8.4:stochastic"]),
+       grad=st.sampled_from([None, "s8.5", "s12.8:stochastic"]), weight=st.sampled_from(["s8.7", "s4.1"]))
+def test_first_layer_gradients_without_input_gradient_equal_hwsim_backward(seed, n, step, error, grad,
+                                                                          weight):
+    # weight s4.1 saturates (range ±4 vs weights up to ±5): the weight mask is not None
+    from hwsim.torch._dense_grads import dense_parameter_grads
+    rng = np.random.default_rng(seed)
+    precision = hwsim.Precision.from_flags("fp32", seed=seed, weight=weight, activation="s8.4", error=error,
+                                           grad=grad)
+    W, b = rng.uniform(-5, 5, (7, 5)).astype(np.float32), rng.uniform(-1, 1, 5).astype(np.float32)
+    x = (rng.standard_normal((n, 7)) * 4).astype(np.float32)
+    dy = (rng.standard_normal((n, 5)) * 3).astype(np.float32)
+    plain, fast = hwsim.layers.Dense(7, 5), hwsim.layers.Dense(7, 5)
+    for layer in (plain, fast):
+        layer.W, layer.b = W.copy(), b.copy()
+        layer.precision, layer.index, layer.step = precision, 2, step
+        layer.forward(x, training=True)
+    plain.backward(dy)
+    dense_parameter_grads(fast, dy)
+    assert fast.dW.tobytes() == plain.dW.tobytes() and fast.db.tobytes() == plain.db.tobytes()
+
+
+def test_input_needing_no_gradient_gives_the_same_parameter_gradients():
+    def run(requires_grad):
+        torch.manual_seed(0)
+        model = ht.quantize_model(nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 3)), "fixed8",
+                                  error="s8.6:stochastic", seed=3)
+        x = torch.linspace(-2, 2, 48).reshape(4, 12).requires_grad_(requires_grad)
+        nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 1])).backward()
+        return [p.grad.numpy().tobytes() for p in model.parameters()], x.grad
+    fast, no_dx = run(False)
+    plain, dx = run(True)
+    assert fast == plain and no_dx is None and dx is not None
+
+
+def test_linear_weight_stored_in_hwsim_layout_without_copies():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 3))
+    w = model[0].weight
+    before = w.detach().clone()
+    ht.quantize_model(model, "fixed8", update="s16.12:stochastic")
+    assert model[0].weight is w and w.shape == (3, 5) and w.stride() == (1, 3) and torch.equal(w, before)
+    layer = ht.hwsim_layers(model)[0]
+    assert layer.W.flags.c_contiguous and layer.W.ctypes.data == w.data_ptr()
+    model(torch.randn(4, 5)).sum().backward()
+    assert w.grad.stride() == w.stride()          # hwsim's dW.T, kept by autograd as it is
+    opt = ht.LowPrecisionOptimizer(torch.optim.SGD(model.parameters(), lr=0.1))
+    opt.step()
+    assert w.stride() == (1, 3) and layer.W.ctypes.data == w.data_ptr()
+    assert set(model.state_dict()) == {"0.weight", "0.bias"}
