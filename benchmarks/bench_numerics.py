@@ -200,7 +200,7 @@ def _small_sizes(repeats: int) -> str:
         "## Small arrays (per call, nearest_even + saturate, s16.8, float32)", "",
         f"Median of {repeats} round-robin runs of {CALLS} calls each; the whole call (validation, "
         "allocation, kernel). `backend=\"auto\"` picks Numba from "
-        f"{fxp._quantize.FIXED_NUMBA_THRESHOLD} element(s) for Fixed formats.", "",
+        f"{fxp._backend.FIXED_NUMBA_THRESHOLD} element(s) for Fixed formats.", "",
         "| elements | numpy oracle (us) | numba (us) |", "|---:|---:|---:|", *rows, ""])
 
 
