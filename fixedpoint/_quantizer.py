@@ -148,8 +148,8 @@ class Quantizer:
             counts, max_error, sums = _fixed_numba.run(flat, result, entry[1], key, counter0,
                                                          stats is not None)
             return self._finish(x, result, counts, max_error, sums, seed, stats, out, True)
-        if (type(x) is np.ndarray and x.ndim > 1 and x.flags.f_contiguous and stats is None
-                and self._mode != STOCHASTIC
+        if (type(x) is np.ndarray and x.ndim > 1 and x.flags.f_contiguous and not x.flags.c_contiguous
+                and stats is None and self._mode != STOCHASTIC
                 and (out is None or (type(out) is np.ndarray and out.shape == x.shape))):
             # a transposed view (e.g. a weight stored (out, in)): a deterministic mode rounds each element
             # on its own, so run the contiguous x.T and hand back its transpose, without a copy
