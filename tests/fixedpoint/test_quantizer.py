@@ -53,7 +53,8 @@ def test_short_path_equals_the_oracle(rounding, overflow, fmt, data, seed, offse
 
 
 @pytest.mark.parametrize("case", [
-    "scalar", "0-d array", "empty", "empty numba", "float16", "list", "int input", "numpy seed", "numpy offset", "numpy backend",
+    "scalar", "0-d array", "empty", "empty numba", "float16", "list", "int input", "numpy seed",
+    "numpy offset", "numpy backend",
 ])
 def test_every_fallback_equals_the_oracle(case) -> None:
     fmt = fxp.Fixed(8, 4)
@@ -143,7 +144,8 @@ def test_transposed_views_equal_their_contiguous_copies(rounding, fmt, data, see
     modes run on x.T without a copy, stochastic rounding keeps the C element order of its stream."""
     rows, cols = data.draw(st.integers(2, 40)), data.draw(st.integers(2, 40))
     n = rows * cols
-    x = np.asarray(data.draw(st.lists(values(fmt), min_size=n, max_size=n)), dtype=np.float64).reshape(cols, rows).T
+    x = np.asarray(data.draw(st.lists(values(fmt), min_size=n, max_size=n)),
+                   dtype=np.float64).reshape(cols, rows).T
     assert x.flags.f_contiguous and not x.flags.c_contiguous
     q = fxp.Quantizer(fmt, rounding, "saturate", nan="zero")
     y = q(x, seed=seed)
@@ -206,3 +208,15 @@ def test_float_call_errors_are_those_of_quantize() -> None:
         q(np.zeros(3), seed=1, backend="gpu")
     with pytest.raises(ValueError, match=f"float16 result cannot hold every value of {fxp.BF16}"):
         fxp.Quantizer(fxp.BF16)(np.zeros(3, np.float16))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("shape", [(3, 1), (1, 3), (1, 1)])
+def test_arrays_both_c_and_f_contiguous(shape, backend) -> None:
+    """A (n, 1) or (1, n) array is C- and F-contiguous: it takes no transposed route (which
+    recursed without end when the short path declined it, e.g. for backend="numpy")."""
+    x = np.linspace(-1, 1, 3)[: shape[0] * shape[1]].reshape(shape)
+    for dtype in (np.float64, np.float16):
+        y = fxp.Quantizer(fxp.Fixed(8, 3))(x.astype(dtype), backend=backend)
+        assert y.shape == shape and y.tobytes() == fxp.quantize(x.astype(dtype), fxp.Fixed(8, 3),
+                                                                backend="numpy").tobytes()
