@@ -4,7 +4,8 @@
 
 ``--n`` float32 values (normal, sigma 64, so about 5% saturate in s16.8) quantized to s16.8, all
 cases timed side by side in one process, round robin by ``bench_matmul._time`` (each repeat runs
-every case once, after a short pause, so load changes hit all cases alike), median of ``--repeats`` (min also shown):
+every case once, after a short pause, so load changes hit all cases alike), median of ``--repeats``
+(min also shown):
 
 * ``np.clip(np.round(x*256), -32768, 32767)/256`` (numpy, the baseline expression);
 * a parallel streaming copy of the same array (Numba ``prange``; the memory-bound floor), into a
@@ -16,6 +17,11 @@ every case once, after a short pause, so load changes hit all cases alike), medi
   (s16.8, round to nearest even, saturating), APyTypes ``APyFixedArray.from_float`` (ties away,
   wrap: compared with our nearest_away/wrap) and ``from_float`` at 60 fraction bits then
   ``cast(TIES_EVEN, SAT)``, fxpmath ``Fxp(..., rounding="around", overflow="saturate")``.
+
+A second section times ``quantize(x, s16.8, out=out)`` into a preallocated array against a
+parallel copy into a preallocated array (Numba ``prange``), ``np.copyto`` and the numpy expression
+written into a preallocated array through the ufuncs' ``out=`` (``--only-out`` runs only it and
+replaces it in the existing report).
 
 Before timing, every result is compared with ours for the matching mode and the report says
 whether all values are equal. The exact matmul section of ``bench_matmul.py`` is appended.
@@ -41,7 +47,8 @@ from bench_matmul import _time  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 FMT = fxp.Fixed(16, 8)
 CALLS = 200  # calls per timed run of the small-array section
-TARGETS = {"numpy": 8.0, "copy": 1.5, "stochastic": 3.0, "pychop": 20.0}
+OUT_HEADING = "## `out=`: quantizing into a preallocated array"
+TARGETS = {"numpy": 8.0, "copy": 1.5, "stochastic": 3.0, "pychop": 20.0, "out": 1.3}
 
 
 @njit(parallel=True, cache=True)
@@ -186,6 +193,81 @@ def run(n: int, repeats: int, command: str) -> str:
     return "\n".join(lines)
 
 
+def _numpy_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``np.clip(np.round(x*256), -32768, 32767)/256`` written into ``out`` (the ufuncs' ``out=``;
+    exact in float32: scaling by 2**8 and rounding to an integer below 2**24 round nothing)."""
+    np.multiply(x, 256, out=out)
+    np.round(out, out=out)
+    np.clip(out, -32768, 32767, out=out)
+    return np.divide(out, 256, out=out)
+
+
+def _out_section(n: int, repeats: int, command: str) -> str:
+    """``quantize(..., out=)`` into a preallocated array against copies and numpy into one."""
+    x = np.random.default_rng(0).normal(0.0, 64.0, n).astype(np.float32)
+    out, copy_out, numpy_out = (np.empty_like(x) for _ in range(3))
+    inplace = fxp.quantize(x, FMT)  # already on the grid: rounding it again is the same work
+    quantizer = fxp.Quantizer(FMT)
+    cases = {
+        "fxp.quantize(x, s16.8, out=out)": lambda: fxp.quantize(x, FMT, out=out),
+        "fxp.Quantizer(s16.8)(x, out=out)": lambda: quantizer(x, out=out),
+        "fxp.quantize(y, s16.8, out=y) (in place)": lambda: fxp.quantize(inplace, FMT, out=inplace),
+        "parallel copy into a preallocated array (Numba prange)": lambda: _parallel_copy(x, copy_out),
+        "np.copyto(out, x) (numpy, one thread)": lambda: np.copyto(copy_out, x),
+        "numpy clip(round(x*256))/256 into a preallocated array": lambda: _numpy_into(x, numpy_out),
+    }
+    results = {"fxp.quantize(x, s16.8, out=out)": out, "fxp.Quantizer(s16.8)(x, out=out)": out,
+               "fxp.quantize(y, s16.8, out=y) (in place)": inplace,
+               "numpy clip(round(x*256))/256 into a preallocated array": numpy_out}
+    want = fxp.quantize(x, FMT)
+    checks = []
+    for name, result in results.items():
+        if result is not inplace:
+            result.fill(np.nan)  # so that a call that writes nothing shows
+        cases[name]()
+        ours_bits = not name.startswith("numpy")  # numpy keeps -0.0 where the grid value is +0.0
+        equal = result.tobytes() == want.tobytes() if ours_bits else np.array_equal(result, want)
+        checks.append(f"{name}: {'equal' if equal else '**NOT equal**'}"
+                      f" ({'bits' if ours_bits else 'values'})")
+    load_before = _load()
+    t = _time(cases, repeats)
+    ours = t["fxp.quantize(x, s16.8, out=out)"][0]
+    copy = t["parallel copy into a preallocated array (Numba prange)"][0]
+    rows = [f"| {name} | {med * 1e3:.2f} | {med / ours:.2f} | {mn * 1e3:.2f} |"
+            for name, (med, mn) in t.items()]
+    r_copy = ours / copy
+    r_copyto = ours / t["np.copyto(out, x) (numpy, one thread)"][0]
+    r_numpy = t["numpy clip(round(x*256))/256 into a preallocated array"][0] / ours
+    r_inplace = t["fxp.quantize(y, s16.8, out=y) (in place)"][0] / ours
+    return "\n".join([
+        OUT_HEADING, "",
+        "```", command, "```", "",
+        f"{n} float32 values (normal, sigma 64) to s16.8, nearest_even, saturate, `backend=\"auto\"` "
+        f"(the Numba short path); median of {repeats} round-robin runs (min also shown); "
+        f"{os.cpu_count()} CPUs, {numba.get_num_threads()} Numba threads; load average before "
+        f"timing: {load_before}, after: {_load()} (the machine is shared with other jobs).", "",
+        "| case | median ms | time / quantize(out=) | min ms |", "|---|---:|---:|---:|", *rows, "",
+        f"- quantize(out=) / parallel copy into a preallocated array: **{r_copy:.2f}x** "
+        f"({_verdict(r_copy, TARGETS['out'], False)}); / `np.copyto`: {r_copyto:.2f}x.",
+        f"- numpy expression into a preallocated array / quantize(out=): **{r_numpy:.2f}x**.",
+        f"- in place (`out=y` for `y`): {r_inplace:.2f}x quantize(out=): an `out` that overlaps x "
+        "goes through a temporary array and a copy (the kernels read x again after writing).",
+        f"- Compared with `fxp.quantize(x, s16.8)` before timing: {'; '.join(checks)}.",
+        ""])
+
+
+def _replace_section(report: str, heading: str, section: str) -> str:
+    """``report`` with its ``heading`` section (up to the next ``## `` heading) replaced by
+    ``section``, or ``section`` inserted before the first ``## `` heading when it has none."""
+    start = report.find(heading)
+    if start < 0:
+        start = end = report.find("\n## ") + 1
+    else:
+        following = report.find("\n## ", start + len(heading))
+        end = len(report) if following < 0 else following + 1
+    return report[:start] + section + "\n" + report[end:]
+
+
 def _small_sizes(repeats: int) -> str:
     """Per-call time of small arrays (the ``backend="auto"`` choice): oracle against Numba."""
     rows = []
@@ -200,7 +282,7 @@ def _small_sizes(repeats: int) -> str:
         "## Small arrays (per call, nearest_even + saturate, s16.8, float32)", "",
         f"Median of {repeats} round-robin runs of {CALLS} calls each; the whole call (validation, "
         "allocation, kernel). `backend=\"auto\"` picks Numba from "
-        f"{fxp._quantize.FIXED_NUMBA_THRESHOLD} element(s) for Fixed formats.", "",
+        f"{fxp._backend.FIXED_NUMBA_THRESHOLD} element(s) for Fixed formats.", "",
         "| elements | numpy oracle (us) | numba (us) |", "|---:|---:|---:|", *rows, ""])
 
 
@@ -224,9 +306,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "numerics.md")
     parser.add_argument("--no-matmul", action="store_true", help="skip the matmul section")
+    parser.add_argument("--only-out", action="store_true",
+                        help="run only the out= section and replace it in the existing --out report")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    report = run(args.n, args.repeats, " ".join(["python benchmarks/bench_numerics.py", *argv]))
+    command = " ".join(["python benchmarks/bench_numerics.py", *argv])
+    if args.only_out:
+        section = _out_section(args.n, args.repeats, command)
+        args.out.write_text(_replace_section(args.out.read_text(), OUT_HEADING, section))
+        print(section)
+        return
+    report = run(args.n, args.repeats, command)
+    report += "\n" + _out_section(args.n, args.repeats, command)
     report += "\n" + _small_sizes(args.repeats)
     if not args.no_matmul:
         report += "\n" + _matmul_section()

@@ -8,7 +8,8 @@ from ._fixed_array import FixedArray
 from ._fixed_format import Fixed
 from ._float_format import BF16, FP4_E2M1, FP6_E2M3, FP6_E3M2, FP8_E4M3, FP8_E5M2, FP16, FloatFormat
 from ._matmul import matmul
-from ._quantize import Quantizer, from_raw, quantize, to_raw
+from ._quantize import from_raw, quantize, to_raw
+from ._quantizer import Quantizer
 from ._stats import QuantStats
 from ._validate import OVERFLOW_MODES, ROUNDING_MODES
 

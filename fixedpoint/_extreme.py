@@ -15,12 +15,11 @@ import math
 import numpy as np
 from numba import cuda, njit, prange
 
+from ._backend import run_elementwise
 from ._counter_rng import scalar_bits, seed_key, uniforms
 from ._cuda_launch import launch_config
 from ._dlpack import dlpack_io
 from ._float_kernels import _bits_cpu
-from ._float_quantize import record_stats
-from ._quantize import _choose_backend
 from ._stats import QuantStats, check_stats
 from ._validate import (
     array_module,
@@ -29,7 +28,6 @@ from ._validate import (
     check_int,
     check_no_nan,
     check_offset,
-    is_cupy_array,
     resolve_seed,
 )
 
@@ -165,45 +163,36 @@ def quantizer_cuda_kernel():
 # --------------------------------------------------------------------------- public API
 def _run(kind: int, x, p1: float, p2: float, stochastic: bool, seed, offset: int, backend: str,
          stats: QuantStats | None, saturated_from: float = math.inf):
-    """Validate, dispatch to the oracle or the kernel, record stats; returns the quantized array."""
+    """Validate, run the oracle or the kernel (`_backend.run_elementwise`), record stats; returns the
+    quantized array. Elements with ``|x| >= saturated_from`` count as saturated."""
     arr = as_float_array(x)
     check_no_nan(arr)
-    backend = _choose_backend(backend, arr)
-    host_input = not is_cupy_array(arr)
     offset = check_offset(offset)
     check_stats(stats)
     seed = resolve_seed(seed) if stochastic else None
-    if backend == "cuda" and host_input:
-        import cupy
 
-        arr = cupy.asarray(arr)
-    xp = array_module(arr)
-    flat = xp.ascontiguousarray(arr).reshape(-1)
-    if backend == "numpy":
+    def oracle(flat):
         u = uniforms(seed, offset, flat.size) if stochastic else None
         x64 = flat.astype(np.float64)
         if kind == _BINARIZE:
-            y = _binarize_numpy(x64, u)
-        elif kind == _TERNARIZE:
-            y = _ternarize_numpy(x64, p1, u)
-        else:
-            y = _pow2_numpy(x64, int(p1), int(p2), u)
-    else:
-        flat = flat.astype(np.float32) if flat.dtype == np.float16 else flat  # Numba: no float16
-        y = xp.empty_like(flat)
-        args = (kind, flat, y, float(p1), float(p2), stochastic,
+            return _binarize_numpy(x64, u), None
+        if kind == _TERNARIZE:
+            return _ternarize_numpy(x64, p1, u), None
+        return _pow2_numpy(x64, int(p1), int(p2), u), None
+
+    def kernel(which, work, y, flags):
+        args = (kind, work, y, float(p1), float(p2), stochastic,
                 np.uint64(seed_key(seed) if stochastic else 0), np.uint64(offset))
-        if backend == "numba":
+        if which == "numba":
             _quantizer_cpu(*args)
         else:
-            quantizer_cuda_kernel()[launch_config(flat.size)](*args)
-    if stats is not None:
-        flags = xp.where(xp.abs(flat) >= saturated_from, 1, xp.where((flat != 0) & (y == 0), 2, 0))
-        record_stats(stats, flat, y, flags, seed)
-    out = y.astype(arr.dtype).reshape(arr.shape)
-    if backend == "cuda" and host_input:
-        out = out.get()
-    return out[()] if out.ndim == 0 else out
+            quantizer_cuda_kernel()[launch_config(work.size)](*args)
+
+    def flags_of(src, y):
+        xp = array_module(src)
+        return xp.where(xp.abs(src) >= saturated_from, 1, xp.where((src != 0) & (y == 0), 2, 0))
+
+    return run_elementwise(arr, backend, oracle, kernel, stats=stats, seed=seed, flags_of=flags_of)
 
 
 def _check_bool(value, name: str) -> bool:

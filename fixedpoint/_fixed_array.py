@@ -29,8 +29,9 @@ from numbers import Rational, Real
 
 import numpy as np
 
+from ._backend import NUMBA_THRESHOLD, _choose_backend
 from ._fixed_format import MAX_FRAC, MAX_WORD, MIN_FRAC, Fixed
-from ._quantize import NUMBA_THRESHOLD, _choose_backend, from_raw, to_raw
+from ._quantize import from_raw, to_raw
 from ._shift_round import kernel_args, rescale, rescale_numba
 from ._stats import QuantStats, check_stats
 from ._validate import array_module, check_choice, is_cupy_array, resolve_seed
@@ -177,7 +178,7 @@ class FixedArray:
         Rounding acts on the exact value; ``overflow`` (``saturate`` / ``wrap``) acts after it.
         ``rounding="stochastic"`` draws for element ``i`` (flat C order) from counter ``offset + i``
         of ``seed`` (None: a fresh seed from the OS, recorded in ``stats.seed``). ``backend``:
-        ``numpy``, ``numba`` or ``auto`` (Numba from ``fixedpoint._quantize.NUMBA_THRESHOLD``
+        ``numpy``, ``numba`` or ``auto`` (Numba from ``fixedpoint._backend.NUMBA_THRESHOLD``
         elements); the bits are the same; CuPy raw integers run a CUDA kernel. ``stats`` (a
         :class:`QuantStats`) counts overflowed and flushed-to-zero elements and the errors; a cast
         with ``stats`` runs the numpy backend (on a copy in host memory for CuPy raw integers).

@@ -6,27 +6,25 @@ whose ``reference_float_quantize`` is the ``"numpy"`` backend; the Numba and CUD
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from . import _float_kernels
+from ._backend import run_elementwise
 from ._counter_rng import random_bits, seed_key
 from ._float_format import FloatFormat
 from ._float_oracle import reference_float_quantize
 from ._modes import Overflow, Rounding, mode_names
-from ._quantize import _choose_backend
-from ._stats import QuantStats, block_sums, check_stats
+from ._out import check_out, holding_dtypes
+from ._stats import QuantStats, check_stats
 from ._validate import (
-    array_module,
     as_float_array,
     check_choice,
     check_no_nan,
     check_offset,
     check_rounding,
     check_sr_bits,
-    is_cupy_array,
     resolve_seed,
 )
 
@@ -71,75 +69,64 @@ def kernel_args(fmt: FloatFormat, rounding: str, overflow: str, nan: str, seed, 
             np.uint64(offset), k)
 
 
-def record_stats(stats: QuantStats, x, y, flags, seed) -> None:
-    """Add one call's counts and errors (errors over finite inputs with finite results;
-    CuPy arrays are copied to the host for this)."""
-    x, y, flags = (np.asarray(a.get() if is_cupy_array(a) else a) for a in (x, y, flags))
-    x64, y64 = x.astype(np.float64), y.astype(np.float64)
-    both = np.isfinite(x64) & np.isfinite(y64)
-    err = np.where(both, np.abs(y64 - np.where(both, x64, 0.0)), 0.0)
-    stats.add(x.size, np.count_nonzero(np.isnan(x64)), np.count_nonzero(flags == 1), 0,
-              np.count_nonzero(flags == 2), err.max(initial=0.0), math.fsum(block_sums(err)), seed)
+def check_float_modes(fmt: FloatFormat, rounding: Any, overflow: Any, nan: Any, sr_bits: Any) -> int:
+    """Check the mode arguments of `quantize_float` for ``fmt`` (ValueError naming the argument);
+    returns the number of random bits of a stochastic decision."""
+    rounding = check_rounding(rounding)
+    check_float_overflow(fmt, overflow)
+    nan = check_choice(nan, "nan", FLOAT_NAN)
+    if nan == "propagate" and not fmt.has_nan:
+        raise ValueError(f"nan='propagate': format {fmt} has no NaN; use 'raise' or 'zero'")
+    return check_sr_bits(sr_bits, rounding)
 
 
 def quantize_float(x, fmt: FloatFormat, *, rounding: str = "nearest_even",
                    overflow: str = "saturate", seed: int | None = None, offset: int = 0,
                    sr_bits: int | None = None, backend: str = "auto",
-                   stats: QuantStats | None = None, nan: str = "raise"):
+                   stats: QuantStats | None = None, nan: str = "raise", out: Any = None):
     """``x`` rounded to the float format ``fmt`` (same shape and float dtype as ``x``).
 
     Semantics in the module docstring. ``backend``: ``"numpy"`` (the oracle), ``"numba"``
     (parallel CPU kernel), ``"cuda"`` (CuPy input), ``"auto"`` (cuda for CuPy arrays, numba for
     numpy arrays of at least ``NUMBA_THRESHOLD`` elements, else numpy); all give the same bits.
     ``stats`` errors are taken over finite inputs with finite results (an overflow to +-inf/NaN
-    and an infinite input are counted in ``stats.saturated``).
+    and an infinite input are counted in ``stats.saturated``). ``out``: an array to write the
+    result into, returned (see `fixedpoint._out`: x's shape, a float dtype that holds ``fmt``).
     """
     if not isinstance(fmt, FloatFormat):
         raise TypeError(f"fmt must be a FloatFormat, got {type(fmt).__name__}")
-    rounding = check_rounding(rounding)
-    overflow = check_float_overflow(fmt, overflow)
-    nan = check_choice(nan, "nan", FLOAT_NAN)
-    if nan == "propagate" and not fmt.has_nan:
-        raise ValueError(f"nan='propagate': format {fmt} has no NaN; use 'raise' or 'zero'")
-    k = check_sr_bits(sr_bits, rounding)
+    k = check_float_modes(fmt, rounding, overflow, nan, sr_bits)
+    return quantize_float_checked(x, fmt, rounding, overflow, nan, k, seed=seed, offset=offset,
+                                  backend=backend, stats=stats, out=out)
+
+
+def quantize_float_checked(x, fmt: FloatFormat, rounding: str, overflow: str, nan: str, k: int, *,
+                           seed: int | None, offset: int, backend: str, stats: QuantStats | None,
+                           out: Any = None):
+    """`quantize_float` with modes already checked by `check_float_modes` (``k`` its result)."""
     offset = check_offset(offset)
     if rounding == "stochastic" or seed is not None:
         seed = resolve_seed(seed)
     seed = seed if rounding == "stochastic" else None
     check_stats(stats)
     arr = as_float_array(x)
-    dtype = check_float_result_dtype(fmt, arr.dtype)
+    check_float_result_dtype(fmt, arr.dtype)
+    if out is not None:
+        check_out(out, arr, holding_dtypes(fmt.fits), f"every value of {fmt}")
     if nan == "raise":
         check_no_nan(arr)
-    backend = _choose_backend(backend, arr)
-    host_input = not is_cupy_array(arr)
-    if backend == "cuda" and host_input:
-        import cupy
 
-        arr = cupy.asarray(arr)
-    xp = array_module(arr)
-    flat = xp.ascontiguousarray(arr).reshape(-1)
-    if backend == "numpy":
+    def oracle(flat):
         bits = random_bits(seed, offset, flat.size) if seed is not None else None
         y, overflowed, flushed = reference_float_quantize(flat, fmt, rounding, overflow, bits=bits,
                                                           sr_bits=k, nan=nan)
-        out = y.astype(dtype)
-        flags = np.where(overflowed, 1, np.where(flushed, 2, 0)).astype(np.int8)
-    else:
-        # The kernels take float32/float64; float16 goes through float32 (both casts exact).
-        work = flat.astype(np.float32) if dtype == np.float16 else flat
-        out = xp.empty(flat.size, dtype=work.dtype)
-        flags = xp.empty(flat.size if stats is not None else 0, dtype=np.int8)
-        args = (work, out, flags, stats is not None,
-                *kernel_args(fmt, rounding, overflow, nan, seed, offset, k))
-        if backend == "numba":
+        return y, np.where(overflowed, 1, np.where(flushed, 2, 0)).astype(np.int8)
+
+    def kernel(which, work, y, flags):
+        args = (work, y, flags, flags.size > 0, *kernel_args(fmt, rounding, overflow, nan, seed, offset, k))
+        if which == "numba":
             _float_kernels.float_quantize_cpu(*args)
         else:
             _float_kernels.launch_cuda(*args)
-        out = out.astype(dtype, copy=False)
-    if stats is not None:
-        record_stats(stats, flat, out, flags, seed)
-    out = out.reshape(arr.shape)
-    if backend == "cuda" and host_input:
-        out = out.get()
-    return out[()] if out.ndim == 0 else out
+
+    return run_elementwise(arr, backend, oracle, kernel, stats=stats, seed=seed, out=out)

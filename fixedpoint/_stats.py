@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
+
+from ._validate import is_cupy_array
 
 #: Elements per block of the deterministic error sum (shared by all backends).
 BLOCK = 8192
@@ -114,3 +116,17 @@ def block_sums(errors: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # errors near 1e308 sum to inf, as in the kernels
         lanes = padded.reshape(nblocks, BLOCK // LANES, LANES).cumsum(axis=1)[:, -1, :]
         return lanes.cumsum(axis=1)[:, -1]
+
+
+def record_stats(stats: QuantStats, x: Any, y: Any, flags: Any, seed: Optional[int]) -> None:
+    """Add one call of an elementwise quantizer (float formats, binarize/ternarize/pow2) to ``stats``:
+    ``x`` the flat input, ``y`` the flat result, ``flags`` int8 per element (1 = overflowed, counted
+    as saturated; 2 = flushed to zero). Errors are taken over finite inputs with finite results, in
+    the order of `block_sums`; numpy or CuPy arrays (CuPy ones are copied to the host for this)."""
+    x, y, flags = (np.asarray(a.get() if is_cupy_array(a) else a)
+                   for a in (x, y, flags))
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    both = np.isfinite(x64) & np.isfinite(y64)
+    err = np.where(both, np.abs(y64 - np.where(both, x64, 0.0)), 0.0)
+    stats.add(x.size, np.count_nonzero(np.isnan(x64)), np.count_nonzero(flags == 1), 0,
+              np.count_nonzero(flags == 2), err.max(initial=0.0), math.fsum(block_sums(err)), seed)

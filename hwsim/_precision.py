@@ -29,7 +29,6 @@ sums, 2 = the output).
 """
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from dataclasses import dataclass, fields, replace
@@ -169,16 +168,11 @@ class RoleFormat:
             raise ValueError(f"bad overflow token {overflow!r} in {text!r}: {err}") from None
 
 
-def _fixedpoint_quantizer(fmt, rounding: str, overflow: str) -> Callable:
-    """fixedpoint's quantizer of ``fmt``, ``rounding`` and ``overflow``, called as
-    ``q(x, seed=, offset=, stats=)``; fixedpoint checks the arguments here, not at the first call.
-
-    A Fixed format gets a `fixedpoint.Quantizer`; a float format (which fixedpoint.Quantizer does
-    not bind yet) ``fixedpoint.quantize`` with the arguments bound, checked by quantizing one zero."""
-    if isinstance(fmt, fxp.Fixed):
-        return fxp.Quantizer(fmt, rounding, overflow)
-    fxp.quantize(np.zeros(1), fmt, rounding, overflow, seed=0, backend="numpy")
-    return functools.partial(fxp.quantize, fmt=fmt, rounding=rounding, overflow=overflow, backend="auto")
+def _fixedpoint_quantizer(fmt, rounding: str, overflow: str) -> fxp.Quantizer:
+    """fixedpoint's quantizer of the Fixed or float format ``fmt``, ``rounding`` and ``overflow``,
+    called as ``q(x, seed=, offset=, stats=)``; fixedpoint checks the arguments here, with its own
+    messages, not at the first call."""
+    return fxp.Quantizer(fmt, rounding, overflow)
 
 
 def _all_inside(x, lo: float, hi: float) -> bool:

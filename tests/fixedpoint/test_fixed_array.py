@@ -319,7 +319,7 @@ def test_cast_auto_backend_large_array():
 def test_cast_chooses_backend_as_quantize(monkeypatch):
     """cast asks quantize's `_choose_backend` (Numba from `NUMBA_THRESHOLD` elements with
     "auto"); with stats it runs numpy; "cuda" is refused (the raw integers live on the host)."""
-    from fixedpoint import _fixed_array, _quantize
+    from fixedpoint import _backend, _fixed_array
 
     asked, numba_sizes = [], []
     choose, rescale_fast = _fixed_array._choose_backend, _fixed_array.rescale_numba
@@ -328,7 +328,7 @@ def test_cast_chooses_backend_as_quantize(monkeypatch):
     monkeypatch.setattr(_fixed_array, "rescale_numba",
                         lambda raw, *args, **kw: numba_sizes.append(raw.size) or
                         rescale_fast(raw, *args, **kw))
-    n = _quantize.NUMBA_THRESHOLD
+    n = _backend.NUMBA_THRESHOLD
     a = FixedArray(np.arange(n) % 200 - 100, Fixed(9, 3))
     target = Fixed(8, 0)
     for part, backend in ((a, "auto"), (a[:-1], "auto"), (a[:5], "numba"), (a, "numpy")):

@@ -123,7 +123,8 @@ def test_matmul_paths_equal_numpy(cupy_device, case) -> None:
     for m, k, n in ((33, 70, 17), (1, 5000, 3)):
         a, ga = _pair(cp, (m, k), fa, 10 + case)
         b, gb = _pair(cp, (k, n), fb, 20 + case)
-        kw = {"acc": acc, "out": out, "rounding": rounding, "acc_overflow": acc_overflow, "seed": 5, "offset": 9}
+        kw = {"acc": acc, "out": out, "rounding": rounding, "acc_overflow": acc_overflow,
+              "seed": 5, "offset": 9}
         _same(cp, fxp.matmul(ga, gb, **kw), fxp.matmul(a, b, **kw))
         _same(cp, fxp.matmul(ga[0], gb, **kw), fxp.matmul(a[0], b, **kw))  # 1-D operand
         s1, s2 = fxp.QuantStats(), fxp.QuantStats()

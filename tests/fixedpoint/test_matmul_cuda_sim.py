@@ -56,7 +56,7 @@ _SCRIPT = textwrap.dedent("""
 
 def test_matmul_cuda_kernels_under_simulator_equal_numba() -> None:
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, env=env, capture_output=True, check=False,
-                          text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", _SCRIPT], cwd=ROOT, env=env, capture_output=True,
+                          check=False, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "checked 132" in done.stdout, done.stdout

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fixedpoint as fxp
-from fixedpoint import _quantize
+from fixedpoint import _backend
 from fixedpoint._stats import BLOCK
 from fixedpoint.testing import formats, values
 
@@ -162,13 +162,13 @@ def test_numba_float16_and_nan_error() -> None:
 
 
 def test_auto_backend_choice() -> None:
-    small, large = np.zeros(10), np.zeros(_quantize.NUMBA_THRESHOLD)
-    assert _quantize._choose_backend("auto", small) == "numpy"
-    assert _quantize._choose_backend("auto", large) == "numba"
-    assert _quantize._choose_backend("numpy", large) == "numpy"
-    fixed = _quantize.FIXED_NUMBA_THRESHOLD
-    assert _quantize._choose_backend("auto", np.zeros(fixed), fixed) == "numba"
-    assert _quantize._choose_backend("auto", np.zeros(fixed - 1), fixed) == "numpy"
+    small, large = np.zeros(10), np.zeros(_backend.NUMBA_THRESHOLD)
+    assert _backend._choose_backend("auto", small) == "numpy"
+    assert _backend._choose_backend("auto", large) == "numba"
+    assert _backend._choose_backend("numpy", large) == "numpy"
+    fixed = _backend.FIXED_NUMBA_THRESHOLD
+    assert _backend._choose_backend("auto", np.zeros(fixed), fixed) == "numba"
+    assert _backend._choose_backend("auto", np.zeros(fixed - 1), fixed) == "numpy"
 
 
 _CUDASIM_SCRIPT = textwrap.dedent("""
