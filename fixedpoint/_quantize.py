@@ -44,7 +44,7 @@ def quantize(x: Any, fmt: Union[Fixed, FloatFormat], rounding: str = "nearest_ev
     written; an error met while rounding (NaN, infinity with wrap) may leave ``out`` partly
     written, unless it overlaps ``x`` (then it goes through a temporary: ``x`` is kept).
     """
-    if not isinstance(fmt, (Fixed, FloatFormat)):
+    if not (isinstance(fmt, Fixed) or isinstance(fmt, FloatFormat)):  # Fixed first: the common case
         raise TypeError(f"fmt must be a Fixed or FloatFormat, got {type(fmt).__name__}")
     return _bound(fmt, rounding, overflow, sr_bits, nan)(x, seed=seed, offset=offset,
                                                          backend=backend, stats=stats, out=out)
