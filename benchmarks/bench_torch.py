@@ -40,7 +40,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import hwsim.torch as ht  # noqa: E402
-from hwsim._report import md_table  # noqa: E402
+from hwsim import md_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"

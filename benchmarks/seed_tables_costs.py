@@ -28,7 +28,7 @@ import tomllib
 import devices
 import fixedpoint
 import hwsim
-from hwsim._sweep_report import _plot_pareto, pareto_front
+from hwsim import pareto_front, plot_pareto
 from hwsim.compression import post_training_quantize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def refresh(report: Path = REPORT, grid: Path = GRID) -> None:
           for acc, e in points]
     fronts = {n: pareto_front([r[f"energy_j[{n}]"] for r in ok], [r["test_accuracy"] for r in ok])
               for n in names}
-    _plot_pareto(ok, names, fronts, report.parent / FIGURE)
+    plot_pareto(ok, names, fronts, report.parent / FIGURE)
     note = cost_refresh.note(COMMAND, since, cost_refresh.BEFORE_2FE4750)
     figure = next(i for i, line in enumerate(lines) if f"({FIGURE})" in line)
     lines[figure + 1:figure + 1] = ["", note]

@@ -23,7 +23,7 @@ from hwsim._precision import ROLES
 from hwsim._report import format_si, md_table
 from hwsim._sweep_grid import COORD_KEYS
 
-__all__ = ["pareto_front", "result_columns", "write_results", "write_sweep_report"]
+__all__ = ["pareto_front", "plot_pareto", "result_columns", "write_results", "write_sweep_report"]
 
 _METRICS = ("policy", *(f"bits[{r}]" for r in ROLES), "test_accuracy", "test_loss", "train_loss",
             "epoch_seconds", "train_seconds", "parameters", "model_bytes")
@@ -116,7 +116,11 @@ def _plot_bits(ok: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_pareto(ok: list[dict], names: Sequence[str], fronts: dict[str, list[int]], path: Path) -> None:
+def plot_pareto(ok: list[dict], names: Sequence[str], fronts: dict[str, list[int]], path: Path) -> None:
+    """Write ``path`` (PNG): test accuracy vs energy per inference (J; a log axis when it spans more
+    than a decade), one panel per device in ``names``, from sweep result rows ``ok`` (keys
+    ``energy_j[<device>]``, ``test_accuracy``); the indices ``fronts[device]`` (`pareto_front`) are
+    joined as that device's Pareto front."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter
 
@@ -187,7 +191,7 @@ def write_sweep_report(out: Path, rows: list[dict], device_names: Sequence[str],
         lines += ["## Accuracy vs bits per role", "", "![accuracy vs bits](accuracy_vs_bits.png)", ""]
         fronts = {d: pareto_front([r[f"energy_j[{d}]"] for r in ok], [r["test_accuracy"] for r in ok])
                   for d in device_names}
-        _plot_pareto(ok, device_names, fronts, out / "accuracy_vs_energy.png")
+        plot_pareto(ok, device_names, fronts, out / "accuracy_vs_energy.png")
         lines += ["## Accuracy vs energy per device (Pareto front in red)", "",
                   "![accuracy vs energy](accuracy_vs_energy.png)", ""]
         for d in device_names:

@@ -50,8 +50,10 @@ class WeightedLayer(Layer):
             self._cache = (x2, w2, m_in, m_w, combine_masks(m_acc, m_act))
         return s
 
-    def _backward_matrix(self, dy2, batch: int):
-        """``dy2`` (M, F) -> ``dx2`` (M, K); sets ``dW`` and ``db`` (mean-loss gradients)."""
+    def _backward_matrix(self, dy2, batch: int, input_grad: bool = True):
+        """``dy2`` (M, F) -> ``dx2`` (M, K); sets ``dW`` and ``db`` (mean-loss gradients).
+        ``input_grad=False``: only ``dW`` and ``db`` (the same bits), no ``e W^T`` product; returns
+        None (a first layer, whose input needs no gradient: `hwsim.torch` asks for this)."""
         x2, w2, m_in, m_w, m_out = self._cache
         if m_out is not None:
             dy2 = dy2 * m_out
@@ -64,6 +66,8 @@ class WeightedLayer(Layer):
         dw = self.quantize("grad", dw.astype(self.W.dtype, copy=False), 0)
         self.db = self.quantize("grad", db.astype(self.b.dtype, copy=False), 1)
         self._set_dw(dw)
+        if not input_grad:
+            return None
         dx = product(self, e, w2.T, "error", "weight")
         if dx.dtype != dy2.dtype:
             dx = dx.astype(dy2.dtype)

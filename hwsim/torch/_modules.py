@@ -7,7 +7,7 @@ transposed, and is stored in hwsim's row-major order: its strides become (1, out
 `_store_transposed`). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor
 role of the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's
 engine; a first ``nn.Linear``, whose input needs no gradient, skips hwsim's input-gradient product
-(`_dense_grads`).
+(`Dense._backward_matrix(..., input_grad=False)`).
 
 Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
 gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
@@ -37,7 +37,6 @@ from .._model import Sequential, assign_precision
 from .._precision import Precision
 from .._xp import get_array_module
 from ._convert import as_array, as_tensor
-from ._dense_grads import dense_parameter_grads
 from ._roles import as_precision
 
 #: torch module type -> what it becomes; modules of other types are an error naming the type.
@@ -140,7 +139,7 @@ class _LayerFunction(torch.autograd.Function):
         g = g * g.dtype.type(n) if mean else g
         layer, dx = module.layer, None
         if not ctx.needs_input_grad[0] and type(layer) is hl.Dense and g.ndim == 2:
-            dense_parameter_grads(layer, g)  # a first layer: the same gradients without e W^T
+            layer._backward_matrix(g, g.shape[0], input_grad=False)  # a first layer: no e W^T
         else:
             dx = layer.backward(g)
             dx = as_tensor(dx / dx.dtype.type(n) if mean else dx)

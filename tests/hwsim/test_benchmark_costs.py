@@ -3,6 +3,7 @@ and nothing else: every measured figure, line and date stays, and one dated note
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -16,6 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports" / "benchmarks"
 sys.path.insert(0, str(ROOT / "benchmarks"))
 pytest.importorskip("matplotlib")
+# The benchmark scripts pin BLAS/OpenMP/Numba threads to 1 when imported (os.environ.setdefault): keep
+# that out of the test process, where a later Numba compile would read NUMBA_NUM_THREADS=1 after the
+# thread pool started with another count (RuntimeError) and every later test would run single-threaded.
+_ENVIRON = dict(os.environ)
 import bench_conditional  # noqa: E402
 import bench_noise  # noqa: E402
 import bench_optics  # noqa: E402
@@ -23,6 +28,9 @@ import bench_schemes  # noqa: E402
 import bench_structured  # noqa: E402
 import cost_refresh  # noqa: E402
 import seed_tables_costs  # noqa: E402
+
+os.environ.clear()
+os.environ.update(_ENVIRON)
 
 NOTE = re.compile(r"^Device costs recomputed on \d{4}-\d\d-\d\d \(`python benchmarks/\S+( --only-costs)?`\) "
                   r"after the cost-model change: .*; the other figures are from (.+)\.$")
