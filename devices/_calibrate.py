@@ -2,8 +2,8 @@
 
 Measured (median of several timed batches each):
 - per-call overhead of a tiny matmul, FFT and DCT;
-- streaming bandwidth ``np.add(a, b, out=c)`` (fp32) over working sets from 4 KiB upward:
-  the profile's ``bandwidth_curve`` and its cache-level bandwidths;
+- streaming bandwidth ``np.add(a, b, out=c)`` (fp32) over working sets from 4 KiB upward (doubling, and by
+  √2 across the last-level cache's edge): the profile's ``bandwidth_curve`` and its cache-level bandwidths;
 - read-only bandwidth: a GEMV ``x[1, k] @ W[k, k]`` (fp32, BLAS at this process's thread setting)
   over the same working sets: ``read_bandwidth_curve``; the store bandwidth
   ``write_bandwidth_curve`` is what remains of the copy time at each working set once its two
@@ -13,9 +13,10 @@ Measured (median of several timed batches each):
   and of a compare-and-select (np.maximum with a scalar, a ReLU): ``elementwise_<class>@max``;
 - per-call overhead of an elementwise op: median of array+array, array*scalar and max(array, scalar);
 - sgemm / dgemm at square sizes and (m, k, k) panels with small m (k up to 3584: out of cache, where
-  BLAS packs the panel instead of streaming it): peak = best rate;
+  BLAS packs the panel instead of streaming it; m covering BLAS's full and partial row blocks, see
+  ``_PANEL_ROWS``): peak = best rate;
   ``efficiency_curves.matmul_<class>@<level>`` = rate / peak over min(m, k, n), one curve per
-  cache level the working sets sit in (the largest also unqualified);
+  cache level the working sets sit in (the largest also unqualified), not forced monotone;
 - scipy.fft.fft (complex) and scipy.fft.dct (type II) at power-of-two sizes, single calls and
   batches of rows (``@batched``; pocketfft vectorises across rows): curves over ops per transform,
   and per cache level of the single transforms' working set (``@<level>``: out-of-cache transforms
@@ -38,12 +39,17 @@ import numpy as np
 from ._io import write_toml
 from ._profile import Profile, interp_loglog, load
 
+#: rows m of the (m, k, k) calibration panels. A BLAS GEMM runs rows in register blocks (OpenBLAS on AVX-512:
+#: blocks of 4 and 8 rows), and a partial block runs at a fraction of the rate: measured here (fp32,
+#: k = 3584, one thread) m = 3 runs at 12.5 GFLOP/s and m = 4 at 29, m = 7 at 25 and m = 8 at 46, so the rate is
+#: not monotone in m below 16. The panels sample both full blocks (1, 2, 4, 8, 16) and partial ones (3, 6, 12).
+_PANEL_ROWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 96)
 _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
     True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20, "ws_step": 4,
            "read_max": 32 << 20,
            "fft_log2": (9, 13, 17), "batched_log2": (9,), "min_time": 1e-3, "repeat": 3},
     False: {"gemm": (24, 48, 96, 192, 320, 640, 1280, 2560),
-            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in (1, 3, 6, 12, 24, 48, 96)),
+            "panels": tuple((m, k) for k in (384, 640, 1536, 3584) for m in _PANEL_ROWS),
             "ws_max": 2 << 30, "ws_step": 2, "read_max": 512 << 20,
             "fft_log2": (9, 11, 13, 15, 17, 19, 21, 23), "batched_log2": (7, 9, 11, 13, 15), "min_time": 5e-3,
             "repeat": 7},
@@ -141,32 +147,45 @@ def _add_time(n: int, dtype, timer) -> float:
     return timer(lambda: np.add(a, b, out=c))
 
 
-def _bandwidth_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[float, float]]:
-    """[(working-set bytes, bytes/s)] of np.add on three fp32 arrays (fp32 moves more bytes per
-    instruction than fp64, so in-cache sizes come closer to the cache's bandwidth)."""
-    pts = []
-    ws = 4 << 10
+def _working_sets(start: int, ws_max: int, step: int, llc: int) -> list[int]:
+    """Working sets (bytes) from ``start`` to ``ws_max`` by factors of ``step``, and by factors of
+    √2 from half the last-level cache ``llc`` to four times it: bandwidth falls by a step there (a
+    streamed working set just above the cache misses on every line), which a coarse grid would
+    interpolate over."""
+    grid, ws = set(), start
     while ws <= ws_max:
+        grid.add(ws)
+        ws *= step
+    fine = llc / 2
+    while fine <= min(4 * llc, ws_max):
+        grid.add(int(fine))
+        fine *= math.sqrt(2.0)
+    return sorted(w for w in grid if w >= start)
+
+
+def _bandwidth_curve(sets: list[int], ovh: float, timer) -> list[tuple[float, float]]:
+    """[(working-set bytes, bytes/s)] of np.add on three fp32 arrays at each working set of ``sets``
+    (fp32 moves more bytes per instruction than fp64, so in-cache sizes come closer to the cache's
+    bandwidth)."""
+    pts = []
+    for ws in sets:
         n = ws // 12
         t = _add_time(n, np.float32, timer)
         pts.append((float(12 * n), 12 * n / _net(t, ovh)))
-        ws *= step
     return pts
 
 
-def _read_curve(ws_max: int, step: int, ovh: float, timer) -> list[tuple[float, float]]:
-    """[(working-set bytes, bytes/s)] of a GEMV np.matmul(x[1, k], W[k, k]) in fp32: a read-only
-    stream of W (the output is k values)."""
+def _read_curve(sets: list[int], ovh: float, timer) -> list[tuple[float, float]]:
+    """[(working-set bytes, bytes/s)] of a GEMV np.matmul(x[1, k], W[k, k]) in fp32 at each working
+    set of ``sets``: a read-only stream of W (the output is k values)."""
     pts = []
-    ws = 16 << 10
-    while ws <= ws_max:
+    for ws in sets:
         k = int(math.sqrt(ws / 4))
         x, w = aligned_full((1, k), 1, np.float32), aligned_full((k, k), 1, np.float32)
         y = aligned_empty((1, k), np.float32)
         t = timer(lambda: np.matmul(x, w, out=y))
         nbytes = 4.0 * (k * k + 2 * k)
         pts.append((nbytes, nbytes / _net(t, ovh)))
-        ws *= step
     return pts
 
 
@@ -189,12 +208,14 @@ def _monotone(pts: list[tuple[float, float]]) -> list[list[float]]:
     return out
 
 
-def _rate_curve(points: list[tuple[float, float]], peak: float) -> list[list[float]]:
-    """[(size, ops/s)] -> [[size, efficiency]] sorted by size (rates at equal sizes averaged)."""
+def _rate_curve(points: list[tuple[float, float]], peak: float, monotone: bool = True) -> list[list[float]]:
+    """[(size, ops/s)] -> [[size, efficiency]] sorted by size (rates at equal sizes averaged); with
+    ``monotone``, capped so that a larger size is never predicted cheaper (see `_monotone`)."""
     by_size: dict[float, list[float]] = {}
     for size, rate in points:
         by_size.setdefault(size, []).append(rate)
-    return _monotone([(x, min(statistics.mean(r) / peak, 1.0)) for x, r in sorted(by_size.items())])
+    pts = [(x, min(statistics.mean(r) / peak, 1.0)) for x, r in sorted(by_size.items())]
+    return _monotone(pts) if monotone else [list(p) for p in pts]
 
 
 def _place(caches: list[tuple[str, int]], ws: float) -> str:
@@ -249,7 +270,7 @@ def calibrate(out: str | os.PathLike = "local-cpu.toml", quick: bool = False, na
     t_start = time.perf_counter()
     ovh = _overheads(timer)
     caches = cache_sizes()
-    bandwidth = _bandwidth_curves(cfg, ovh, timer)
+    bandwidth = _bandwidth_curves(cfg, ovh, timer, caches)
     peak, curves = _gemm_curves(cfg, ovh, timer, caches)
     curves.update(_transform_curves(cfg, ovh, timer, caches, peak))
     curves.update(_elementwise_curves(ovh, timer, peak))
@@ -280,12 +301,15 @@ def _overheads(timer) -> dict[str, float]:
             "dct": timer(lambda: scipy.fft.dct(tiny))}
 
 
-def _bandwidth_curves(cfg: dict, ovh: dict, timer) -> dict:
+def _bandwidth_curves(cfg: dict, ovh: dict, timer, caches) -> dict:
     """The profile's ``bandwidth_curve`` (copy), ``read_bandwidth_curve`` and
     ``write_bandwidth_curve``, and ``measured_ws``: the largest copy working set measured (bytes)."""
-    bw_pts = _bandwidth_curve(cfg["ws_max"], cfg["ws_step"], ovh["elementwise"], timer)
+    llc = caches[-1][1]
+    bw_pts = _bandwidth_curve(_working_sets(4 << 10, cfg["ws_max"], cfg["ws_step"], llc), ovh["elementwise"],
+                              timer)
     bw_curve = _monotone(bw_pts)
-    read_curve = _monotone(_read_curve(cfg["read_max"], cfg["ws_step"], ovh["matmul"], timer))
+    read_sets = _working_sets(16 << 10, cfg["read_max"], cfg["ws_step"], llc)
+    read_curve = _monotone(_read_curve(read_sets, ovh["matmul"], timer))
     return {"bandwidth_curve": bw_curve, "read_bandwidth_curve": read_curve,
             "write_bandwidth_curve": _write_curve(read_curve, bw_curve), "measured_ws": bw_pts[-1][0]}
 
@@ -303,7 +327,8 @@ def _gemm_curves(cfg: dict, ovh: dict, timer, caches) -> tuple[dict[str, float],
         groups = _gemm_points(shapes, dt, ovh["matmul"], timer, caches)
         peak[cls] = max(r for pts in groups.values() for _, r in pts)
         for level in sorted(groups, key=order.index):
-            curves[f"matmul_{cls}@{level}"] = _rate_curve(groups[level], peak[cls])
+            # not capped: a (4, k, k) product really is cheaper than a (3, k, k) one (see _PANEL_ROWS)
+            curves[f"matmul_{cls}@{level}"] = _rate_curve(groups[level], peak[cls], monotone=False)
         curves[f"matmul_{cls}"] = curves[f"matmul_{cls}@{level}"]  # the largest level measured
     return peak, curves
 

@@ -155,6 +155,12 @@ def _cache_chain(c: _Checker, levels: list[dict], main: str) -> None:
                        f"level {a['name']!r} (cache levels in file order, then main memory)")
 
 
+#: curves over a product's smallest dimension (matmul, conv and their subfamilies): exempt from
+#: `_monotone_cost`. A BLAS runs rows in register blocks, and a partial block is slower per row than a full
+#: one: a (4, k, k) product really takes less time than a (3, k, k) one (devices/_calibrate.py, _PANEL_ROWS).
+PRODUCT_CURVES = ("matmul", "conv", "depthwise")
+
+
 def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> None:
     """x / y (time per unit of work) may not fall as x grows: y at most doubles when x doubles."""
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
@@ -242,7 +248,8 @@ def validate(data: Any, source: str) -> dict:
     for key, eff in out["efficiency_curves"].items():
         if any(e > 1.0 for _, e in eff):
             c.fail(f"efficiency_curves.{key}", "efficiencies must be <= 1")
-        _monotone_cost(c, eff, f"efficiency_curves.{key}")
+        if not key.startswith(PRODUCT_CURVES):
+            _monotone_cost(c, eff, f"efficiency_curves.{key}")
     _technology(c, data, out)
     peak = c.number_table(data, "peak", CLASSES, positive=True)
     cycles = c.number_table(data, "cycles_per_mac", CLASSES, positive=True)

@@ -68,3 +68,14 @@ def test_aligned_buffers(shape, dtype):
     assert a.shape == ((shape,) if isinstance(shape, int) else shape)
     f = devices.aligned_full(shape, 2.5, dtype)
     assert np.all(f == 2.5)
+
+
+def test_working_set_grid_refines_across_the_last_level_cache():
+    from devices._calibrate import _working_sets
+    llc = 32 << 20
+    grid = _working_sets(4 << 10, 2 << 30, 2, llc)
+    assert grid == sorted(set(grid)) and grid[0] == 4 << 10 and grid[-1] == 2 << 30
+    ratios = [b / a for a, b in zip(grid, grid[1:])]
+    near = [r for a, r in zip(grid, ratios) if llc / 2 <= a < 4 * llc]
+    assert near and all(r == pytest.approx(2 ** 0.5, rel=1e-3) for r in near)
+    assert all(r == 2 for a, r in zip(grid, ratios) if a < llc / 2 or a >= 4 * llc)

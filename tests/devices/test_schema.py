@@ -75,7 +75,7 @@ def test_bad_values_name_the_key(tmp_path, old, new, key):
     ("[energy_pj]\nint8_add = 0.5\nint16_add = 0.1\n", "energy_pj.int16_add"),
     ("[overhead_s]\nwarp = 1.0\n", "overhead_s.warp"),
     ("[efficiency_curves]\nmatmul_fp32 = [[1e3, 0.1], [1e3, 0.2]]\n", "efficiency_curves.matmul_fp32"),
-    ("[efficiency_curves]\nmatmul_fp32 = [[1e3, 0.05], [1e4, 1.0]]\n", "efficiency_curves.matmul_fp32"),
+    ("[efficiency_curves]\nfft_fp32 = [[1e3, 0.05], [1e4, 1.0]]\n", "efficiency_curves.fft_fp32"),
     ("[efficiency_curves]\nconvolution = [[1e3, 0.5]]\n", "efficiency_curves.convolution"),
 ])
 def test_unknown_or_inconsistent_keys_are_errors(tmp_path, extra, key):
@@ -126,3 +126,19 @@ def test_optical_profile_needs_its_sections(tmp_path):
         devices.load(write(tmp_path, broken, "o.toml"))
     with pytest.raises(ProfileError, match="'optical'.*only allowed"):
         devices.load(write(tmp_path, MINIMAL + "\n[optical]\nhost = 'x'\n", "p.toml"))
+
+
+def test_product_curves_may_dip_and_the_model_follows(tmp_path):
+    # A BLAS runs a GEMM's rows in register blocks: 4 rows in full blocks can cost less than 3 rows with a
+    # partial one, so matmul curves are exempt from the larger-size-never-cheaper rule; other curves are not.
+    curve = "[[1, 0.1], [3, 0.1], [4, 0.4], [64, 0.9]]"
+    path = write(tmp_path, MINIMAL.replace("[[memory]]", f"[efficiency_curves]\nmatmul_fp32 = {curve}\n\n[[memory]]"))
+    prof = devices.load(path)
+    rows = {m: devices.estimate(devices.Workload([devices.MatMul("mm", m=m, k=512, n=512)]), prof).rows[0]
+            for m in (3, 4)}
+    assert rows[4].compute_s < rows[3].compute_s
+    assert rows[4].compute_s == pytest.approx(2 * 4 * 512 * 512 / (1e9 * 0.4))
+    bad = write(tmp_path, MINIMAL.replace("[[memory]]", f"[efficiency_curves]\nelementwise_fp32 = {curve}\n\n"
+                                                          "[[memory]]"))
+    with pytest.raises(ProfileError, match="efficiency_curves.elementwise_fp32"):
+        devices.load(bad)
