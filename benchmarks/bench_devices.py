@@ -504,9 +504,12 @@ small arrays to 16 bytes only, and on this AVX-512 CPU \
 an unaligned output halves in-cache elementwise throughput
 (measured 55-60 vs 113-118 GB/s for `np.add` on 256 KiB), which would otherwise make \
 results a coin flip. The calibration sizes are disjoint from the benchmark sizes (square GEMMs
-24…2560 and (m, k, k) panels with m = 1, 3, 6, 12, 24, 48, 96 and k = \
+24…2560 and (m, k, k) panels with m = 1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 96 and k = \
 384, 640, 1536, 3584 vs the shapes below; FFT/DCT odd vs even powers of two;
-working sets 4 KiB·2^i vs 8·10^k or 12·10^k bytes).
+working sets 4 KiB·2^i, and 2^(i/2) across the last-level cache's edge, vs 8·10^k or 12·10^k bytes).
+The panels' rows cover both the full and the partial register blocks of OpenBLAS's GEMM (blocks of 4 and 8
+rows): m = 3 runs at 12.5 GFLOP/s and m = 4 at 29 (fp32, k = 3584, one thread), so the efficiency over m is
+not monotone and the profile's product curves are not forced to be.
 
 ## Goals
 
@@ -538,7 +541,8 @@ step; DRAM bandwidth moves with other tenants' traffic, which CPU-time measureme
 ## Calibration fidelity: a fresh op set, pinned and default threads
 
 Each setting runs in a fresh process that calibrates (`devices.calibrate`, full sizes) and then predicts and
-times a fresh op set that neither calibrate nor the op set above measures (GEMV-shaped products m = 1, 4, 8;
+times a fresh op set that neither calibrate nor the op set above measures (GEMV-shaped products m = 1, 4, 8,
+whose k and n calibrate does not use;
 odd GEMMs; elementwise ops of 3e3 ... 3e7 elements; DCT/FFT of 2^20 (out of cache), 10^6, 786432 = 3·2^18,
 196608 = 3·2^16 and 2^22 points). Pinned: OPENBLAS/OMP/MKL_NUM_THREADS=1, timed with process CPU time;
 default: the BLAS libraries pick their threads (2 on this machine), timed with wall-clock time (CPU time

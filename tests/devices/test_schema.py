@@ -132,7 +132,8 @@ def test_product_curves_may_dip_and_the_model_follows(tmp_path):
     # A BLAS runs a GEMM's rows in register blocks: 4 rows in full blocks can cost less than 3 rows with a
     # partial one, so matmul curves are exempt from the larger-size-never-cheaper rule; other curves are not.
     curve = "[[1, 0.1], [3, 0.1], [4, 0.4], [64, 0.9]]"
-    path = write(tmp_path, MINIMAL.replace("[[memory]]", f"[efficiency_curves]\nmatmul_fp32 = {curve}\n\n[[memory]]"))
+    path = write(tmp_path, MINIMAL.replace("[[memory]]",
+                                           f"[efficiency_curves]\nmatmul_fp32 = {curve}\n\n[[memory]]"))
     prof = devices.load(path)
     rows = {m: devices.estimate(devices.Workload([devices.MatMul("mm", m=m, k=512, n=512)]), prof).rows[0]
             for m in (3, 4)}
