@@ -164,12 +164,14 @@ def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> Non
 
 
 def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
-    """[gemm_tiles]: ``shapes`` = the library's output tile shapes [[rows, cols], ...] and ``units`` =
-    the tiles that run at once (one per SM)."""
+    """[gemm_tiles]: ``shapes`` = the library's output tile shapes [[rows, cols], ...], ``units`` =
+    the tiles that run at once (one per SM) and optional ``gemv_max`` (default 0): a product whose
+    smaller output dimension min(m, n) is at most this runs as a matrix-vector (GEMV) kernel, without
+    tile or wave quantization."""
     if data is None:
         return None
     tab = c.table(data, "gemm_tiles")
-    c.keys(tab, "gemm_tiles.", ("shapes", "units"), ())
+    c.keys(tab, "gemm_tiles.", ("shapes", "units"), ("gemv_max",))
     shapes = tab["shapes"]
     def bad(sh: Any) -> bool:
         return (not isinstance(sh, list) or len(sh) != 2
@@ -179,7 +181,8 @@ def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
         c.fail("gemm_tiles.shapes",
                f"must be a non-empty list of [rows, cols] positive integers, got {shapes!r}")
     units = c.number(tab, "units", "gemm_tiles.", positive=True, integer=True)
-    return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units)}
+    gemv_max = c.number(tab, "gemv_max", "gemm_tiles.", integer=True) if "gemv_max" in tab else 0
+    return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units), "gemv_max": int(gemv_max)}
 
 
 def _energy(c: _Checker, data: dict) -> dict[str, float]:
