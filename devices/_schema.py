@@ -15,8 +15,9 @@ KINDS = ("gpu", "cpu", "edge", "mcu", "optical4f")
 CLASSES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int64", "int32", "int16", "int8", "int4", "binary")
 FAMILIES = ("matmul", "conv", "elementwise", "transform", "memory")
 TRANSFORMS = ("fft", "dct", "fwht", "acdc")
-#: sub-kinds of a family with their own efficiency / overhead (depthwise: Conv2d with groups == cin)
-SUBKINDS = ("depthwise",)
+#: sub-kinds of a family with their own efficiency / overhead, each falling back to its family's
+#: (depthwise: Conv2d with groups == cin; fastconv: a dense stride-1 Conv2d larger than 1x1, Conv2d.fastconv)
+SUBKINDS = ("depthwise", "fastconv")
 #: keys of [efficiency] / [overhead_s]: an op family, a transform kind or a sub-kind
 EFF_KEYS = FAMILIES + TRANSFORMS + SUBKINDS
 ENERGY_KEY = re.compile(r"^(int|fp)(\d+)_(add|mul|mac)$")
