@@ -278,14 +278,14 @@ Model mechanisms (each applied to every network and every device that has the ha
   batch-1 fully connected layer) is a matrix-vector product, run by a GEMV kernel, not by output tiles; it
   is costed untiled, so it comes out memory bound (the weights read once) instead of at ~1/64 of a tile's
   rows. A named assumption (BLAS libraries have a level-2 GEMV routine for it; NVIDIA's "GPU Performance
-  Background User's Guide", DU-09798-001, table 1: a batch-1 linear layer is 1 FLOP/B, memory-limited);
+  Background User's Guide" lists a batch-1 linear layer, 4096 x 1024, at 1 FLOP/B, memory-limited);
   it moves only ResNet-50's final Gemm on the Orin NX (batch 1).
 - **fastconv efficiency** (`efficiency.fastconv` of titan-x-maxwell): convnet-benchmarks runs Torch with
   `cudnn.benchmark = true` (torch7/imagenet_winners/benchmark.lua, same commit), so cuDNN R4 times its
   forward algorithms per layer and keeps the fastest. R4 has IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM,
   DIRECT, FFT and FFT_TILING (cudnn.h 4.0.4; Winograd came with cuDNN 5), and both FFT algorithms need
-  filter stride 1 (cuDNN user guide's support table, transcribed in Theano's
-  theano/gpuarray/tests/check_dnn_doc.py @ 6cc0c5ca). VGG-A's fit (0.961 of the nominal 6.6 TFLOP/s,
+  filter stride 1 (cuDNN v5.1 user guide's support table, transcribed in Theano's
+  theano/gpuarray/tests/check_dnn_doc.py @ 6cc0c5ca; assumed the same in R4). VGG-A's fit (0.961 of the nominal 6.6 TFLOP/s,
   counted in direct-convolution FLOPs) therefore now applies only to stride-1 convolutions larger than
   1x1 (`devices.Conv2d.fastconv`, which every VGG-A convolution is); the others (1x1, 7x7/2, 11x11/4) run
   as implicit GEMMs at the profile's GEMM estimate, 0.7 (not fitted). Profiles without `fastconv` cost
