@@ -64,19 +64,22 @@ PUBLISHED = [
                     "kernels, which the one fitted efficiency (on ResNet-8's convolutions) does not carry"),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "vgg_a", "fp32", 64, 64, 162e-3,
               "OxfordNet [Model-A] 64x3x224x224: forward 162 ms", CONVNET, fit=True,
-              note="fits efficiency.conv of titan-x-maxwell"),
+              note="fits efficiency.fastconv of titan-x-maxwell (all its convolutions are 3x3 stride 1)"),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "alexnet_owt", "fp32", 128, 128,
               27e-3, "AlexNet (One Weird Trick) 128x3x224x224: forward 27 ms", CONVNET),
     Published("titan-x-maxwell", "GTX Titan X, CuDNN[R4]-fp32 (Torch)", "googlenet", "fp32", 128, 128, 130e-3,
               "GoogleNet V1 128x3x224x224: forward 130 ms", CONVNET,
-              cause="90 % of the predicted time is convolutions that the model runs at 0.96 of peak (the "
-                    "efficiency fitted on VGG-A); tile / wave quantization adds only 4 points: the layers "
-                    "that carry the time fill whole tiles. VGG-A's 162 ms is 91 % of the "
-                    "6.6 TFLOP/s peak counted in direct-convolution FLOPs, plausible only if cuDNN R4 ran "
-                    "its 3x3 stride-1 convolutions with a reduced-arithmetic algorithm (FFT tiling); the "
-                    "one fitted efficiency carries that gain to GoogLeNet's 1x1, 5x5 and 7x7/2 convolutions, "
-                    "and Torch's separate ReLU kernels and DepthConcat copies are costed fused. The model "
-                    "has no per-algorithm conv cost"),
+              cause="convnet-benchmarks' torch7/imagenet_winners/googlenet.lua (same commit) runs every "
+                    "convolution with a separate in-place cudnn.ReLU kernel and copies each inception "
+                    "module's branches into an nn.Concat output; the model fuses the ReLUs into the "
+                    "convolutions and costs Concat as free. Those passes are ~9.8 ms (ReLU: read + write "
+                    "of every fp32 convolution output at 336.5 GB/s) + ~3.7 ms (Concat copies) of the "
+                    "130 ms. They cannot be added alone: VGG-A's ReLU passes (11.3 ms) would then need "
+                    "efficiency.fastconv = 1.04 > 1 of the nominal 6.6 TFLOP/s (1.075 GHz boost), i.e. "
+                    "FFT savings or a sustained clock above the rated boost that no source found here "
+                    "quantifies. 55 % of the predicted time is the FFT-eligible 3x3 / 5x5 convolutions at "
+                    "the VGG-A-fitted 0.961; their small-channel branches (16-48 channels) may gain less "
+                    "from FFT than VGG-A's 64-512 channels (not quantified)"),
     Published("h100-sxm", "DGX-H100, 1x H100-SXM-80GB, TensorRT, Offline", "resnet50", "int8", 256, 1,
               1 / 91825.7, "Samples per second: 91825.7", H100,
               note="offline throughput; costed as batches of 256",
@@ -98,7 +101,7 @@ PUBLISHED = [
 _PRECISION = {"int8": "fixed8", "fp32": "fp32"}
 
 #: model mechanisms that ``predict(..., without=...)`` can switch off, one at a time (an ablation)
-MECHANISMS = ("residual fusion", "GEMM tiles", "flash stalls")
+MECHANISMS = ("residual fusion", "GEMM tiles", "flash stalls", "GEMV products", "fastconv efficiency")
 
 #: predicted ms per row before these mechanisms (reports/benchmarks/devices.md at commit 821f4b6: residual
 #: adds as separate passes, no tile / wave quantization, MCU flash overlapped at estimated bandwidths)
@@ -110,9 +113,16 @@ BEFORE_MS = {("stm32h7a3", "resnet8"): 54.92, ("stm32h7a3", "ds_cnn"): 14.21,
 
 
 def _without(prof: devices.Profile, mechanism: str | None) -> devices.Profile:
-    """``prof`` with one model mechanism switched off (the profile itself for None / residual fusion)."""
+    """``prof`` with one model mechanism switched off (the profile itself for None / residual fusion and
+    where the profile lacks the mechanism): GEMV products tiled (gemv_max = 0); every convolution at
+    the fastconv efficiency (one conv efficiency, as before the split)."""
     if mechanism == "GEMM tiles":
         return replace(prof, data={**prof.data, "gemm_tiles": None})
+    if mechanism == "GEMV products" and prof.data.get("gemm_tiles"):
+        return replace(prof, data={**prof.data, "gemm_tiles": {**prof.data["gemm_tiles"], "gemv_max": 0}})
+    if mechanism == "fastconv efficiency" and "fastconv" in prof.data["efficiency"]:
+        eff = prof.data["efficiency"]
+        return replace(prof, data={**prof.data, "efficiency": {**eff, "conv": eff["fastconv"]}})
     if mechanism == "flash stalls":
         return replace(prof, data={**prof.data,
                                    "memory": [{**lv, "stalls": False} for lv in prof.data["memory"]]})

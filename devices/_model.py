@@ -83,8 +83,11 @@ class Estimate:
 
 
 def _sub(op: Op) -> str:
+    """The op's efficiency / overhead key before its family: depthwise, fastconv, a transform's kind."""
     if op.family == "conv" and op.depthwise:
         return "depthwise"
+    if op.family == "conv" and op.fastconv:
+        return "fastconv"
     return op.kind if op.family == "transform" else op.family
 
 

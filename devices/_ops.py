@@ -220,7 +220,9 @@ class Conv2d(_Product):
 
     ``groups`` splits the channels into groups convolved separately (``cin`` and ``cout`` divisible
     by it); ``groups == cin`` with ``cout`` a multiple of ``cin`` is a depthwise convolution (family
-    ``conv``, efficiency and overhead key ``depthwise``: a profile can give it its own, lower rate).
+    ``conv``, efficiency and overhead key ``depthwise``: a profile can give it its own, lower rate);
+    a :attr:`fastconv` one has key ``fastconv`` (a profile can give it the rate of an FFT / Winograd
+    algorithm, counted in direct-convolution ops).
     ``stride`` applies to both axes unless ``stride_w`` is given; ``dilation`` to both axes;
     ``pads = (top, left, bottom, right)`` (ONNX order: begins then ends) overrides ``pad``.
 
@@ -293,6 +295,16 @@ class Conv2d(_Product):
     def depthwise(self) -> bool:
         """One input channel per group (groups == cin > 1)."""
         return self.groups > 1 and self.groups == self.cin
+
+    @property
+    def fastconv(self) -> bool:
+        """A dense (groups == 1) convolution with stride 1 on both axes, no dilation and a kernel larger
+        than 1x1: the shapes that reduced-arithmetic convolution algorithms accept (cuDNN's forward FFT
+        and FFT_TILING need filter stride 1; its Winograd, from cuDNN 5, 3x3 at stride 1), which do
+        fewer multiplications than the direct product counted in ``ops``. Efficiency / overhead key
+        ``fastconv`` (falling back to ``conv``)."""
+        return (self.groups == 1 and self.stride == 1 and self.stride_w in (None, 1) and self.dilation == 1
+                and self.kh * self.kw > 1)
 
     @property
     def macs(self) -> int:

@@ -15,7 +15,8 @@ Fallback rules (documented in the README):
   ``<family>``, else 1.
 - overhead: ``[overhead_s].<kind>``, ``<family>``, ``default``, else 0.
 - GEMM tiles (GPU profiles with ``[gemm_tiles]``): the efficiency of a dense matmul / non-depthwise conv
-  is multiplied by :meth:`Profile.tile_utilisation` (tile and wave quantization).
+  is multiplied by :meth:`Profile.tile_utilisation` (tile and wave quantization), except for a
+  matrix-vector product (min(m, n) <= ``gemm_tiles.gemv_max``), which runs as a GEMV kernel.
 - A memory level marked ``stalls = true`` (an MCU's flash read by an in-order core) does not overlap the
   arithmetic: its traffic time adds to the op's latency instead of running under the compute time.
 """
@@ -211,9 +212,11 @@ class Profile:
         group; they run in waves of ``units`` tiles (one per SM), and a partial tile or a partial last
         wave costs as much as a full one. Utilisation = m·n·groups / (waves · units · tm · tn), for the
         tile shape that maximises it (the library's heuristic picks among its tile shapes). In (0, 1];
-        1 when m and n are multiples of a tile shape and the tiles fill whole waves."""
+        1 when m and n are multiples of a tile shape and the tiles fill whole waves, and 1 for a
+        matrix-vector product: min(m, n) <= ``gemv_max`` (a GEMV kernel, no output tiles; its cost is
+        then the roofline's, memory bound: the weights are read once)."""
         spec = self.data.get("gemm_tiles")
-        if not spec:
+        if not spec or min(m, n) <= spec["gemv_max"]:
             return 1.0
         best = 0.0
         for tm, tn in spec["shapes"]:

@@ -15,8 +15,9 @@ KINDS = ("gpu", "cpu", "edge", "mcu", "optical4f")
 CLASSES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int64", "int32", "int16", "int8", "int4", "binary")
 FAMILIES = ("matmul", "conv", "elementwise", "transform", "memory")
 TRANSFORMS = ("fft", "dct", "fwht", "acdc")
-#: sub-kinds of a family with their own efficiency / overhead (depthwise: Conv2d with groups == cin)
-SUBKINDS = ("depthwise",)
+#: sub-kinds of a family with their own efficiency / overhead, each falling back to its family's
+#: (depthwise: Conv2d with groups == cin; fastconv: a dense stride-1 Conv2d larger than 1x1, Conv2d.fastconv)
+SUBKINDS = ("depthwise", "fastconv")
 #: keys of [efficiency] / [overhead_s]: an op family, a transform kind or a sub-kind
 EFF_KEYS = FAMILIES + TRANSFORMS + SUBKINDS
 ENERGY_KEY = re.compile(r"^(int|fp)(\d+)_(add|mul|mac)$")
@@ -170,12 +171,14 @@ def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> Non
 
 
 def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
-    """[gemm_tiles]: ``shapes`` = the library's output tile shapes [[rows, cols], ...] and ``units`` =
-    the tiles that run at once (one per SM)."""
+    """[gemm_tiles]: ``shapes`` = the library's output tile shapes [[rows, cols], ...], ``units`` =
+    the tiles that run at once (one per SM) and optional ``gemv_max`` (default 0): a product whose
+    smaller output dimension min(m, n) is at most this runs as a matrix-vector (GEMV) kernel, without
+    tile or wave quantization."""
     if data is None:
         return None
     tab = c.table(data, "gemm_tiles")
-    c.keys(tab, "gemm_tiles.", ("shapes", "units"), ())
+    c.keys(tab, "gemm_tiles.", ("shapes", "units"), ("gemv_max",))
     shapes = tab["shapes"]
     def bad(sh: Any) -> bool:
         return (not isinstance(sh, list) or len(sh) != 2
@@ -185,7 +188,8 @@ def _gemm_tiles(c: _Checker, data: Any) -> dict | None:
         c.fail("gemm_tiles.shapes",
                f"must be a non-empty list of [rows, cols] positive integers, got {shapes!r}")
     units = c.number(tab, "units", "gemm_tiles.", positive=True, integer=True)
-    return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units)}
+    gemv_max = c.number(tab, "gemv_max", "gemm_tiles.", integer=True) if "gemv_max" in tab else 0
+    return {"shapes": [(int(a), int(b)) for a, b in shapes], "units": int(units), "gemv_max": int(gemv_max)}
 
 
 def _energy(c: _Checker, data: dict) -> dict[str, float]:

@@ -44,7 +44,9 @@ def _layer_totals(est: Any) -> list[dict]:
 def cost_by_device(wl: "devices.Workload", names: list[str], optical: Any = None) -> dict[str, dict]:
     """``{device: {"latency_s", "energy_j", "dynamic_energy_j", "layers": [{name, latency_s, energy_j,
     bound}]}}``; ``dynamic_energy_j`` is the arithmetic and memory-traffic energy without static power.
-    ``optical`` (a ``hwsim.optics.FourF``): optical4f profiles run at its photons and DAC/ADC bits."""
+    ``optical`` (a ``hwsim.optics.FourF``): optical4f profiles run at its photons and DAC/ADC bits.
+    An optical4f profile's entry also has ``optical_ops`` (how many ops run on the optics; the rest run
+    on its host) and ``host`` (the host profile's name)."""
     out = {}
     for name in names:
         prof = devices.load(name)
@@ -55,7 +57,17 @@ def cost_by_device(wl: "devices.Workload", names: list[str], optical: Any = None
         dynamic = sum(float(r.compute_j) + float(r.memory_j) for r in est.rows)
         out[name] = {"latency_s": float(est.latency_s), "energy_j": float(est.energy_j),
                      "dynamic_energy_j": dynamic, "layers": _layer_totals(est)}
+        if prof.host is not None:
+            out[name]["optical_ops"] = sum(r.part == "optical" for r in est.rows)
+            out[name]["host"] = prof.host.name
     return out
+
+
+def _host_only(per_device: dict[str, dict]) -> dict[str, str]:
+    """``{device: host}`` for the optical4f devices on which no op of the workload runs optically: their
+    rows are their host's cost alone (a dense MLP has no convolution or circulant product to send to
+    the 4f system)."""
+    return {name: d["host"] for name, d in per_device.items() if d.get("optical_ops") == 0}
 
 
 def _onnx_workload(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -122,9 +134,11 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
         _write_csv(Path(args.csv), per_device)
     where = f" on input {'x'.join(map(str, shape))}" if shape else ""
     print(f"{args.model}{where}, batch {args.batch}, one {what}; precision: {precision}")
+    host_only = _host_only(per_device)
     rows = []
     for name, d in per_device.items():
-        rows.append([name, "(total)" if args.layers else "", format_si(d["latency_s"], "s"),
+        label = f"{name} (all on host {host_only[name]})" if name in host_only else name
+        rows.append([label, "(total)" if args.layers else "", format_si(d["latency_s"], "s"),
                      format_si(d["energy_j"], "J"), format_si(d["dynamic_energy_j"], "J"), ""])
         if args.layers:
             rows += [["", e["name"], format_si(e["latency_s"], "s"), format_si(e["energy_j"], "J"), "",
@@ -134,6 +148,9 @@ def _print_cost(args: argparse.Namespace, wl: "devices.Workload", precision: Any
         headers = ["device", "latency", "energy", "dynamic energy"]
         rows = [[r[0], r[2], r[3], r[4]] for r in rows]
     print(md_table(headers, rows))
+    for name, host in host_only.items():
+        print(f"{name}: no op of this model runs optically (the 4f system runs convolutions and circulant / "
+              f"Fourier-diagonal products); its row is the cost of running everything on its host {host}")
     if args.csv:
         print(f"wrote {args.csv}")
     return 0
