@@ -285,11 +285,11 @@ Model mechanisms (each applied to every network and every device that has the ha
   forward algorithms per layer and keeps the fastest. R4 has IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM,
   DIRECT, FFT and FFT_TILING (cudnn.h 4.0.4; Winograd came with cuDNN 5), and both FFT algorithms need
   filter stride 1 (cuDNN v5.1 user guide's support table, transcribed in Theano's
-  theano/gpuarray/tests/check_dnn_doc.py @ 6cc0c5ca; assumed the same in R4). VGG-A's fit (0.961 of the nominal 6.6 TFLOP/s,
-  counted in direct-convolution FLOPs) therefore now applies only to stride-1 convolutions larger than
-  1x1 (`devices.Conv2d.fastconv`, which every VGG-A convolution is); the others (1x1, 7x7/2, 11x11/4) run
-  as implicit GEMMs at the profile's GEMM estimate, 0.7 (not fitted). Profiles without `fastconv` cost
-  every convolution as before.
+  theano/gpuarray/tests/check_dnn_doc.py @ 6cc0c5ca; assumed the same in R4). VGG-A's fit (0.961 of the
+  nominal 6.6 TFLOP/s, counted in direct-convolution FLOPs) therefore now applies only to stride-1
+  convolutions larger than 1x1 (`devices.Conv2d.fastconv`, which every VGG-A convolution is); the others
+  (1x1, 7x7/2, 11x11/4) run as implicit GEMMs at the profile's GEMM estimate, 0.7 (not fitted). Profiles
+  without `fastconv` cost every convolution as before.
 - **flash stalls** (`stalls = true` on the MCU flash levels): the Cortex-M7 is an in-order core, so weight
   streaming from flash adds to the compute time instead of running under it; the flash bandwidth is one
   flash word per (wait states + 1) AXI clocks from the reference manuals' wait-state tables (RM0455: 6 WS at

@@ -12,8 +12,9 @@ import re
 import subprocess
 from pathlib import Path
 
-#: What the last cost-model change did (devices/: GPU GEMV products untiled, fastconv efficiency; commit c9d2248).
-CHANGE = "GPU matrix-vector products run as GEMV kernels (no tile quantization), FFT-eligible convolutions at their own efficiency"
+#: What the last cost-model change did (devices/: GPU GEMV products untiled, fastconv efficiency; c9d2248).
+CHANGE = ("GPU matrix-vector products run as GEMV kernels (no tile quantization), FFT-eligible "
+          "convolutions at their own efficiency")
 #: ``also`` for reports whose device figures came from before the ONNX / published-measurements merge.
 BEFORE_2FE4750 = " (the replaced figures also predated the cost-model changes merged in 2fe4750)"
 _NOTE = re.compile(r"^Device costs recomputed on \d{4}-\d\d-\d\d .*?the other figures are from (.+?)\.$",
