@@ -7,7 +7,10 @@ transposed, and is stored in hwsim's row-major order: its strides become (1, out
 `_store_transposed`). Forward and backward are hwsim's layer code (`hwsim.layers`), so every tensor
 role of the `hwsim.Precision` is quantized at the same point and with the same bits as in hwsim's
 engine; a first ``nn.Linear``, whose input needs no gradient, skips hwsim's input-gradient product
-(`Dense._backward_matrix(..., input_grad=False)`).
+(`Dense._backward_matrix(..., input_grad=False)`). Every plain ``nn.Sequential`` of the model becomes an
+`HwsimSequential` (same children, names and ``state_dict``), which runs each run of consecutive wrapped
+children as one autograd node: the same hwsim calls in the same order as one node per child, less of
+autograd's per-node work (a child with hooks is called on its own, so its hooks run).
 
 Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
 gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as _module_api
 
 from .. import layers as hl
 from .._model import Sequential, assign_precision
@@ -112,43 +116,101 @@ def _layer_for(m: nn.Module, path: str):
                     f"{', '.join(SUPPORTED)}")
 
 
+def _forward_step(module: "HwsimModule", x: torch.Tensor) -> torch.Tensor:
+    """``module``'s hwsim layer forward on a view of ``x`` (a copy when the result is a view of the input:
+    flatten, eval dropout; a tensor never aliases the input of the step that made it)."""
+    xa = as_array(x.contiguous())
+    y = module.layer.forward(xa, training=module.training)
+    share = getattr(get_array_module(y), "may_share_memory", None)
+    if y is xa or (share is not None and share(y, xa)):
+        y = y.copy()
+    return as_tensor(y)
+
+
+def _backward_step(module: "HwsimModule", call: int, training: bool, dy: torch.Tensor,
+                   input_grad: bool) -> tuple:
+    """``module``'s hwsim layer backward of the forward numbered ``call``: (input gradient or None,
+    [gradients of the module's parameters]). ``input_grad`` False: the input needs no gradient (a
+    first ``nn.Linear`` then skips hwsim's ``e W^T`` product)."""
+    if not training:
+        raise RuntimeError(f"hwsim.torch: backward through {module.layer.name!r} run in eval mode; "
+                           f"call model.train() before a training forward")
+    if call != module.calls:
+        raise RuntimeError(f"hwsim.torch: {module.layer.name!r} keeps the state of its last forward "
+                           f"only; call backward before the next training forward")
+    n = dy.shape[0]
+    mean = module.loss_reduction == "mean"
+    g = as_array(dy.contiguous())
+    g = g * g.dtype.type(n) if mean else g
+    layer, dx = module.layer, None
+    if not input_grad and type(layer) is hl.Dense and g.ndim == 2:
+        layer._backward_matrix(g, g.shape[0], input_grad=False)  # a first layer: no e W^T
+    else:
+        dx = layer.backward(g)
+        dx = as_tensor(dx / dx.dtype.type(n) if mean else dx)
+    grads = layer.grads()
+    out = []
+    for hname, _, transposed in module.binds:
+        d = grads[hname].T if transposed else grads[hname]
+        out.append(as_tensor(d * d.dtype.type(n) if not mean else d))
+    return dx, out
+
+
 class _LayerFunction(torch.autograd.Function):
+    """One `HwsimModule` as an autograd node."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int,
                 *params: torch.Tensor) -> torch.Tensor:
-        xa = as_array(x.contiguous())
-        y = module.layer.forward(xa, training=module.training)
-        share = getattr(get_array_module(y), "may_share_memory", None)
-        if y is xa or (share is not None and share(y, xa)):  # a view of the input (flatten, eval dropout)
-            y = y.copy()
         ctx.module, ctx.call, ctx.training = module, call, module.training
-        return as_tensor(y)
+        return _forward_step(module, x)
 
     @staticmethod
     def backward(ctx, dy: torch.Tensor):
-        module = ctx.module
-        if not ctx.training:
-            raise RuntimeError(f"hwsim.torch: backward through {module.layer.name!r} run in eval mode; "
-                               f"call model.train() before a training forward")
-        if ctx.call != module.calls:
-            raise RuntimeError(f"hwsim.torch: {module.layer.name!r} keeps the state of its last forward "
-                               f"only; call backward before the next training forward")
-        n = dy.shape[0]
-        mean = module.loss_reduction == "mean"
-        g = as_array(dy.contiguous())
-        g = g * g.dtype.type(n) if mean else g
-        layer, dx = module.layer, None
-        if not ctx.needs_input_grad[0] and type(layer) is hl.Dense and g.ndim == 2:
-            layer._backward_matrix(g, g.shape[0], input_grad=False)  # a first layer: no e W^T
-        else:
-            dx = layer.backward(g)
-            dx = as_tensor(dx / dx.dtype.type(n) if mean else dx)
-        grads = layer.grads()
-        out = []
-        for hname, _, transposed in module.binds:
-            d = grads[hname].T if transposed else grads[hname]
-            out.append(as_tensor(d * d.dtype.type(n) if not mean else d))
-        return (dx, None, None, *out)
+        dx, grads = _backward_step(ctx.module, ctx.call, ctx.training, dy, ctx.needs_input_grad[0])
+        return (dx, None, None, *grads)
+
+
+class _RunFunction(torch.autograd.Function):
+    """A run of consecutive `HwsimModule` children of an `HwsimSequential` as one autograd node.
+
+    Forward and backward make the same calls, in the same order, on the same arrays as one
+    `_LayerFunction` per module: each module binds its parameters, counts its call, runs its step
+    and writes back its buffers in turn; backward runs the modules' steps last to first, handing
+    each the previous step's input gradient as autograd would, and stops after the first module
+    whose input needs no gradient (autograd never reaches the modules before it). So the bits and
+    the errors are those of the per-module nodes; only autograd's per-node work is saved.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, modules: tuple, _token: None, *params: torch.Tensor) -> torch.Tensor:
+        calls = []
+        for m in modules:
+            m._bind()
+            if m.training:
+                m.calls += 1
+            calls.append(m.calls)
+            x = _forward_step(m, x)
+            m._write_buffers()
+        ctx.modules, ctx.calls = modules, calls
+        ctx.training = [m.training for m in modules]
+        return x
+
+    @staticmethod
+    def backward(ctx, dy: torch.Tensor):
+        needs, modules = ctx.needs_input_grad, ctx.modules
+        starts = [3]
+        for m in modules:
+            starts.append(starts[-1] + len(m.binds))
+        grads: list = [None] * (starts[-1] - 3)
+        for i in reversed(range(len(modules))):
+            input_grad = needs[0] or any(needs[3:starts[i]])
+            dy, out = _backward_step(modules[i], ctx.calls[i], ctx.training[i], dy, input_grad)
+            grads[starts[i] - 3:starts[i + 1] - 3] = out
+            if not input_grad:
+                dy = None
+                break
+        return (dy, None, None, *grads)
 
 
 def _store_transposed(p: nn.Parameter) -> None:
@@ -192,20 +254,56 @@ class HwsimModule(nn.Module):
         for hname, tname in self.buffer_binds:
             setattr(self.layer, hname, as_array(getattr(self, tname)))
 
+    def _write_buffers(self) -> None:
+        """Copy the buffers hwsim's forward replaced (BatchNorm's running statistics) into the torch ones."""
+        for hname, tname in self.buffer_binds:
+            new = getattr(self.layer, hname)
+            view = as_array(getattr(self, tname))
+            if new is not view:
+                view[...] = new
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._bind()
         if self.training:
             self.calls += 1
         y = _LayerFunction.apply(x, self, self.calls, *(getattr(self, t) for _, t, _ in self.binds))
-        for hname, tname in self.buffer_binds:  # BatchNorm's running statistics, updated by hwsim
-            new = getattr(self.layer, hname)
-            view = as_array(getattr(self, tname))
-            if new is not view:
-                view[...] = new
+        self._write_buffers()
         return y
 
     def extra_repr(self) -> str:
         return f"{self.source_type} as hwsim {type(self.layer).__name__} {self.layer.name!r}"
+
+
+def _hooked(m: nn.Module) -> bool:
+    """True when calling ``m`` runs hooks (its own, or torch's global module hooks)."""
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+                or _module_api._global_forward_hooks or _module_api._global_forward_pre_hooks
+                or _module_api._global_backward_hooks or _module_api._global_backward_pre_hooks)
+
+
+class HwsimSequential(nn.Sequential):
+    """An ``nn.Sequential`` that runs each run of two or more consecutive `HwsimModule` children as
+    one autograd node (`_RunFunction`: the same hwsim calls, bits and errors as one node per child,
+    less of autograd's per-node work). `quantize_model` gives every plain ``nn.Sequential`` of the
+    model this class; children, their names, ``state_dict`` keys and indexing do not change. A child
+    with hooks (or torch's global module hooks) is called on its own, so its hooks run."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        run: list = []
+        for m in self:
+            if isinstance(m, HwsimModule) and not _hooked(m):
+                run.append(m)
+                continue
+            if run:
+                x, run = _run_forward(run, x), []
+            x = m(x)
+        return _run_forward(run, x) if run else x
+
+
+def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:
+    if len(run) == 1:
+        return run[0](x)
+    return _RunFunction.apply(x, tuple(run), None, *(getattr(m, t) for m in run for _, t, _ in m.binds))
 
 
 def _leaves(model: nn.Module, prefix: str = ""):
@@ -258,6 +356,8 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
         layer.name = f"{layer.name.rstrip('0123456789')}{i}"
     assign_precision(layers, policy)
     for m in model.modules():
+        if type(m) is nn.Sequential:
+            m.__class__ = HwsimSequential
         if isinstance(m, HwsimModule):
             for hname, tname, transposed in m.binds:
                 setattr(getattr(m, tname), _BINDING, (m.layer, hname, transposed, layers))

@@ -241,6 +241,63 @@ def test_errors_name_the_problem():
         y.sum().backward()
 
 
+def _fused_and_per_module(make, policy):
+    """Two copies of a model through quantize_model: one as built (its runs of hwsim modules are one
+    autograd node each), one with a forward hook on every child (each child called on its own: one
+    node per module); the list counts the hook calls."""
+    torch.manual_seed(0)
+    fused = ht.quantize_model(make(), policy, update="s16.12:stochastic")
+    torch.manual_seed(0)
+    single, calls = ht.quantize_model(make(), policy, update="s16.12:stochastic"), []
+    for m in single:
+        m.register_forward_hook(lambda *_: calls.append(1))
+    return fused, single, calls
+
+
+@pytest.mark.parametrize("make, outputs, input_grad", [
+    (lambda: nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.25), nn.Linear(16, 16),
+                           nn.BatchNorm1d(16), nn.Tanh(), nn.Linear(16, 5)), 5, False),
+    (lambda: nn.Sequential(nn.Flatten(), nn.BatchNorm1d(12), nn.Linear(12, 8), nn.Hardtanh(),
+                           nn.Linear(8, 3)), 3, True),
+])
+def test_run_of_hwsim_modules_as_one_node_gives_the_same_bits(make, outputs, input_grad):
+    fused, single, calls = _fused_and_per_module(make, "fixed8")
+    assert type(fused).__name__ == "HwsimSequential" and isinstance(fused, nn.Sequential)
+    assert list(fused.state_dict()) == list(single.state_dict())
+    opts = [ht.LowPrecisionOptimizer(torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9))
+            for m in (fused, single)]
+    rng = np.random.default_rng(1)
+    for step in range(4):
+        x = torch.from_numpy(rng.standard_normal((8, 12)).astype(np.float32) * 3)
+        dy = torch.from_numpy(rng.standard_normal((8, outputs)).astype(np.float32))
+        got = []
+        for model, opt in zip((fused, single), opts):
+            xi = x.clone().requires_grad_(input_grad)
+            opt.zero_grad()
+            y = model(xi)
+            y.backward(dy)
+            opt.step()
+            got.append([y.detach().numpy().copy(), None if xi.grad is None else xi.grad.numpy().copy(),
+                        *(t.detach().numpy().copy() for t in model.state_dict().values())])
+        assert (got[0][1] is None) == (not input_grad)
+        for a, b in zip(*got):
+            assert (a is None and b is None) or a.tobytes() == b.tobytes()
+    assert len(calls) == 4 * len(single)
+    assert type(fused(torch.zeros(8, 12)).grad_fn).__name__ == "_RunFunctionBackward"
+
+
+def test_run_of_hwsim_modules_keeps_the_errors():
+    model = ht.quantize_model(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), "fp32")
+    y = model(torch.randn(2, 3))
+    model(torch.randn(2, 3))
+    with pytest.raises(RuntimeError, match="'dense2' keeps the state of its last forward only"):
+        y.sum().backward()
+    model.eval()
+    y = model(torch.randn(2, 3))
+    with pytest.raises(RuntimeError, match="backward through 'dense2' run in eval mode"):
+        y.sum().backward()
+
+
 def test_scheme_by_name():
     model = ht.quantize_model(nn.Sequential(nn.Linear(4, 2)), "binaryconnect")
     assert model.hwsim_precision.weight.kind == "binary"
