@@ -53,6 +53,14 @@ class Layer:
         self.stats: dict = {}
         self._bases: dict = {}
 
+    def __getstate__(self) -> dict:
+        """State for pickling and copying, without the training forward's cache (``_cache``): it holds
+        closures (e.g. an activation's derivative), which cannot be pickled (``torch.save`` of a
+        hwsim.torch model), and only the backward right after that forward reads it."""
+        state = self.__dict__.copy()
+        state.pop("_cache", None)
+        return state
+
     # ------------------------------------------------------------------ parameters
     def params(self) -> dict:
         """name -> parameter array (the master weights, stored in the ``update`` format)."""

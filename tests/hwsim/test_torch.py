@@ -1,4 +1,6 @@
 """hwsim.torch: DLPack in fixedpoint, Quantize, quantize_model against hwsim's own layers, the optimizer."""
+import io
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -191,6 +193,24 @@ def test_quantize_model_trains_on_digits():
     with torch.no_grad():
         acc = (model.eval()(torch.from_numpy(data.X_test)).argmax(1).numpy() == data.y_test).mean()
     assert acc > 0.8
+
+
+def test_trained_model_can_be_saved_whole_and_reloaded():
+    # torch.save(model) after a training forward used to fail: hwsim layers' backward caches hold closures.
+    torch.manual_seed(0)
+    model = ht.quantize_model(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3), nn.Tanh()), "fixed8")
+    x = torch.randn(4, 6)
+    model(x).sum().backward()
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    with torch.no_grad():
+        assert model.eval()(x).numpy().tobytes() == loaded.eval()(x).numpy().tobytes()
+    loaded.train()
+    loaded(x).sum().backward()  # the reloaded model trains: its layers are bound to its own parameters
+    assert all(p.grad is not None for p in loaded.parameters())
+    assert loaded[0].weight.data_ptr() != model[0].weight.data_ptr()
 
 
 def test_optimizer_update_bits_equal_fixedpoint_for_plain_parameters():
