@@ -448,6 +448,15 @@ def _fidelity(quick: bool, out_dir: Path) -> tuple[str, dict]:
     return head + "\n".join(lines) + "\n\n" + "\n".join(rows) + "\n", results
 
 
+def _panel_rates(prof: devices.Profile) -> str:
+    """The calibrated fp32 GEMM rates (GFLOP/s) of the out-of-cache panels with m <= 16 rows, from the
+    profile's ``matmul_fp32@dram`` curve (efficiency x the fp32 peak)."""
+    curves = prof.data["efficiency_curves"]
+    curve = curves.get("matmul_fp32@dram", curves.get("matmul_fp32", []))
+    peak = prof.data["peak"]["fp32"]
+    return ", ".join(f"m = {m:g}: {e * peak / 1e9:.1f}" for m, e in curve if m <= 16)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="quick calibration and fewer repeats (smoke run)")
@@ -533,8 +542,8 @@ results a coin flip. The calibration sizes are disjoint from the benchmark sizes
 384, 640, 1536, 3584 vs the shapes below; FFT/DCT odd vs even powers of two;
 working sets 4 KiB·2^i, and 2^(i/2) across the last-level cache's edge, vs 8·10^k or 12·10^k bytes).
 The panels' rows cover both the full and the partial register blocks of OpenBLAS's GEMM (blocks of 4 and 8
-rows): m = 3 runs at 12.5 GFLOP/s and m = 4 at 29 (fp32, k = 3584, one thread), so the efficiency over m is
-not monotone and the profile's product curves are not forced to be.
+rows); this run's calibration measured, for fp32 (m, 3584, 3584) panels (out of cache), in GFLOP/s:
+{_panel_rates(prof)}. The rate is not monotone in m, and the profile's product curves are not forced to be.
 
 ## Goals
 

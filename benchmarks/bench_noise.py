@@ -230,7 +230,7 @@ def bench_cost(args, lines: list[str]) -> None:
     precs = [("fp32", Precision()), ("fixed8", Precision.from_flags("fixed8"))]
     lines += ["## 4. What the injected noise costs (`hwsim.workload` + `devices.estimate`)", "",
               (f"784-{h}-10 MLP, batch 100. Noise generation is costed as elementwise work at the activation "
-               f"width: {hwsim.layers._noisy.NOISE_RNG_OPS} ops per Gaussian random number (a counter hash "
+               f"width: {hwsim.layers.NOISE_RNG_OPS} ops per Gaussian random number (a counter hash "
                "plus an inverse-CDF lookup — a named assumption) plus the noisy expression; at inference the "
                "expectation."),
               "", "| activation | policy | device | training step µs | of which noise µs | inference µs |",

@@ -51,7 +51,7 @@ from hwsim import (  # noqa: E402
     train,
     workload,
 )
-from hwsim.layers import ACDC, Circulant, Dense, Fastfood, fwht  # noqa: E402
+from hwsim.layers import ACDC, Circulant, Dense, Fastfood, fwht, fwht_inplace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -187,7 +187,6 @@ def _spec(kind: str, n: int) -> str:
 def fwht_vs_rfft(repeats: int) -> tuple[float, float]:
     x = np.random.default_rng(0).standard_normal((64, 4096)).astype(np.float32)
     buf = x.copy()
-    from hwsim.layers._fwht import fwht_inplace
     fwht(x)  # compile
     tf, tr = [], []
     for _ in range(repeats):

@@ -5,7 +5,7 @@
 1. Wall time of ``hwsim sweep`` (LocalCluster, fresh output folder, cluster start included) with
    ``--workers 1`` and ``--workers 2``, alternating, ``--repeats`` times each; median and every run.
 2. Every run's results.csv compared with the first one on every column except the timing ones
-   (``hwsim._sweep_report.TIMING_COLUMNS``): identical or not, per run.
+   (``hwsim.SWEEP_TIMING_COLUMNS``): identical or not, per run.
 3. Kill and resume: ``hwsim sweep --workers 2`` in its own process group, SIGKILLed (driver, scheduler
    and workers) once ``--kill-after`` cells have a result; then ``--resume``. Reported: which cells
    the resume session computed, that the finished cells' files are byte-identical with unchanged
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # The imports below follow the sys.path set-up above, hence their noqa: E402.
-from hwsim._sweep_report import TIMING_COLUMNS  # noqa: E402
+from hwsim import SWEEP_TIMING_COLUMNS  # noqa: E402
 
 GRID = """[grid]
 model = ["mlp:64-32-10", "mlp:64-64-10"]
@@ -62,7 +62,7 @@ def _rows(out: Path) -> list[dict]:
 
 
 def _reproducible(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
+    return [{k: v for k, v in r.items() if k not in SWEEP_TIMING_COLUMNS} for r in rows]
 
 
 def _task_seconds(rows: list[dict]) -> float:
@@ -169,10 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         f"own wall clock, summed); the rest of the wall time is start-up (Python and hwsim imports, grid "
         f"validation, cluster and worker start), shutdown and the report's plots."), "",
         (f"Identical results: every run's `results.csv` equals run 1's on all "
-        f"{len(reference[0]) - len([c for c in reference[0] if c in TIMING_COLUMNS])} reproducible columns "
+        f"{len([c for c in reference[0] if c not in SWEEP_TIMING_COLUMNS])} reproducible columns "
         f"(coordinates, accuracy, loss, parameters, model bytes, latency and energy per device): "
         f"**{'yes' if all(r['identical'] for r in runs) else 'NO'}** for all {len(runs)} runs. "
-        f"Excluded (timing and bookkeeping): {', '.join(TIMING_COLUMNS)}."), "",
+        f"Excluded (timing and bookkeeping): {', '.join(SWEEP_TIMING_COLUMNS)}."), "",
         "## Kill and resume", "",
         (f"`hwsim sweep --workers 2` was SIGKILLed (its whole process group: driver, scheduler, workers) "
         f"{kr['killed_after_s']:.1f} s after start, when {kr['finished_at_kill']} of {kr['cells']} cells had "

@@ -83,13 +83,11 @@ def _hwsim_run(data, flags: dict, epochs: int) -> dict:
 
 def _epoch_profile(data) -> dict:
     """Where one more 8-bit fast epoch goes: seconds and calls inside ``fixedpoint.Quantizer``
-    calls (hwsim's RoleFormat quantizes through one), inside their Numba block kernels, and in
-    hwsim's straight-through masks (``RoleFormat.grad_mask``), timed by wrapping each."""
-    import fixedpoint._fixed_numba as kernels
+    calls (hwsim's RoleFormat quantizes through one) and in hwsim's straight-through masks
+    (``RoleFormat.grad_mask``), timed by wrapping each."""
     from hwsim import RoleFormat
 
-    spots = {"quantize": (fixedpoint.Quantizer, "__call__"),
-             "kernels": (kernels, "_blocks_serial"), "masks": (RoleFormat, "grad_mask")}
+    spots = {"quantize": (fixedpoint.Quantizer, "__call__"), "masks": (RoleFormat, "grad_mask")}
     inside = {name: [0.0, 0] for name in spots}
     originals = {name: getattr(owner, attr) for name, (owner, attr) in spots.items()}
 
@@ -229,8 +227,7 @@ def main(argv=None) -> int:
                  [[k, f"{med[k]:.3f}", ", ".join(f"{t:.3f}" for t in v)] for k, v in times.items()]), "",
         f"Where the 8-bit fast epoch goes (one more epoch, with timers around the calls; the timers "
         f"add a little): {prof['epoch']:.3f} s in all, of which {prof['quantize'][0]:.3f} s in "
-        f"{prof['quantize'][1]} `fixedpoint.Quantizer` calls ({prof['kernels'][0]:.3f} s of it in "
-        f"their Numba block kernels, the rest Python-side set-up, allocation and checks) and "
+        f"{prof['quantize'][1]} `fixedpoint.Quantizer` calls and "
         f"{prof['masks'][0]:.3f} s in {prof['masks'][1]} straight-through masks; the rest is the same "
         f"float32 BLAS products and Adam as fp32, plus hwsim's bookkeeping.", "",
         "## Default threads (what `hwsim train` gets)", "",

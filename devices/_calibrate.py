@@ -40,10 +40,9 @@ from ._io import write_toml
 from ._profile import Profile, interp_loglog, load
 
 #: rows m of the (m, k, k) calibration panels. A BLAS GEMM runs rows in register blocks (OpenBLAS on
-#: AVX-512: blocks of 4 and 8 rows), and a partial block runs at a fraction of the rate: measured here
-#: (fp32, k = 3584, one thread) m = 3 runs at 12.5 GFLOP/s and m = 4 at 29, m = 7 at 25 and m = 8 at 46,
-#: so the rate is not monotone in m below 16. The panels sample both full blocks (1, 2, 4, 8, 16) and
-#: partial ones (3, 6, 12).
+#: AVX-512: blocks of 4 and 8 rows), and a partial block runs at a fraction of the rate, so the rate is
+#: not monotone in m below 16 (the calibrated rates per m: reports/benchmarks/devices.md). The panels
+#: sample both full blocks (1, 2, 4, 8, 16) and partial ones (3, 6, 12).
 _PANEL_ROWS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48, 96)
 _SIZES = {  # quick / full settings; GEMM panels are (m, k, k) with small m
     True: {"gemm": (32, 96, 256), "panels": ((4, 384), (16, 384)), "ws_max": 32 << 20, "ws_step": 4,

@@ -156,10 +156,11 @@ def _cache_chain(c: _Checker, levels: list[dict], main: str) -> None:
                        f"level {a['name']!r} (cache levels in file order, then main memory)")
 
 
-#: curves over a product's smallest dimension (matmul, conv and their subfamilies): exempt from
-#: `_monotone_cost`. A BLAS runs rows in register blocks, and a partial block is slower per row than a full
-#: one: a (4, k, k) product really takes less time than a (3, k, k) one (devices/_calibrate.py, _PANEL_ROWS).
-PRODUCT_CURVES = ("matmul", "conv", "depthwise")
+#: curves over a product's smallest dimension (matmul, conv and conv's sub-kinds): exempt from
+#: `_monotone_cost`. A BLAS runs rows in register blocks, and a partial block is slower per row than a
+#: full one: a (4, k, k) product can take less time than a (3, k, k) one (devices/_calibrate.py,
+#: _PANEL_ROWS; measured rates in reports/benchmarks/devices.md).
+PRODUCT_CURVES = ("matmul", "conv") + SUBKINDS
 
 
 def _monotone_cost(c: _Checker, pts: list[tuple[float, float]], key: str) -> None:

@@ -35,7 +35,7 @@ from ._precision import (
 )
 from ._report import format_si, md_table
 from ._sweep import sweep
-from ._sweep_report import pareto_front, plot_pareto
+from ._sweep_report import SWEEP_TIMING_COLUMNS, pareto_front, plot_pareto
 from ._text import TextData, load_text
 from ._text_train import evaluate_text, train_text
 from ._train import TrainConfig, evaluate, train
@@ -74,7 +74,8 @@ from .schemes import Scheme, get_scheme
 __all__ = [
     "Activation", "Adam", "AvgPool2d", "BatchNorm", "Conv2d", "CosineLR", "Dataset", "Dense",
     "DivergenceError", "Dropout", "Flatten", "Layer", "MaxPool2d", "PRESETS", "Precision", "ROLES",
-    "RoleFormat", "RoleQuantizer", "format_si", "md_table", "pareto_front", "plot_pareto",
+    "RoleFormat", "RoleQuantizer", "SWEEP_TIMING_COLUMNS", "format_si", "md_table", "pareto_front",
+    "plot_pareto",
     "SGD", "Sequential", "SoftmaxCrossEntropy", "StepLR", "TrainConfig", "build_model", "evaluate",
     "fast_mode_is_exact", "load_data", "register_quantizer", "train", "workload", "workload_from_onnx",
     "compression", "schemes", "Scheme", "get_scheme", "optics", "set_optical", "sweep",

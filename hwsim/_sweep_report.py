@@ -29,7 +29,7 @@ _METRICS = ("policy", *(f"bits[{r}]" for r in ROLES), "test_accuracy", "test_los
             "epoch_seconds", "train_seconds", "parameters", "model_bytes")
 _TAIL = ("run", "trained_here", "resumed_from_epoch", "session", "task_seconds", "error")
 #: Columns that measure time on this machine (differ run to run; everything else is reproducible).
-TIMING_COLUMNS = ("epoch_seconds", "train_seconds", "task_seconds", "session", "trained_here",
+SWEEP_TIMING_COLUMNS = ("epoch_seconds", "train_seconds", "task_seconds", "session", "trained_here",
                   "resumed_from_epoch")
 
 

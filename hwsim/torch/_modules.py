@@ -156,34 +156,19 @@ def _backward_step(module: "HwsimModule", call: int, training: bool, dy: torch.T
     return dx, out
 
 
-class _LayerFunction(torch.autograd.Function):
-    """One `HwsimModule` as an autograd node."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, module: "HwsimModule", call: int,
-                *params: torch.Tensor) -> torch.Tensor:
-        ctx.module, ctx.call, ctx.training = module, call, module.training
-        return _forward_step(module, x)
-
-    @staticmethod
-    def backward(ctx, dy: torch.Tensor):
-        dx, grads = _backward_step(ctx.module, ctx.call, ctx.training, dy, ctx.needs_input_grad[0])
-        return (dx, None, None, *grads)
-
-
 class _RunFunction(torch.autograd.Function):
-    """A run of consecutive `HwsimModule` children of an `HwsimSequential` as one autograd node.
+    """A run of consecutive `HwsimModule` s (one, or a run of an `HwsimSequential`'s children) as one
+    autograd node.
 
-    Forward and backward make the same calls, in the same order, on the same arrays as one
-    `_LayerFunction` per module: each module binds its parameters, counts its call, runs its step
-    and writes back its buffers in turn; backward runs the modules' steps last to first, handing
-    each the previous step's input gradient as autograd would, and stops after the first module
-    whose input needs no gradient (autograd never reaches the modules before it). So the bits and
-    the errors are those of the per-module nodes; only autograd's per-node work is saved.
+    Forward: each module in turn binds its parameters, counts its training call, runs its hwsim step
+    and writes back its buffers. Backward runs the modules' steps last to first, handing each the
+    previous step's input gradient as autograd would between one node per module, and stops after the
+    first module whose input needs no gradient (autograd would never reach the modules before it). So
+    a run gives the bits and the errors of one node per module, with less of autograd's per-node work.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, modules: tuple, _token: None, *params: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, modules: tuple, *params: torch.Tensor) -> torch.Tensor:
         calls = []
         for m in modules:
             m._bind()
@@ -199,18 +184,23 @@ class _RunFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy: torch.Tensor):
         needs, modules = ctx.needs_input_grad, ctx.modules
-        starts = [3]
+        starts = [2]  # index in needs of each module's first parameter (after x and modules)
         for m in modules:
             starts.append(starts[-1] + len(m.binds))
-        grads: list = [None] * (starts[-1] - 3)
+        grads: list = [None] * (starts[-1] - 2)
         for i in reversed(range(len(modules))):
-            input_grad = needs[0] or any(needs[3:starts[i]])
+            input_grad = needs[0] or any(needs[2:starts[i]])
             dy, out = _backward_step(modules[i], ctx.calls[i], ctx.training[i], dy, input_grad)
-            grads[starts[i] - 3:starts[i + 1] - 3] = out
+            grads[starts[i] - 2:starts[i + 1] - 2] = out
             if not input_grad:
                 dy = None
                 break
-        return (dy, None, None, *grads)
+        return (dy, None, *grads)
+
+
+def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through the `HwsimModule` s of ``run`` as one autograd node (`_RunFunction`)."""
+    return _RunFunction.apply(x, tuple(run), *(getattr(m, t) for m in run for _, t, _ in m.binds))
 
 
 def _store_transposed(p: nn.Parameter) -> None:
@@ -263,12 +253,7 @@ class HwsimModule(nn.Module):
                 view[...] = new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._bind()
-        if self.training:
-            self.calls += 1
-        y = _LayerFunction.apply(x, self, self.calls, *(getattr(self, t) for _, t, _ in self.binds))
-        self._write_buffers()
-        return y
+        return _run_forward([self], x)
 
     def extra_repr(self) -> str:
         return f"{self.source_type} as hwsim {type(self.layer).__name__} {self.layer.name!r}"
@@ -282,8 +267,8 @@ def _hooked(m: nn.Module) -> bool:
 
 
 class HwsimSequential(nn.Sequential):
-    """An ``nn.Sequential`` that runs each run of two or more consecutive `HwsimModule` children as
-    one autograd node (`_RunFunction`: the same hwsim calls, bits and errors as one node per child,
+    """An ``nn.Sequential`` that runs each run of consecutive `HwsimModule` children as one
+    autograd node (`_RunFunction`: the same hwsim calls, bits and errors as one node per child,
     less of autograd's per-node work). `quantize_model` gives every plain ``nn.Sequential`` of the
     model this class; children, their names, ``state_dict`` keys and indexing do not change. A child
     with hooks (or torch's global module hooks) is called on its own, so its hooks run."""
@@ -298,12 +283,6 @@ class HwsimSequential(nn.Sequential):
                 x, run = _run_forward(run, x), []
             x = m(x)
         return _run_forward(run, x) if run else x
-
-
-def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:
-    if len(run) == 1:
-        return run[0](x)
-    return _RunFunction.apply(x, tuple(run), None, *(getattr(m, t) for m in run for _, t, _ in m.binds))
 
 
 def _leaves(model: nn.Module, prefix: str = ""):

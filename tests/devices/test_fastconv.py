@@ -10,6 +10,8 @@ import pytest
 import devices
 from devices import Conv2d, ProfileError, Workload
 
+from ._profile_text import load_text
+
 
 @pytest.mark.parametrize("kw, fast", [
     (dict(kh=3, kw=3), True),
@@ -43,9 +45,7 @@ energy_pj_per_byte = 10.0
 
 
 def _load(tmp_path: Path, extra: str) -> devices.Profile:
-    path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.toml"
-    path.write_text(GPU + extra)
-    return devices.load(str(path))
+    return load_text(tmp_path, GPU + extra)
 
 
 def _row(op, prof):

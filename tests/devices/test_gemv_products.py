@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 import devices
 from devices import Conv2d, MatMul, ProfileError, Workload
 
+from ._profile_text import load_text
+
 GPUS = ("h100-sxm", "jetson-orin-nano", "jetson-orin-nx", "titan-x-maxwell")
 _PROFILES = {name: devices.load(name) for name in GPUS}
 #: (a_bits, b_bits, acc_bits, kind): fp32 and int8 products
@@ -100,11 +102,10 @@ def test_convolutions_with_several_output_pixels_are_unchanged(name, batch, cin,
 
 
 def _load(tmp_path: Path, tiles: str) -> devices.Profile:
-    path = tmp_path / "g.toml"
-    path.write_text('name = "g"\nkind = "gpu"\nstatic_w = 0.0\nmain_memory = "dram"\n[peak]\nfp32 = 1e12\n'
-                    '[[memory]]\nname = "dram"\ncapacity_bytes = 1e12\nbandwidth_bytes_per_s = 1e12\n'
-                    f'energy_pj_per_byte = 10.0\n[gemm_tiles]\nshapes = [[64, 64]]\nunits = 4\n{tiles}')
-    return devices.load(str(path))
+    return load_text(tmp_path,
+                     'name = "g"\nkind = "gpu"\nstatic_w = 0.0\nmain_memory = "dram"\n[peak]\nfp32 = 1e12\n'
+                     '[[memory]]\nname = "dram"\ncapacity_bytes = 1e12\nbandwidth_bytes_per_s = 1e12\n'
+                     f'energy_pj_per_byte = 10.0\n[gemm_tiles]\nshapes = [[64, 64]]\nunits = 4\n{tiles}')
 
 
 def test_gemv_max_defaults_to_zero_and_is_validated(tmp_path):

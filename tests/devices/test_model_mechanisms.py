@@ -3,7 +3,6 @@ product: hand-computed values on small profiles, and properties."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +10,8 @@ from hypothesis import strategies as st
 
 import devices
 from devices import Conv2d, MatMul, ProfileError, Workload
+
+from ._profile_text import load_text
 
 GPU = """
 name = "g"
@@ -55,11 +56,6 @@ energy_pj_per_byte = 5.0
 """
 
 
-def _load(tmp_path: Path, text: str) -> devices.Profile:
-    path = tmp_path / f"p{len(list(tmp_path.iterdir()))}.toml"
-    path.write_text(text)
-    return devices.load(str(path))
-
 
 def _one(op, prof):
     return devices.estimate(Workload([op]), prof).rows[0]
@@ -73,9 +69,9 @@ def _one(op, prof):
     (1, 1, 1, 1 / (4 * 64 * 64)),
 ])
 def test_tile_utilisation_hand_values(tmp_path, m, n, groups, util):
-    prof = _load(tmp_path, GPU + TILES)
+    prof = load_text(tmp_path, GPU + TILES)
     assert prof.tile_utilisation(m, n, groups) == pytest.approx(util)
-    assert _load(tmp_path, GPU).tile_utilisation(m, n, groups) == 1.0  # no [gemm_tiles]: no quantization
+    assert load_text(tmp_path, GPU).tile_utilisation(m, n, groups) == 1.0  # no [gemm_tiles]: no quantization
 
 
 _H100 = devices.load("h100-sxm")
@@ -99,7 +95,7 @@ def test_tile_utilisation_is_one_for_whole_tiles_in_whole_waves(shape, a, b, wav
 
 
 def test_tile_utilisation_scales_product_compute_time_only(tmp_path):
-    prof = _load(tmp_path, GPU + TILES)
+    prof = load_text(tmp_path, GPU + TILES)
     mm = _one(MatMul("mm", m=100, k=512, n=64), prof)
     assert mm.compute_s == pytest.approx(mm.ops / (1e12 * 0.5 * prof.tile_utilisation(100, 64)))
     conv = Conv2d("c", batch=1, cin=8, cout=8, h=10, w=10, kh=3, kw=3, groups=2)
@@ -115,9 +111,9 @@ def test_flash_stalls_add_to_compute_time(tmp_path):
     compute = 2 * 100 * 100 / 1e9                 # int8 peak 1e9 ops/s, efficiency 1
     act = (100 * 8 + 100 * 32) / 8 / 1e9          # activations in SRAM
     weights = 100 * 100 / 1e8                      # int8 weights from flash
-    overlapped = _one(op, _load(tmp_path, MCU))
+    overlapped = _one(op, load_text(tmp_path, MCU))
     assert overlapped.latency_s == pytest.approx(max(compute, act + weights))
-    stalls = _one(op, _load(tmp_path, MCU + "stalls = true\n"))  # appended to the flash level
+    stalls = _one(op, load_text(tmp_path, MCU + "stalls = true\n"))  # appended to the flash level
     assert stalls.memory_s == pytest.approx(act + weights) and stalls.compute_s == pytest.approx(compute)
     assert stalls.latency_s == pytest.approx(max(compute, act) + weights)
     assert stalls.bound == "memory"
@@ -141,12 +137,12 @@ def test_shipped_mcu_flash_stalls_and_gpu_tiles():
 ])
 def test_gemm_tiles_schema_errors(tmp_path, text, key):
     with pytest.raises(ProfileError, match=key.replace(".", r"\.")):
-        _load(tmp_path, GPU + text)
+        load_text(tmp_path, GPU + text)
 
 
 def test_stalls_must_be_a_bool(tmp_path):
     with pytest.raises(ProfileError, match=r"memory\[1\]\.stalls"):
-        _load(tmp_path, MCU + "stalls = 1\n")
+        load_text(tmp_path, MCU + "stalls = 1\n")
 
 
 def test_fused_residual_read_in_product_traffic():

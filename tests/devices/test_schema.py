@@ -139,6 +139,9 @@ def test_product_curves_may_dip_and_the_model_follows(tmp_path):
             for m in (3, 4)}
     assert rows[4].compute_s < rows[3].compute_s
     assert rows[4].compute_s == pytest.approx(2 * 4 * 512 * 512 / (1e9 * 0.4))
+    for i, key in enumerate(("conv_fp32", "depthwise", '"fastconv_fp32@dram"')):
+        text = MINIMAL.replace("[[memory]]", f"[efficiency_curves]\n{key} = {curve}\n\n[[memory]]")
+        devices.load(write(tmp_path, text, f"product{i}.toml"))
     bad = write(tmp_path, MINIMAL.replace("[[memory]]", f"[efficiency_curves]\nelementwise_fp32 = {curve}\n\n"
                                                           "[[memory]]"))
     with pytest.raises(ProfileError, match="efficiency_curves.elementwise_fp32"):

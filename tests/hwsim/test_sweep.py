@@ -14,9 +14,9 @@ import pytest
 from distributed import LocalCluster
 
 import hwsim
+from hwsim import SWEEP_TIMING_COLUMNS, pareto_front
 from hwsim._sweep_cell import _train_argv, read_cell
 from hwsim._sweep_grid import expand_grid, optical_profile
-from hwsim._sweep_report import TIMING_COLUMNS, pareto_front
 from hwsim.cli import main
 from tests.conftest import SHARED
 
@@ -141,7 +141,7 @@ def _rows(path) -> list[dict]:
 
 
 def _reproducible(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in rows]
+    return [{k: v for k, v in r.items() if k not in SWEEP_TIMING_COLUMNS} for r in rows]
 
 
 @pytest.fixture(scope="module")
