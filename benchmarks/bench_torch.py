@@ -53,17 +53,45 @@ def _mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
-def _epochs_torch(model, opt, X, y, order, epochs: int) -> list[float]:
+#: The phases of one training step timed by `_epochs_torch` (seconds per step in ``phases``).
+PHASES = ("zero_grad", "batch, forward and loss", "backward", "optimizer step")
+
+
+def _epochs_torch(model, opt, X, y, order, epochs: int, phases: dict | None = None) -> list[float]:
+    """Seconds of each epoch; with ``phases`` (phase -> list), each step's `PHASES` are appended
+    too (five clock reads per step, the same for every engine)."""
     times = []
     for epoch in range(epochs):
         model.train()
         t0 = time.perf_counter()
         for idx in order[epoch]:
+            t1 = time.perf_counter()
             opt.zero_grad()
-            nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+            t2 = time.perf_counter()
+            loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+            t3 = time.perf_counter()
+            loss.backward()
+            t4 = time.perf_counter()
             opt.step()
+            if phases is not None:
+                for name, dt in zip(PHASES, (t2 - t1, t3 - t2, t4 - t3, time.perf_counter() - t4)):
+                    phases[name].append(dt)
         times.append(time.perf_counter() - t0)
     return times
+
+
+def _timed_step(opt, sink: list) -> None:
+    """Append the seconds of each call of ``opt.step`` to ``sink`` (an instance attribute wrapping
+    the bound method: used to time the torch optimizer inside `LowPrecisionOptimizer`)."""
+    step = opt.step
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        result = step(*args, **kwargs)
+        sink.append(time.perf_counter() - t0)
+        return result
+
+    opt.step = timed
 
 
 def _accuracy(model, X, y) -> float:
@@ -163,6 +191,31 @@ def _plain_torch_fp32(data, order, path: Path) -> tuple[list[float], float]:
     return times, acc
 
 
+def _phase_text(phases: dict, inner_sgd: list[float]) -> str:
+    """The per-step phase table (median milliseconds over every timed step) and its note."""
+    names = list(phases)
+    ms = {k: {p: 1e3 * statistics.median(v) for p, v in phases[k].items()} for k in names}
+    base = names[0]
+    rows = []
+    for p in PHASES:
+        rows.append([p] + [f"{ms[k][p]:.3f}" for k in names]
+                    + [f"{ms[k][p] - ms[base][p]:+.3f}" for k in names[1:]])
+        if p == "optimizer step" and inner_sgd:
+            sgd = 1e3 * statistics.median(inner_sgd)
+            rows.append(["of which torch's SGD step (hwsim.torch)", ""] + [
+                f"{sgd:.3f}" if k == "hwsim.torch 8-bit" else "" for k in names[1:]]
+                + ["" for _ in names[1:]])
+    rows.append(["sum of the medians"] + [f"{sum(ms[k].values()):.3f}" for k in names]
+                + [f"{sum(ms[k].values()) - sum(ms[base].values()):+.3f}" for k in names[1:]])
+    head = ["phase (ms per step, median)"] + names + [f"{k} − {base}" for k in names[1:]]
+    return "\n".join([
+        md_table(head, rows), "",
+        f"Every step of the timed epochs above ({len(phases[base][PHASES[0]])} per engine), timed by "
+        "phase with the same clock reads for every engine; the medians of the phases need not add up "
+        "to the median step. \"optimizer step\" of hwsim.torch is `LowPrecisionOptimizer.step`: "
+        "torch's SGD step, then the `update` role (s16.14, stochastic) written into every parameter."])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(MNIST), help="directory of the MNIST IDX files")
@@ -196,12 +249,16 @@ def main(argv=None) -> int:
         ties = f"QPyTorch is not installed here ({e}): its rows are missing."
     plain = "torch fp32, own process without hwsim"
     times: dict[str, list[float]] = {k: [] for k in [*engines, "hwsim engine 8-bit", plain]}
+    phases = {k: {p: [] for p in PHASES} for k in engines}
+    inner_sgd: list[float] = []  # torch's SGD step inside hwsim.torch's LowPrecisionOptimizer.step
     acc: dict[str, float] = {}
     tmp = tempfile.TemporaryDirectory()
     for rep in range(args.repeats):
         for name, make in engines.items():
             model, opt = make()
-            times[name] += _epochs_torch(model, opt, X, y, order, args.epochs)
+            if isinstance(opt, ht.LowPrecisionOptimizer):
+                _timed_step(opt.optimizer, inner_sgd)
+            times[name] += _epochs_torch(model, opt, X, y, order, args.epochs, phases[name])
             acc[name] = _accuracy(model, Xt, yt)
             print(f"repeat {rep + 1}/{args.repeats} {name}: {times[name][-args.epochs:]}", flush=True)
         net = hwsim.build_model("mlp:784-256-256-10", data.input_shape, data.num_classes, seed=SEED)
@@ -259,6 +316,8 @@ def main(argv=None) -> int:
         "## Targets", "",
         md_table(["target", "measured", "met"], [[c[0], c[1], "yes" if c[2] else "**no**"] for c in checks]),
         "",
+        "## Where the time goes", "",
+        _phase_text(phases, inner_sgd), "",
         "## Tie rounding", "", ties, "",
     ])
     out = Path(args.out)
