@@ -38,6 +38,10 @@ def to_native(x: Any, what: str = "x") -> Any:
 
             return cupy.from_dlpack(x)
     except (RuntimeError, BufferError, TypeError) as e:
+        if "dtype" in str(e).lower():  # e.g. bfloat16, which numpy and CuPy do not have
+            dtype = getattr(x, "dtype", "?")
+            raise TypeError(f"{what}: a {type(x).__name__} of dtype {dtype}, which has no numpy/CuPy "
+                            f"equivalent ({e}); convert it to float32 or float64 first") from None
         raise TypeError(f"{what}: a {type(x).__name__} that cannot be shared without a copy ({e}); "
                         f"pass a detached, dense array (e.g. tensor.detach())") from None
     raise TypeError(f"{what}: arrays on DLPack device type {device} are not supported; CPU and CUDA are")

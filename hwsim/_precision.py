@@ -177,9 +177,10 @@ def _fixedpoint_quantizer(fmt, rounding: str, overflow: str) -> fxp.Quantizer:
 
 def _all_inside(x, lo: float, hi: float) -> bool:
     """True when every element of ``x`` lies in ``[lo, hi]`` (NaN does not). A C-contiguous
-    float numpy array takes one Numba pass, comparing in its own dtype when both bounds are
-    exact there (else in float64); other arrays ``min``/``max`` (CuPy: both in one copy to the host)."""
-    if type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.c_contiguous:
+    float32/float64 numpy array takes one Numba pass, comparing in its own dtype when both bounds
+    are exact there (else in float64); other arrays (float16, which Numba does not compile, CuPy)
+    ``min``/``max`` (CuPy: both in one copy to the host)."""
+    if type(x) is np.ndarray and x.dtype.char in "fd" and x.flags.c_contiguous:
         lo_t, hi_t = x.dtype.type(lo), x.dtype.type(hi)
         if float(lo_t) == lo and float(hi_t) == hi:
             return _all_inside_flat(x.reshape(-1), lo_t, hi_t)

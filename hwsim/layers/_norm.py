@@ -40,7 +40,7 @@ class BatchNorm(Layer):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
     def output_shape(self, input_shape: tuple) -> tuple:
-        if input_shape[0] != self.n or len(input_shape) not in (1, 3):
+        if len(input_shape) not in (1, 3) or input_shape[0] != self.n:
             raise ValueError(f"BatchNorm({self.n}) needs input shape ({self.n},) or ({self.n}, H, W), got "
                              f"{tuple(input_shape)}")
         return tuple(input_shape)

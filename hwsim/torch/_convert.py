@@ -9,7 +9,11 @@ def as_array(t: torch.Tensor):
     """A view of ``t`` (detached) as a numpy array (CPU) or a CuPy array (CUDA), sharing its memory."""
     t = t.detach()
     if t.device.type == "cpu":
-        return t.numpy()
+        try:
+            return t.numpy()
+        except TypeError:  # a dtype numpy lacks (bfloat16, the float8 types)
+            raise TypeError(f"hwsim.torch: a tensor of dtype {t.dtype} has no numpy equivalent; convert it "
+                            f"to float32 or float64 first") from None
     if t.device.type == "cuda":
         import cupy
 

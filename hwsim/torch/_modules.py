@@ -61,6 +61,18 @@ def torch_matmul(a, b):
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
+#: The parameter dtypes hwsim.torch runs (hwsim computes in the numpy dtype of the same name).
+DTYPES = (torch.float16, torch.float32, torch.float64)
+
+
+def _numpy_dtype(dtype: torch.dtype, where: str) -> np.dtype:
+    """The numpy dtype of the torch ``dtype`` of a module's parameters; TypeError unless in `DTYPES`."""
+    if dtype not in DTYPES:
+        raise TypeError(f"{where}: hwsim.torch runs float16, float32 or float64 parameters, got {dtype}; "
+                        f"convert the model first (e.g. model.float())")
+    return np.dtype(str(dtype).split(".")[-1])
+
+
 def _pair(v, what: str, path: str) -> int:
     a, b = (v, v) if isinstance(v, int) else tuple(v)
     if a != b:
@@ -72,7 +84,7 @@ def _layer_for(m: nn.Module, path: str):
     """(hwsim layer, [(hwsim name, torch name, transposed)], [(hwsim buffer, torch buffer)])."""
     t = type(m)
     if t is nn.Linear:
-        layer = hl.Dense(m.in_features, m.out_features, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
+        layer = hl.Dense(m.in_features, m.out_features, dtype=_numpy_dtype(m.weight.dtype, path))
         binds = [("W", "weight", True)] + ([("b", "bias", False)] if m.bias is not None else [])
         if m.bias is None:
             layer.b = np.zeros_like(layer.b)
@@ -85,7 +97,7 @@ def _layer_for(m: nn.Module, path: str):
         pad = 0 if isinstance(m.padding, str) else _pair(m.padding, "padding", path)
         layer = hl.Conv2d(m.in_channels, m.out_channels, tuple(m.kernel_size),
                           _pair(m.stride, "stride", path),
-                          pad, dtype=np.dtype(str(m.weight.dtype).split(".")[-1]))
+                          pad, dtype=_numpy_dtype(m.weight.dtype, path))
         binds = [("W", "weight", False)] + ([("b", "bias", False)] if m.bias is not None else [])
         if m.bias is None:
             layer.b = np.zeros_like(layer.b)
@@ -109,11 +121,52 @@ def _layer_for(m: nn.Module, path: str):
         if not (m.affine and m.track_running_stats) or m.momentum is None:
             raise TypeError(f"{path}: hwsim's BatchNorm needs affine=True, track_running_stats=True and a "
                             "momentum")
+        _numpy_dtype(m.weight.dtype, path)
         layer = hl.BatchNorm(m.num_features, m.eps, m.momentum)
         return layer, [("gamma", "weight", False), ("beta", "bias", False)], [
             ("running_mean", "running_mean"), ("running_var", "running_var")]
     raise TypeError(f"{path}: {t.__module__}.{t.__name__} is not supported by hwsim.torch; supported: "
                     f"{', '.join(SUPPORTED)}")
+
+
+def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tuple:
+    """The output shape of ``module`` for an input of ``shape`` (batch axis first) and ``dtype``;
+    ValueError (shape) or TypeError (dtype) naming the module's path and what it accepts. Results
+    are cached per module, so a training loop pays a dictionary look-up."""
+    own = module.param_dtype()
+    known = module.checked_shapes.get((shape, dtype, own))
+    if known is not None:
+        return known
+    layer, where = module.layer, f"hwsim.torch: {module.path} ({module.source_type})"
+    if own is not None:
+        _numpy_dtype(own, where)
+    if own is not None and dtype != own:
+        raise TypeError(f"{where} needs input of its parameters' dtype {own}, got {dtype}")
+    if not dtype.is_floating_point:
+        raise TypeError(f"{where} needs a floating-point input, got {dtype}")
+    if type(layer) is hl.Dense:  # torch's Linear: (N, *, in_features)
+        if len(shape) < 2 or shape[-1] != layer.in_features:
+            raise ValueError(f"{where} needs input shape (N, ..., {layer.in_features}) with a batch axis "
+                             f"first, got {shape}")
+        out = (*shape[:-1], layer.out_features)
+    else:
+        if len(shape) < 2 and not isinstance(layer, (hl.Activation, hl.Dropout)):
+            raise ValueError(f"{where} needs a batch axis first, got input shape {shape}")
+        try:
+            out = shape[:1] + tuple(layer.output_shape(shape[1:]))
+        except ValueError as err:
+            raise ValueError(f"{where}: {err} (shapes without the batch axis)") from None
+    if len(module.checked_shapes) >= 64:
+        module.checked_shapes.clear()
+    module.checked_shapes[(shape, dtype, own)] = out
+    return out
+
+
+def _check_run(run, x: torch.Tensor) -> None:
+    """Raise, before any module of ``run`` runs, if one of them cannot take what reaches it."""
+    shape = tuple(x.shape)
+    for m in run:
+        shape = _output_shape(m, shape, x.dtype)
 
 
 def _forward_step(module: "HwsimModule", x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +252,9 @@ class _RunFunction(torch.autograd.Function):
 
 
 def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:
-    """``x`` through the `HwsimModule` s of ``run`` as one autograd node (`_RunFunction`)."""
+    """``x`` through the `HwsimModule` s of ``run`` as one autograd node (`_RunFunction`), once every
+    module accepts what reaches it (`_check_run`: a bad input changes nothing)."""
+    _check_run(run, x)
     return _RunFunction.apply(x, tuple(run), *(getattr(m, t) for m in run for _, t, _ in m.binds))
 
 
@@ -218,14 +273,17 @@ class HwsimModule(nn.Module):
     """A torch module running the hwsim layer ``layer`` on the parameters of ``source`` (see module doc).
 
     Its parameters and buffers are those of ``source`` under the same names; ``calls`` counts the
-    training forwards (a backward must follow its own forward).
+    training forwards (a backward must follow its own forward); ``path`` is the module's name in the
+    model (for error messages); ``checked_shapes`` caches `_output_shape`.
     """
 
-    def __init__(self, source: nn.Module, layer: Any, binds: list, buffers: list, loss_reduction: str):
+    def __init__(self, source: nn.Module, layer: Any, binds: list, buffers: list, loss_reduction: str,
+                 path: str = ""):
         super().__init__()
         self.layer, self.binds, self.buffer_binds = layer, binds, buffers
-        self.loss_reduction, self.calls = loss_reduction, 0
+        self.loss_reduction, self.calls, self.path = loss_reduction, 0, path or type(source).__name__
         self.source_type = type(source).__name__
+        self.checked_shapes: dict = {}
         for _, tname, transposed in binds:
             p = getattr(source, tname)
             if transposed:
@@ -235,6 +293,10 @@ class HwsimModule(nn.Module):
             self.register_buffer(tname, getattr(source, tname))
         self.train(source.training)
         self._bind()
+
+    def param_dtype(self) -> torch.dtype | None:
+        """The dtype of the module's parameters (which its input must have), None without parameters."""
+        return self._parameters[self.binds[0][1]].dtype if self.binds else None
 
     def _bind(self) -> None:
         """Point the hwsim layer's parameters and buffers at views of the current torch tensors."""
@@ -324,7 +386,7 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
             continue
         layer, binds, buffers = _layer_for(child, path)
         layer.matmul = torch_matmul
-        wrapper = HwsimModule(child, layer, binds, buffers, loss_reduction)
+        wrapper = HwsimModule(child, layer, binds, buffers, loss_reduction, path)
         setattr(parent, name, wrapper)
         layers.append(layer)
     if not layers:

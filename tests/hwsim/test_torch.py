@@ -60,6 +60,23 @@ def test_tensor_requiring_grad_is_a_clear_error():
         fxp.quantize(torch.randn(3, requires_grad=True), fxp.Fixed(8, 4))
 
 
+def test_dtype_without_numpy_equivalent_is_a_clear_error():
+    """bfloat16 (no numpy dtype): fixedpoint, Quantize, quantize_model and a model converted after
+    quantize_model all name the dtype and what to do, in one line."""
+    bf16 = torch.ones(3, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match=r"^x: a Tensor of dtype torch.bfloat16, which has no numpy/CuPy "
+                                        r"equivalent .*; convert it to float32 or float64 first$"):
+        fxp.quantize(bf16, fxp.Fixed(8, 4))
+    with pytest.raises(TypeError, match=r"^hwsim.torch: a tensor of dtype torch.bfloat16 has no numpy"):
+        ht.Quantize("s8.4")(bf16)
+    with pytest.raises(TypeError, match=r"^0: hwsim.torch runs float16, float32 or float64 parameters, "
+                                        r"got torch.bfloat16; convert the model first"):
+        ht.quantize_model(nn.Sequential(nn.Linear(3, 2)).bfloat16(), "fixed8")
+    model = ht.quantize_model(nn.Sequential(nn.Linear(3, 2)), "fixed8").bfloat16()
+    with pytest.raises(TypeError, match=r"^hwsim.torch: 0 \(Linear\): hwsim.torch runs float16"):
+        model(bf16.reshape(1, 3))
+
+
 # ---------------------------------------------------------------------------- Quantize
 def test_quantize_forward_backward_hand_values():
     m = ht.Quantize("s8.4", "s8.2")
@@ -259,6 +276,66 @@ def test_errors_name_the_problem():
     model(torch.randn(2, 2))
     with pytest.raises(RuntimeError, match="call backward before the next training forward"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("x, error, message", [
+    (torch.zeros(2, 5), ValueError, r"^hwsim.torch: 0 \(Linear\) needs input shape \(N, \.\.\., 4\) with a "
+                                   r"batch axis first, got \(2, 5\)$"),
+    (torch.zeros(4), ValueError, r"0 \(Linear\) needs input shape \(N, \.\.\., 4\).*got \(4,\)$"),
+    (torch.zeros(2, 4, dtype=torch.float64), TypeError,
+     r"^hwsim.torch: 0 \(Linear\) needs input of its parameters' dtype torch.float32, got torch.float64$"),
+    (torch.zeros(2, 4, dtype=torch.int64), TypeError, r"0 \(Linear\).*got torch.int64$"),
+])
+def test_bad_input_is_a_one_line_error_naming_the_module(x, error, message):
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), "fixed8")
+    with pytest.raises(error, match=message):
+        model(x)
+
+
+def test_bad_input_of_a_later_module_changes_nothing():
+    """Every module of a run is checked before any runs: BatchNorm's running statistics and the
+    training-call counters stay as they were; the message names the module that rejects the input."""
+    torch.manual_seed(0)
+    model = ht.quantize_model(nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(),
+                                            nn.Flatten(), nn.Linear(3 * 4 * 4, 2)), "fixed8")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = [m.calls for m in model]
+    with pytest.raises(ValueError, match=r"^hwsim.torch: 4 \(Linear\) needs input shape \(N, \.\.\., 48\)"):
+        model(torch.randn(2, 2, 7, 7))
+    with pytest.raises(ValueError, match=r"^hwsim.torch: 0 \(Conv2d\): Conv2d\(cin=2\) needs input shape"):
+        model(torch.randn(2, 3, 6, 6))
+    with pytest.raises(ValueError, match=r"0 \(Conv2d\): Conv2d kernel 3x3 does not fit input \(2, 2, 2\)"):
+        model(torch.randn(2, 2, 2, 2))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [m.calls for m in model] == calls
+    assert model(torch.randn(2, 2, 6, 6)).shape == (2, 2)  # then a good input runs
+    with pytest.raises(ValueError, match=r"1 \(BatchNorm2d\): BatchNorm\(3\) needs input shape"):
+        model[1](torch.randn(2, 4, 3, 3))
+    double = ht.quantize_model(nn.Sequential(nn.Linear(4, 3)), "fixed8").double()  # dtype follows the weights
+    assert double(torch.ones(2, 4, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_half_precision_model_equals_its_float32_twin_on_exact_values():
+    """A float16 model runs (forward, backward, optimizer step) and, where every float16 sum is exact
+    (weights on a 1/8 grid, inputs 0..2), gives its float32 twin's outputs and gradients."""
+    def make():
+        model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        with torch.no_grad():
+            for i, p in enumerate(model.parameters()):
+                p.copy_(((torch.arange(p.numel()) * 5 + i) % 9 - 4).reshape(p.shape) / 8)
+        return model
+    x = torch.tensor([[0.0, 1, 2, 1], [2, 0, 1, 1]])
+    single = ht.quantize_model(make(), "fixed8")
+    half = ht.quantize_model(make().half(), "fixed8")
+    y32, y16 = single(x), half(x.half())
+    assert y16.dtype == torch.float16 and torch.equal(y16.float(), y32)
+    y32.sum().backward()
+    y16.sum().backward()
+    for p32, p16 in zip(single.parameters(), half.parameters(), strict=True):
+        assert p16.grad.dtype == torch.float16 and torch.equal(p16.grad.float(), p32.grad)
+    ht.LowPrecisionOptimizer(torch.optim.SGD(half.parameters(), lr=0.125), update="s8.6:stochastic").step()
+    assert all(p.dtype == torch.float16 and torch.isfinite(p).all() for p in half.parameters())
 
 
 def _fused_and_per_module(make, policy):
