@@ -274,7 +274,10 @@ class HwsimModule(nn.Module):
 
     Its parameters and buffers are those of ``source`` under the same names; ``calls`` counts the
     training forwards (a backward must follow its own forward); ``path`` is the module's name in the
-    model (for error messages); ``checked_shapes`` caches `_output_shape`.
+    model (for error messages); ``checked_shapes`` caches `_output_shape`; ``model_layers`` lists
+    every hwsim layer of the model (set by `quantize_model`; with the layer, it is what each bound
+    parameter carries for `LowPrecisionOptimizer`, re-attached when the module is copied or unpickled,
+    which drop a parameter's attributes).
     """
 
     def __init__(self, source: nn.Module, layer: Any, binds: list, buffers: list, loss_reduction: str,
@@ -293,6 +296,16 @@ class HwsimModule(nn.Module):
             self.register_buffer(tname, getattr(source, tname))
         self.train(source.training)
         self._bind()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        if "model_layers" in state:
+            self._attach_bindings()
+
+    def _attach_bindings(self) -> None:
+        """Mark each parameter with (hwsim layer, hwsim name, transposed, the model's hwsim layers)."""
+        for hname, tname, transposed in self.binds:
+            setattr(self._parameters[tname], _BINDING, (self.layer, hname, transposed, self.model_layers))
 
     def param_dtype(self) -> torch.dtype | None:
         """The dtype of the module's parameters (which its input must have), None without parameters."""
@@ -400,8 +413,8 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
         if type(m) is nn.Sequential:
             m.__class__ = HwsimSequential
         if isinstance(m, HwsimModule):
-            for hname, tname, transposed in m.binds:
-                setattr(getattr(m, tname), _BINDING, (m.layer, hname, transposed, layers))
+            m.model_layers = layers
+            m._attach_bindings()
     model.hwsim_precision = policy
     return model
 

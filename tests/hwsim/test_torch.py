@@ -1,4 +1,5 @@
 """hwsim.torch: DLPack in fixedpoint, Quantize, quantize_model against hwsim's own layers, the optimizer."""
+import copy
 import io
 
 import numpy as np
@@ -228,6 +229,31 @@ def test_trained_model_can_be_saved_whole_and_reloaded():
     loaded(x).sum().backward()  # the reloaded model trains: its layers are bound to its own parameters
     assert all(p.grad is not None for p in loaded.parameters())
     assert loaded[0].weight.data_ptr() != model[0].weight.data_ptr()
+
+
+def test_copied_and_reloaded_models_train_like_the_original():
+    """copy.deepcopy and torch.save/load drop a parameter's attributes; the copies' parameters are bound
+    again to the copies' own layers, so LowPrecisionOptimizer applies the policy's stochastic update
+    role with the same seeds and advances the copies' steps (before, a copy's update role was skipped)."""
+    torch.manual_seed(0)
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), "fixed8",
+                              update="s16.12:stochastic")
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    copies = [copy.deepcopy(model), torch.load(buf, weights_only=False)]
+    x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    for m in [model, *copies]:
+        opt = ht.LowPrecisionOptimizer(torch.optim.SGD(m.parameters(), lr=0.1))
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), y).backward()
+            opt.step()
+        assert [layer.layer.step for layer in m] == [3, 3, 3]
+        assert all(torch.equal(p * 4096, (p * 4096).round()) for p in m.parameters())  # on the s16.12 grid
+    for c in copies:
+        assert all(torch.equal(p, q) and p.data_ptr() != q.data_ptr()
+                   for p, q in zip(model.parameters(), c.parameters(), strict=True))
 
 
 def test_optimizer_update_bits_equal_fixedpoint_for_plain_parameters():
