@@ -10,7 +10,7 @@ from ._modules import bound_parameter
 from ._roles import role_quantizer, stream_seed
 
 
-class LowPrecisionOptimizer:
+class LowPrecisionOptimizer(torch.optim.Optimizer):
     """Wraps ``optimizer`` (any ``torch.optim.Optimizer``): ``step()`` quantizes the gradients through
     ``grad``, runs the optimizer's own step (its state, e.g. Adam's moments, stays in float), then
     stores every parameter through ``update`` — Gupta et al. 2015's master weights, typically
@@ -26,12 +26,18 @@ class LowPrecisionOptimizer:
     role, slot = the parameter's position in the hwsim layer, step) — so its bits equal
     ``hwsim.Layer.commit``'s; any other parameter uses layer index = its position in the optimizer's
     parameter list, slot 0, and ``seed``. The step is the number of completed ``step()`` calls.
+
+    It is a ``torch.optim.Optimizer`` whose ``param_groups`` and ``state`` are the wrapped optimizer's
+    own (shared, not copied), so a learning-rate scheduler or code setting ``param_groups[i]["lr"]``
+    drives the wrapped optimizer.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, update: Any = None, grad: Any = None, *,
                  seed: int = 0):
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        super().__init__(optimizer.param_groups, optimizer.defaults)
+        self.param_groups, self.state = optimizer.param_groups, optimizer.state  # shared with the wrapped one
         self.optimizer, self.seed, self.t = optimizer, int(seed), 0
         self.update = role_quantizer(update, "LowPrecisionOptimizer update")
         self.grad = role_quantizer(grad, "LowPrecisionOptimizer grad")

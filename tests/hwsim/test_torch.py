@@ -256,6 +256,22 @@ def test_copied_and_reloaded_models_train_like_the_original():
                    for p, q in zip(model.parameters(), c.parameters(), strict=True))
 
 
+def test_optimizer_shares_param_groups_so_schedulers_drive_it():
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 3)), "fixed8")
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt = ht.LowPrecisionOptimizer(sgd, update="s16.12:stochastic")
+    assert isinstance(opt, torch.optim.Optimizer) and opt.param_groups is sgd.param_groups
+    schedule = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    x = torch.randn(4, 4)
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+        schedule.step()
+    assert sgd.param_groups[0]["lr"] == 0.1 / 8 and opt.t == 3 and opt.state is sgd.state
+    assert len(sgd.state) == 2  # the wrapped SGD stepped: its momentum buffers
+
+
 def test_optimizer_update_bits_equal_fixedpoint_for_plain_parameters():
     p = nn.Parameter(torch.linspace(-2, 2, 30))
     opt = ht.LowPrecisionOptimizer(torch.optim.SGD([p], lr=0.1), update="s8.4:stochastic", seed=5)
