@@ -385,6 +385,10 @@ def quantize_model(model: nn.Module, precision: Any = "fp32", *, seed: int | Non
     """
     if loss_reduction not in ("mean", "sum"):
         raise ValueError(f"loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+    if not any(True for _ in model.children()):
+        name = type(model).__name__
+        raise TypeError(f"model: quantize_model replaces the layers inside a model, and a bare {name} has "
+                        f"none; wrap it: quantize_model(nn.Sequential(model), ...)")
     mode = roles.pop("mode", None)
     policy = as_precision(precision, seed, roles)
     if mode is not None:

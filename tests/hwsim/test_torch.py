@@ -309,6 +309,10 @@ def test_errors_name_the_problem():
         ht.quantize_model(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), "fp32")
     with pytest.raises(ValueError, match="bad format token"):
         ht.Quantize("s8.x")
+    with pytest.raises(TypeError, match=r"^model: quantize_model replaces the layers inside a model, and a "
+                                        r"bare Linear has none; wrap it: "
+                                        r"quantize_model\(nn.Sequential\(model\), \.\.\.\)$"):
+        ht.quantize_model(nn.Linear(2, 2), "fp32")
     with pytest.raises(ValueError, match="precision 'fixed3'"):
         ht.quantize_model(nn.Sequential(nn.Linear(2, 2)), "fixed3")
     model = ht.quantize_model(nn.Sequential(nn.Linear(2, 2)), "fp32", grad="s8.4")
