@@ -46,7 +46,9 @@ class Quantize(torch.nn.Module):
     Seeds (stochastic rounding): hwsim's rule with layer index ``index``, roles ``forward_role``
     (default ``"activation"``) and ``backward_role`` (``"error"``), slot 0 and the module's ``step``,
     which counts the forward calls made in training mode (`set_step` sets it). So a run is
-    reproducible and the same on CPU and CUDA tensors. Bits: those of ``fixedpoint.quantize`` on the
+    reproducible and the same on CPU and CUDA tensors. Two modules with the same ``seed``, ``index``
+    and roles draw the same numbers at the same step (element for element): give each module of a
+    model its own ``index`` where the draws must be independent. Bits: those of ``fixedpoint.quantize`` on the
     tensor's values in its own dtype (float32 or float64).
     """
 
