@@ -72,4 +72,4 @@ class Quantize(torch.nn.Module):
     def extra_repr(self) -> str:
         name = lambda q: "fp32" if q is None else q.name  # noqa: E731
         return (f"forward={name(self.forward_quantizer)}, backward={name(self.backward_quantizer)}, "
-                f"seed={self.seed}")
+                f"seed={self.seed}, index={self.index}")
