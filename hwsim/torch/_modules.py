@@ -169,22 +169,27 @@ def _check_run(run, x: torch.Tensor) -> None:
         shape = _output_shape(m, shape, x.dtype)
 
 
-def _forward_step(module: "HwsimModule", x: torch.Tensor) -> torch.Tensor:
-    """``module``'s hwsim layer forward on a view of ``x`` (a copy when the result is a view of the input:
-    flatten, eval dropout; a tensor never aliases the input of the step that made it)."""
-    xa = as_array(x.contiguous())
+def _contiguous(a):
+    """``a`` (numpy or CuPy) C-contiguous, copied only when it is not (as ``Tensor.contiguous``)."""
+    return a if a.flags.c_contiguous else get_array_module(a).ascontiguousarray(a)
+
+
+def _forward_step(module: "HwsimModule", xa):
+    """``module``'s hwsim layer forward on the C-contiguous array ``xa`` (a copy when the result is a
+    view of the input: flatten, eval dropout; an output never aliases the input of the step that made
+    it), C-contiguous."""
     y = module.layer.forward(xa, training=module.training)
     share = getattr(get_array_module(y), "may_share_memory", None)
     if y is xa or (share is not None and share(y, xa)):
         y = y.copy()
-    return as_tensor(y)
+    return _contiguous(y)
 
 
-def _backward_step(module: "HwsimModule", call: int, training: bool, dy: torch.Tensor,
-                   input_grad: bool) -> tuple:
-    """``module``'s hwsim layer backward of the forward numbered ``call``: (input gradient or None,
-    [gradients of the module's parameters]). ``input_grad`` False: the input needs no gradient (a
-    first ``nn.Linear`` then skips hwsim's ``e W^T`` product)."""
+def _backward_step(module: "HwsimModule", call: int, training: bool, dy, input_grad: bool) -> tuple:
+    """``module``'s hwsim layer backward of the forward numbered ``call`` on the C-contiguous array
+    ``dy``: (input gradient, C-contiguous, or None; [gradients of the module's parameters, as
+    tensors]). ``input_grad`` False: the input needs no gradient (a first ``nn.Linear`` then skips
+    hwsim's ``e W^T`` product)."""
     if not training:
         raise RuntimeError(f"hwsim.torch: backward through {module.layer.name!r} run in eval mode; "
                            f"call model.train() before a training forward")
@@ -193,14 +198,13 @@ def _backward_step(module: "HwsimModule", call: int, training: bool, dy: torch.T
                            f"only; call backward before the next training forward")
     n = dy.shape[0]
     mean = module.loss_reduction == "mean"
-    g = as_array(dy.contiguous())
-    g = g * g.dtype.type(n) if mean else g
+    g = dy * dy.dtype.type(n) if mean else dy
     layer, dx = module.layer, None
     if not input_grad and type(layer) is hl.Dense and g.ndim == 2:
         layer._backward_matrix(g, g.shape[0], input_grad=False)  # a first layer: no e W^T
     else:
         dx = layer.backward(g)
-        dx = as_tensor(dx / dx.dtype.type(n) if mean else dx)
+        dx = _contiguous(dx / dx.dtype.type(n) if mean else dx)
     grads = layer.grads()
     out = []
     for hname, _, transposed in module.binds:
@@ -217,22 +221,23 @@ class _RunFunction(torch.autograd.Function):
     and writes back its buffers. Backward runs the modules' steps last to first, handing each the
     previous step's input gradient as autograd would between one node per module, and stops after the
     first module whose input needs no gradient (autograd would never reach the modules before it). So
-    a run gives the bits and the errors of one node per module, with less of autograd's per-node work.
+    a run gives the bits and the errors of one node per module, with less of autograd's per-node work;
+    between its modules the arrays pass as they are (C-contiguous), without tensor round trips.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, modules: tuple, *params: torch.Tensor) -> torch.Tensor:
-        calls = []
+        calls, xa = [], as_array(x.contiguous())
         for m in modules:
             m._bind()
             if m.training:
                 m.calls += 1
             calls.append(m.calls)
-            x = _forward_step(m, x)
+            xa = _forward_step(m, xa)
             m._write_buffers()
         ctx.modules, ctx.calls = modules, calls
         ctx.training = [m.training for m in modules]
-        return x
+        return as_tensor(xa)
 
     @staticmethod
     def backward(ctx, dy: torch.Tensor):
@@ -241,14 +246,15 @@ class _RunFunction(torch.autograd.Function):
         for m in modules:
             starts.append(starts[-1] + len(m.binds))
         grads: list = [None] * (starts[-1] - 2)
+        g = as_array(dy.contiguous())
         for i in reversed(range(len(modules))):
             input_grad = needs[0] or any(needs[2:starts[i]])
-            dy, out = _backward_step(modules[i], ctx.calls[i], ctx.training[i], dy, input_grad)
+            g, out = _backward_step(modules[i], ctx.calls[i], ctx.training[i], g, input_grad)
             grads[starts[i] - 2:starts[i + 1] - 2] = out
             if not input_grad:
-                dy = None
+                g = None
                 break
-        return (dy, None, *grads)
+        return (None if g is None else as_tensor(g), None, *grads)
 
 
 def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:
