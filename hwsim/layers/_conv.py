@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._xp import get_array_module
+from . import _window_kernels as _kernels
 from ._base import init_rng
 from ._dense import WeightedLayer
 from ._optical import OpticalOption
@@ -23,8 +24,22 @@ def windows(x, kh: int, kw: int, stride: int):
         x, (n, c, ho, wo, kh, kw), (sn, sc, sh * stride, sw * stride, sh, sw))
 
 
+def windows_as_rows(x, kh: int, kw: int, stride: int):
+    """The im2col matrix (N*Ho*Wo, C*kh*kw) of ``x`` (N, C, H, W): row (n, oh, ow), column (c, i, j)
+    (numpy float arrays: one Numba copy, `_window_kernels`; others: a reshape of `windows`)."""
+    if _kernels.takes(x):
+        n, c, h, w = x.shape
+        return _kernels.windows_to_cols(x, kh, kw, stride, (h - kh) // stride + 1, (w - kw) // stride + 1)
+    win = windows(x, kh, kw, stride)
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(win.shape[0] * win.shape[2] * win.shape[3], -1)
+
+
 def scatter_windows(dx, dwin, stride: int) -> None:
-    """Add ``dwin`` (N, C, Ho, Wo, kh, kw) back onto ``dx`` (N, C, H, W) (adjoint of `windows`)."""
+    """Add ``dwin`` (N, C, Ho, Wo, kh, kw) back onto ``dx`` (N, C, H, W) (adjoint of `windows`), window
+    offset by window offset (numpy float arrays: the same additions in one Numba pass)."""
+    if _kernels.takes(dx, dwin) and dx.flags.c_contiguous:
+        _kernels.scatter_windows_into(dx, dwin, stride)
+        return
     ho, wo, kh, kw = dwin.shape[2:]
     for i in range(kh):
         for j in range(kw):
@@ -87,20 +102,21 @@ class Conv2d(OpticalOption, WeightedLayer):
         p = self.padding
         if p:
             x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        win = windows(x, self.kh, self.kw, self.stride)
-        n, _, ho, wo = win.shape[:4]
+        n, ho, wo = x.shape[0], *self.output_shape_hw(x.shape[2], x.shape[3])
         if self.optical is None:
-            cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, -1)
-            s = self._forward_matrix(cols, training)
+            s = self._forward_matrix(windows_as_rows(x, self.kh, self.kw, self.stride), training)
         else:
             s = self._optical_forward(x, training)
         if training:
             self._geometry = (x.shape, ho, wo)
         return xp.ascontiguousarray(s.reshape(n, ho, wo, self.cout).transpose(0, 3, 1, 2))
 
+    def output_shape_hw(self, h: int, w: int) -> tuple[int, int]:
+        """(Ho, Wo) of a padded input of height ``h`` and width ``w``."""
+        return (h - self.kh) // self.stride + 1, (w - self.kw) // self.stride + 1
+
     def _to_cols(self, x):
-        win = windows(x, self.kh, self.kw, self.stride)
-        return win.transpose(0, 2, 3, 1, 4, 5).reshape(-1, self.cin * self.kh * self.kw)
+        return windows_as_rows(x, self.kh, self.kw, self.stride)
 
     def _optical_forward(self, x, training: bool):
         """The sums (N*Ho*Wo, cout) with the product read back from the optics (x: the padded input)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .._xp import get_array_module
+from . import _window_kernels as _kernels
 from ._base import Layer
 from ._conv import conv_out_size, scatter_windows, windows
 
@@ -37,10 +38,14 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x, *, training: bool = False):
         xp = get_array_module(x)
-        win = windows(x, self.k, self.k, self.stride)
-        flat = win.reshape(*win.shape[:4], -1)
-        arg = flat.argmax(axis=-1)
-        y = xp.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        ho, wo = (conv_out_size(size, self.k, self.stride, 0) for size in x.shape[2:])
+        if _kernels.takes(x) and ho > 0 and wo > 0:
+            y, arg = _kernels.max_windows(x, self.k, self.stride, ho, wo)
+        else:
+            win = windows(x, self.k, self.k, self.stride)
+            flat = win.reshape(*win.shape[:4], -1)
+            arg = flat.argmax(axis=-1)
+            y = xp.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
         if training:
             self._cache = (x.shape, arg)
         return y
@@ -49,8 +54,11 @@ class MaxPool2d(_Pool2d):
         xp = get_array_module(dy)
         shape, arg = self._cache
         k = self.k
-        dwin = (xp.arange(k * k) == arg[..., None]) * dy[..., None]
         dx = xp.zeros(shape, dtype=dy.dtype)
+        if _kernels.takes(dy):
+            _kernels.scatter_max_windows(dx, dy, arg, k, self.stride)
+            return dx
+        dwin = (xp.arange(k * k) == arg[..., None]) * dy[..., None]
         scatter_windows(dx, dwin.reshape(*dy.shape, k, k), self.stride)
         return dx
 
