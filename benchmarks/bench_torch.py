@@ -100,24 +100,31 @@ def _accuracy(model, X, y) -> float:
         return float((model(X).argmax(1) == y).float().mean())
 
 
-class _QLinear(nn.Module):
-    """QPyTorch's way of quantizing a linear layer: input, weight, bias and output through Quantizers."""
+class _QLayer(nn.Module):
+    """QPyTorch's way of quantizing a linear or convolution layer: input, weight, bias and output
+    through Quantizers."""
 
-    def __init__(self, linear: nn.Linear, act, weight):
+    def __init__(self, layer: nn.Module, act, weight):
         super().__init__()
-        self.linear, self.act, self.weight_q = linear, act, weight
+        self.layer, self.act, self.weight_q = layer, act, weight
 
     def forward(self, x):
-        w, b = self.weight_q(self.linear.weight), self.weight_q(self.linear.bias)
-        return self.act(nn.functional.linear(self.act(x), w, b))
+        w, b = self.weight_q(self.layer.weight), self.weight_q(self.layer.bias)
+        x = self.act(x)
+        if isinstance(self.layer, nn.Conv2d):
+            y = nn.functional.conv2d(x, w, b, self.layer.stride, self.layer.padding)
+        else:
+            y = nn.functional.linear(x, w, b)
+        return self.act(y)
 
 
-def _qtorch_engine():
-    """QPyTorch with hwsim's straight-through masks: its ``clamping_grad_zero`` (zero the gradient of
-    saturated values, which hwsim always does for saturating formats) acts only when a backward
-    number is given, so the backward number is float32 (``FloatingPoint(exp=8, man=23)``: the
-    identity on float32 gradients). Without the masks this policy diverges: the logits saturate at
-    ±8 and keep receiving gradient (22 % test accuracy after 2 epochs on 4,096 images, measured)."""
+def _qtorch_parts(model: nn.Sequential):
+    """(``model`` through QPyTorch with this benchmark's policy, its OptimLP SGD): QPyTorch with hwsim's
+    straight-through masks: its ``clamping_grad_zero`` (zero the gradient of saturated values, which
+    hwsim always does for saturating formats) acts only when a backward number is given, so the
+    backward number is float32 (``FloatingPoint(exp=8, man=23)``: the identity on float32 gradients).
+    Without the masks this policy diverges: the logits saturate at ±8 and keep receiving gradient
+    (22 % test accuracy after 2 epochs on 4,096 images, measured). ImportError without qtorch."""
     from qtorch import FixedPoint, FloatingPoint
     from qtorch.optim import OptimLP
     from qtorch.quant import quantizer
@@ -134,10 +141,16 @@ def _qtorch_engine():
             return self.f(x)
 
     act, weight = Q(FixedPoint(8, 4)), Q(FixedPoint(8, 7))
-    model = nn.Sequential(*[_QLinear(m, act, weight) if isinstance(m, nn.Linear) else m for m in _mlp()])
+    model = nn.Sequential(*[_QLayer(m, act, weight) if isinstance(m, (nn.Linear, nn.Conv2d)) else m
+                            for m in model])
     opt = OptimLP(torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM),
                   weight_quant=quantizer(FixedPoint(16, 14), forward_rounding="stochastic"))
     return model, opt
+
+
+def _qtorch_engine():
+    """The MLP through QPyTorch (`_qtorch_parts`)."""
+    return _qtorch_parts(_mlp())
 
 
 def _qtorch_ties() -> str:
