@@ -229,6 +229,16 @@ def _phase_text(phases: dict, inner_sgd: list[float]) -> str:
         "torch's SGD step, then the `update` role (s16.14, stochastic) written into every parameter."])
 
 
+def report_header(script: str, argv, t_start: float, load_before: tuple) -> list[str]:
+    """The report lines naming the command (with its run time) and the machine (with its load)."""
+    command = f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    return [f"Command: `{command.strip()}` ({time.perf_counter() - t_start:.0f} s in all)", "",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}; load "
+            f"average {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after the run (other jobs shared "
+            "the machine).", ""]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(MNIST), help="directory of the MNIST IDX files")
@@ -308,14 +318,9 @@ def main(argv=None) -> int:
         slower = med["QPyTorch 8-bit"] / med["hwsim.torch 8-bit"]
         checks.insert(1, ["QPyTorch epoch / hwsim.torch epoch ≥ 4",
                           ratio("QPyTorch 8-bit", "hwsim.torch 8-bit"), slower >= 4])
-    command = "python benchmarks/bench_torch.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
         "# hwsim for PyTorch users (MNIST, MLP 784-256-256-10)", "",
-        f"Command: `{command.strip()}` ({time.perf_counter() - t_start:.0f} s in all)", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch "
-        f"{torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}; load average "
-        f"{load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after the run (other jobs shared the "
-        "machine).", "",
+        *report_header("bench_torch.py", argv, t_start, load_before),
         f"Data: shared MNIST t10k, first 8,000 train / last 2,000 test. SGD lr {LR}, momentum {MOMENTUM}, "
         f"batch {BATCH}, seed {SEED}, {args.epochs} epochs per engine and repeat; {args.repeats} repeats, "
         "engines interleaved. Policy of the 8-bit rows: "

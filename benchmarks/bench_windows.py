@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -32,6 +31,7 @@ from hwsim.layers import _window_kernels as kernels  # noqa: E402
 from hwsim.layers._conv import scatter_windows, windows, windows_as_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # bench_torch: the QPyTorch wrapper, the report header
 BATCH = 64
 POLICY = {"weight": "s8.7", "activation": "s8.4", "update": "s16.14:stochastic"}
 
@@ -125,7 +125,6 @@ def _engines() -> dict:
         opt = ht.LowPrecisionOptimizer(torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9))
         engines[name] = (m, opt, context)
     try:
-        sys.path.insert(0, str(Path(__file__).parent))
         from bench_torch import _qtorch_parts
 
         m, opt = _qtorch_parts(fresh())
@@ -186,13 +185,11 @@ def main(argv=None) -> int:
     step_rows = [[name, f"{med[name]:.2f}", f"{med[name] / base:.2f}",
                   ", ".join(f"{t:.1f}" for t in step_times[name][1:])] for name in engines]
     print(md_table(["engine", "median step (ms)", "/ torch fp32", "rounds (ms, 5 steps each)"], step_rows))
-    command = "python benchmarks/bench_windows.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    from bench_torch import report_header
+
     text = "\n".join([
         "# Convolution and pooling window kernels", "",
-        f"Command: `{command.strip()}` ({time.perf_counter() - t_start:.0f} s in all)", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy "
-        f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); load average "
-        f"{load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after the run.", "",
+        *report_header("bench_windows.py", argv, t_start, load_before),
         "## The operations (float32, batch 64; median over "
         f"{args.rounds} interleaved rounds of the median of 5 calls)", "",
         md_table(["operation", "kernel (ms)", "numpy code (ms)", "speed-up"], op_rows), "",
