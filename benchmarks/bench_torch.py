@@ -235,8 +235,8 @@ def report_header(script: str, argv, t_start: float, load_before: tuple) -> list
     return [f"Command: `{command.strip()}` ({time.perf_counter() - t_start:.0f} s in all)", "",
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}; load "
-            f"average {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after the run (other jobs shared "
-            "the machine).", ""]
+            f"average {load_before[0]:.2f} before and {os.getloadavg()[0]:.2f} after the run (other jobs "
+            "shared the machine).", ""]
 
 
 def main(argv=None) -> int:
