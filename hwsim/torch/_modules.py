@@ -13,11 +13,12 @@ children as one autograd node: the same hwsim calls in the same order as one nod
 autograd's per-node work (a child with hooks is called on its own, so its hooks run).
 
 Gradient scale: hwsim's layers take the error of the summed loss and return mean-loss parameter
-gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the incoming
-gradient is multiplied by the batch size N before the ``error`` role (so the error role sees the
-per-example errors hwsim's layers see) and the input gradient is divided by N on the way out; these
-scalings are exact when N is a power of two. ``loss_reduction="sum"`` passes errors unchanged and
-multiplies the parameter gradients by N.
+gradients (`hwsim.layers._base`). With ``loss_reduction="mean"`` (PyTorch's default) the gradient
+entering a run of hwsim modules (one autograd node) is multiplied by the batch size N, so the
+``error`` roles see the per-example errors hwsim's layers see; inside the run the errors pass from
+layer to layer as in hwsim's engine, and the input gradient is divided by N where it leaves the run.
+These two scalings are exact when N is a power of two. ``loss_reduction="sum"`` passes errors
+unchanged and multiplies the parameter gradients by N.
 
 What is guaranteed: the quantization points, formats, rounding, seeds and straight-through masks are
 hwsim's own code, so for the same values they give the same bits. The float products of fast mode
@@ -185,31 +186,27 @@ def _forward_step(module: "HwsimModule", xa):
     return _contiguous(y)
 
 
-def _backward_step(module: "HwsimModule", call: int, training: bool, dy, input_grad: bool) -> tuple:
+def _backward_step(module: "HwsimModule", call: int, training: bool, e, input_grad: bool) -> tuple:
     """``module``'s hwsim layer backward of the forward numbered ``call`` on the C-contiguous array
-    ``dy``: (input gradient, C-contiguous, or None; [gradients of the module's parameters, as
-    tensors]). ``input_grad`` False: the input needs no gradient (a first ``nn.Linear`` then skips
-    hwsim's ``e W^T`` product)."""
+    ``e``, the error of the summed loss (hwsim's convention): (that of its input, C-contiguous, or
+    None; [gradients of the module's parameters, as tensors, of the loss torch sees]). ``input_grad``
+    False: the input needs no gradient (a first ``nn.Linear`` then skips hwsim's ``e W^T``
+    product)."""
     if not training:
         raise RuntimeError(f"hwsim.torch: backward through {module.layer.name!r} run in eval mode; "
                            f"call model.train() before a training forward")
     if call != module.calls:
         raise RuntimeError(f"hwsim.torch: {module.layer.name!r} keeps the state of its last forward "
                            f"only; call backward before the next training forward")
-    n = dy.shape[0]
-    mean = module.loss_reduction == "mean"
-    g = dy * dy.dtype.type(n) if mean else dy
     layer, dx = module.layer, None
-    if not input_grad and type(layer) is hl.Dense and g.ndim == 2:
-        layer._backward_matrix(g, g.shape[0], input_grad=False)  # a first layer: no e W^T
+    if not input_grad and type(layer) is hl.Dense and e.ndim == 2:
+        layer._backward_matrix(e, e.shape[0], input_grad=False)  # a first layer: no e W^T
     else:
-        dx = layer.backward(g)
-        dx = _contiguous(dx / dx.dtype.type(n) if mean else dx)
-    grads = layer.grads()
-    out = []
+        dx = _contiguous(layer.backward(e))
+    grads, n, out = layer.grads(), e.shape[0], []
     for hname, _, transposed in module.binds:
         d = grads[hname].T if transposed else grads[hname]
-        out.append(as_tensor(d * d.dtype.type(n) if not mean else d))
+        out.append(as_tensor(d * d.dtype.type(n) if module.loss_reduction == "sum" else d))
     return dx, out
 
 
@@ -222,7 +219,11 @@ class _RunFunction(torch.autograd.Function):
     previous step's input gradient as autograd would between one node per module, and stops after the
     first module whose input needs no gradient (autograd would never reach the modules before it). So
     a run gives the bits and the errors of one node per module, with less of autograd's per-node work;
-    between its modules the arrays pass as they are (C-contiguous), without tensor round trips.
+    between its modules the arrays pass as they are (C-contiguous), without tensor round trips, and
+    the errors stay those of the summed loss, as in hwsim's engine: a ``"mean"`` gradient is
+    multiplied by the batch size N where it enters the run and divided by N where it leaves. (One
+    node per module does this at every module; the two agree bit for bit when N is a power of two
+    and no gradient divided by N is subnormal; otherwise the run is the one equal to hwsim's engine.)
     """
 
     @staticmethod
@@ -247,6 +248,10 @@ class _RunFunction(torch.autograd.Function):
             starts.append(starts[-1] + len(m.binds))
         grads: list = [None] * (starts[-1] - 2)
         g = as_array(dy.contiguous())
+        n = g.dtype.type(g.shape[0]) if g.ndim else g.dtype.type(1)
+        mean = modules[-1].loss_reduction == "mean"
+        if mean:
+            g = g * n
         for i in reversed(range(len(modules))):
             input_grad = needs[0] or any(needs[2:starts[i]])
             g, out = _backward_step(modules[i], ctx.calls[i], ctx.training[i], g, input_grad)
@@ -254,7 +259,9 @@ class _RunFunction(torch.autograd.Function):
             if not input_grad:
                 g = None
                 break
-        return (None if g is None else as_tensor(g), None, *grads)
+        if g is None:
+            return (None, None, *grads)
+        return (as_tensor(g / n if mean else g), None, *grads)
 
 
 def _run_forward(run: list, x: torch.Tensor) -> torch.Tensor:

@@ -429,6 +429,21 @@ def test_run_of_hwsim_modules_as_one_node_gives_the_same_bits(make, outputs, inp
     assert type(fused(torch.zeros(8, 12)).grad_fn).__name__ == "_RunFunctionBackward"
 
 
+def test_run_keeps_hwsim_engine_errors_for_any_batch_size():
+    """Inside a run the errors stay those of the summed loss, as in hwsim's engine: ×N where the gradient
+    enters, ÷N where it leaves. With N = 6 a ÷N and ×N at every module (one node per module) would round
+    the full-precision errors of tanh; the run gives hwsim's chained backward bit for bit."""
+    model = ht.quantize_model(nn.Sequential(nn.Tanh(), nn.Sigmoid(), nn.Tanh(), nn.Sigmoid()), "fp32")
+    net = ht.to_hwsim(model, (7,))
+    x = torch.from_numpy(np.random.default_rng(5).standard_normal((6, 7)).astype(np.float32))
+    dy = np.random.default_rng(6).standard_normal((6, 7)).astype(np.float32)
+    xt = x.clone().requires_grad_()
+    model(xt).backward(torch.from_numpy(dy))
+    net.forward(x.numpy(), training=True)
+    want = net.backward(dy * np.float32(6)) / np.float32(6)
+    assert xt.grad.numpy().tobytes() == want.tobytes()
+
+
 def test_run_of_hwsim_modules_keeps_the_errors():
     model = ht.quantize_model(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)), "fp32")
     y = model(torch.randn(2, 3))
