@@ -28,8 +28,8 @@ def windows_as_rows(x, kh: int, kw: int, stride: int):
     """The im2col matrix (N*Ho*Wo, C*kh*kw) of ``x`` (N, C, H, W): row (n, oh, ow), column (c, i, j)
     (numpy float arrays: one Numba copy, `_window_kernels`; others: a reshape of `windows`)."""
     if _kernels.takes(x):
-        n, c, h, w = x.shape
-        return _kernels.windows_to_cols(x, kh, kw, stride, (h - kh) // stride + 1, (w - kw) // stride + 1)
+        ho, wo = conv_out_size(x.shape[2], kh, stride, 0), conv_out_size(x.shape[3], kw, stride, 0)
+        return _kernels.windows_to_cols(x, kh, kw, stride, ho, wo)
     win = windows(x, kh, kw, stride)
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(win.shape[0] * win.shape[2] * win.shape[3], -1)
 
@@ -102,7 +102,8 @@ class Conv2d(OpticalOption, WeightedLayer):
         p = self.padding
         if p:
             x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-        n, ho, wo = x.shape[0], *self.output_shape_hw(x.shape[2], x.shape[3])
+        n, ho, wo = x.shape[0], conv_out_size(x.shape[2], self.kh, self.stride, 0), \
+            conv_out_size(x.shape[3], self.kw, self.stride, 0)
         if self.optical is None:
             s = self._forward_matrix(windows_as_rows(x, self.kh, self.kw, self.stride), training)
         else:
@@ -110,10 +111,6 @@ class Conv2d(OpticalOption, WeightedLayer):
         if training:
             self._geometry = (x.shape, ho, wo)
         return xp.ascontiguousarray(s.reshape(n, ho, wo, self.cout).transpose(0, 3, 1, 2))
-
-    def output_shape_hw(self, h: int, w: int) -> tuple[int, int]:
-        """(Ho, Wo) of a padded input of height ``h`` and width ``w``."""
-        return (h - self.kh) // self.stride + 1, (w - self.kw) // self.stride + 1
 
     def _to_cols(self, x):
         return windows_as_rows(x, self.kh, self.kw, self.stride)

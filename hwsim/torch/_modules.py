@@ -140,9 +140,9 @@ def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tu
         return known
     layer, where = module.layer, f"hwsim.torch: {module.path} ({module.source_type})"
     if own is not None:
-        _numpy_dtype(own, where)
-    if own is not None and dtype != own:
-        raise TypeError(f"{where} needs input of its parameters' dtype {own}, got {dtype}")
+        _numpy_dtype(own, where)  # TypeError for parameters of a dtype hwsim does not run
+        if dtype != own:
+            raise TypeError(f"{where} needs input of its parameters' dtype {own}, got {dtype}")
     if not dtype.is_floating_point:
         raise TypeError(f"{where} needs a floating-point input, got {dtype}")
     if type(layer) is hl.Dense:  # torch's Linear: (N, *, in_features)
@@ -215,15 +215,14 @@ class _RunFunction(torch.autograd.Function):
     autograd node.
 
     Forward: each module in turn binds its parameters, counts its training call, runs its hwsim step
-    and writes back its buffers. Backward runs the modules' steps last to first, handing each the
-    previous step's input gradient as autograd would between one node per module, and stops after the
-    first module whose input needs no gradient (autograd would never reach the modules before it). So
-    a run gives the bits and the errors of one node per module, with less of autograd's per-node work;
-    between its modules the arrays pass as they are (C-contiguous), without tensor round trips, and
-    the errors stay those of the summed loss, as in hwsim's engine: a ``"mean"`` gradient is
-    multiplied by the batch size N where it enters the run and divided by N where it leaves. (One
-    node per module does this at every module; the two agree bit for bit when N is a power of two
-    and no gradient divided by N is subnormal; otherwise the run is the one equal to hwsim's engine.)
+    and writes back its buffers. Backward runs the modules' steps last to first and stops after the
+    first module whose input needs no gradient (autograd would never reach the modules before it).
+    Between its modules the arrays pass as they are (C-contiguous), and the errors stay those of the
+    summed loss, as in hwsim's engine: a ``"mean"`` gradient is multiplied by the batch size N where
+    it enters the run and divided by N where it leaves. So a run makes the hwsim calls of one node per
+    module in the same order and raises the same errors; its bits are those of one node per module
+    when N is a power of two and no gradient divided by N is subnormal (one node per module rescales
+    at every module), and otherwise those of hwsim's engine.
     """
 
     @staticmethod
@@ -356,8 +355,8 @@ def _hooked(m: nn.Module) -> bool:
 
 class HwsimSequential(nn.Sequential):
     """An ``nn.Sequential`` that runs each run of consecutive `HwsimModule` children as one
-    autograd node (`_RunFunction`: the same hwsim calls, bits and errors as one node per child,
-    less of autograd's per-node work). `quantize_model` gives every plain ``nn.Sequential`` of the
+    autograd node (`_RunFunction`: the same hwsim calls and errors as one node per child, less of
+    autograd's per-node work). `quantize_model` gives every plain ``nn.Sequential`` of the
     model this class; children, their names, ``state_dict`` keys and indexing do not change. A child
     with hooks (or torch's global module hooks) is called on its own, so its hooks run."""
 
