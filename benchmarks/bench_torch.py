@@ -229,6 +229,16 @@ def _phase_text(phases: dict, inner_sgd: list[float]) -> str:
         "torch's SGD step, then the `update` role (s16.14, stochastic) written into every parameter."])
 
 
+def median_ms(fn, repeats: int) -> float:
+    """Median milliseconds of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
 def report_header(script: str, argv, t_start: float, load_before: tuple) -> list[str]:
     """The report lines naming the command (with its run time) and the machine (with its load)."""
     command = f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])

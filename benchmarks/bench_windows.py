@@ -30,8 +30,10 @@ from hwsim import md_table  # noqa: E402
 from hwsim.layers import _window_kernels as kernels  # noqa: E402
 from hwsim.layers._conv import scatter_windows, windows, windows_as_rows  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parent))  # bench_torch: QPyTorch wrapper, report header, timer
+from bench_torch import median_ms, report_header  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))  # bench_torch: the QPyTorch wrapper, the report header
 BATCH = 64
 POLICY = {"weight": "s8.7", "activation": "s8.4", "update": "s16.14:stochastic"}
 
@@ -45,15 +47,6 @@ def numpy_code():
         yield
     finally:
         kernels.takes = takes
-
-
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def _max_pool_numpy(x, k):
@@ -151,9 +144,9 @@ def main(argv=None) -> int:
             slow()
     for _ in range(args.rounds):
         for name, fast, slow in ops:
-            op_times[name][0].append(_median_ms(fast, 5))
+            op_times[name][0].append(median_ms(fast, 5))
             with numpy_code():
-                op_times[name][1].append(_median_ms(slow, 5))
+                op_times[name][1].append(median_ms(slow, 5))
     op_rows = [[name, f"{statistics.median(k):.2f}", f"{statistics.median(n):.2f}",
                 f"{statistics.median(n) / statistics.median(k):.1f}×"] for name, (k, n) in op_times.items()]
     print(md_table(["operation", "kernel (ms)", "numpy code (ms)", "speed-up"], op_rows), flush=True)
@@ -185,7 +178,6 @@ def main(argv=None) -> int:
     step_rows = [[name, f"{med[name]:.2f}", f"{med[name] / base:.2f}",
                   ", ".join(f"{t:.1f}" for t in step_times[name][1:])] for name in engines]
     print(md_table(["engine", "median step (ms)", "/ torch fp32", "rounds (ms, 5 steps each)"], step_rows))
-    from bench_torch import report_header
 
     text = "\n".join([
         "# Convolution and pooling window kernels", "",
