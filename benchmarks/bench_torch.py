@@ -239,6 +239,16 @@ def median_ms(fn, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
+def write_report(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` (its folder made) through a temporary file then renamed: a reader never
+    sees half a report."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+
+
 def report_header(script: str, argv, t_start: float, load_before: tuple) -> list[str]:
     """The report lines naming the command (with its run time) and the machine (with its load)."""
     command = f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -348,9 +358,7 @@ def main(argv=None) -> int:
         _phase_text(phases, inner_sgd), "",
         "## Tie rounding", "", ties, "",
     ])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_report(args.out, text)
     print(text)
     return 0
 

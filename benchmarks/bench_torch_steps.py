@@ -35,7 +35,7 @@ import hwsim.torch as ht  # noqa: E402
 from hwsim import RoleFormat, md_table  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_torch import BATCH, LR, MOMENTUM, POLICY, _mlp, _timed_step, median_ms, report_header  # noqa: E402
+from bench_torch import BATCH, LR, MOMENTUM, POLICY, _mlp, _timed_step, median_ms, report_header, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = np.finfo(np.float32).tiny
@@ -176,18 +176,14 @@ def main(argv=None) -> int:
         f"{args.steps - args.steps // 2})", "",
         md_table(["part (ms per step)", "median"], part_rows), "",
         f"The update role costs {f['in_loop']:.3f} ms in the training loop and {f['alone']:.3f} ms in a loop "
-        "of its own. The likely cause (not isolated here): right after torch's SGD step fixedpoint's Numba "
-        "kernels wake their own thread pool, asleep while torch's ran (two OpenMP pools on the same "
-        "cores, `OMP_WAIT_POLICY=PASSIVE`), and find the parameters just written by torch's threads. "
+        "of its own. The cause is not isolated here; it is not the waking of Numba's thread pool after "
+        "torch's (bench_torch_optim.py → torch_optim.md: the update role run single-threaded in the loop "
+        "is no faster). "
         f"torch fp32's step plus the fixedpoint work timed alone is {floor:.3f} ms, "
         f"{floor / f['fp32']:.2f}× torch fp32's step: what hwsim.torch would take with no other overhead "
         f"(it takes {f['hwsim'] / f['fp32']:.2f}×).", "",
     ])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_report(args.out, text)
     print(text)
     return 0
 

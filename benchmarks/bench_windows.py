@@ -31,7 +31,7 @@ from hwsim.layers import _window_kernels as kernels  # noqa: E402
 from hwsim.layers._conv import scatter_windows, windows, windows_as_rows  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # bench_torch: QPyTorch wrapper, report header, timer
-from bench_torch import median_ms, report_header  # noqa: E402
+from bench_torch import median_ms, report_header, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 64
@@ -197,11 +197,7 @@ def main(argv=None) -> int:
         "`--weight s8.7 --activation s8.4 --update s16.14:stochastic` (QPyTorch: the same policy, as in "
         "bench_torch.py). \"numpy code\": the same hwsim.torch model with the kernels switched off.", "",
     ])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_report(args.out, text)
     return 0
 
 

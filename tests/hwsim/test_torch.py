@@ -358,6 +358,30 @@ def test_bad_input_of_a_later_module_changes_nothing():
     assert model(torch.randn(2, 2, 6, 6)).shape == (2, 2)  # then a good input runs
     with pytest.raises(ValueError, match=r"1 \(BatchNorm2d\): BatchNorm\(3\) needs input shape"):
         model[1](torch.randn(2, 4, 3, 3))
+
+
+def test_batchnorm_takes_what_torch_takes():
+    """torch's rules, checked before any module runs: one value per channel cannot be normalised in
+    training (hwsim's layer would return zeros), BatchNorm2d takes (N, C, H, W) only, BatchNorm1d here
+    (N, C) only; in eval mode a single sample runs."""
+    model = ht.quantize_model(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)), "fixed8")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"^hwsim.torch: 1 \(BatchNorm1d\) needs more than 1 value per "
+                                         r"channel when training \(as torch's\), got input shape \(1, 3\)$"):
+        model(torch.randn(1, 4))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items()) and model[0].calls == 0
+    assert model.eval()(torch.randn(1, 4)).shape == (1, 3)
+    norm2d = ht.quantize_model(nn.Sequential(nn.BatchNorm2d(3)), "fixed8")
+    with pytest.raises(ValueError, match=r"0 \(BatchNorm2d\) needs a 4-D input \(N, C, H, W\).*got input "
+                                         r"shape \(5, 3\)$"):
+        norm2d(torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"needs more than 1 value per channel"):
+        norm2d(torch.randn(1, 3, 1, 1))
+    assert norm2d(torch.randn(1, 3, 2, 1)).shape == (1, 3, 2, 1)  # two values per channel
+    norm1d = ht.quantize_model(nn.Sequential(nn.BatchNorm1d(3)), "fixed8")
+    with pytest.raises(ValueError, match=r"0 \(BatchNorm1d\) needs a 2-D input \(N, C\) \(hwsim's BatchNorm "
+                                         r"has no \(N, C, L\) form\)"):
+        norm1d(torch.randn(5, 3, 4))
     double = ht.quantize_model(nn.Sequential(nn.Linear(4, 3)), "fixed8").double()  # dtype follows the weights
     assert double(torch.ones(2, 4, dtype=torch.float64)).dtype == torch.float64
 
