@@ -30,6 +30,7 @@ fixed-point grids (tests/hwsim/test_torch.py) — and agrees to float32 rounding
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -135,14 +136,11 @@ def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tu
     ValueError (shape) or TypeError (dtype) naming the module's path and what it accepts. Results
     are cached per module, so a training loop pays a dictionary look-up."""
     own = module.param_dtype()
-    layer = module.layer
-    if module.training and type(layer) is hl.BatchNorm and len(shape) >= 2 and _values_per_channel(shape) < 2:
-        raise ValueError(f"hwsim.torch: {module.path} ({module.source_type}) needs more than 1 value per "
-                         f"channel when training (as torch's), got input shape {shape}")
-    known = module.checked_shapes.get((shape, dtype, own))
+    key = (shape, dtype, own, module.training)
+    known = module.checked_shapes.get(key)
     if known is not None:
         return known
-    where = f"hwsim.torch: {module.path} ({module.source_type})"
+    layer, where = module.layer, f"hwsim.torch: {module.path} ({module.source_type})"
     if own is not None:
         _numpy_dtype(own, where)  # TypeError for parameters of a dtype hwsim does not run
         if dtype != own:
@@ -159,6 +157,9 @@ def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tu
         if form is not None and len(shape) != form[0]:
             raise ValueError(f"{where} needs a {form[0]}-D input {form[1]} ({form[2]}), got input shape "
                              f"{shape}")
+        if form is not None and module.training and shape[0] * math.prod(shape[2:]) < 2:
+            raise ValueError(f"{where} needs more than 1 value per channel when training (as torch's), got "
+                             f"input shape {shape}")
         if len(shape) < 2 and not isinstance(layer, (hl.Activation, hl.Dropout)):
             raise ValueError(f"{where} needs a batch axis first, got input shape {shape}")
         try:
@@ -167,7 +168,7 @@ def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tu
             raise ValueError(f"{where}: {err} (shapes without the batch axis)") from None
     if len(module.checked_shapes) >= 64:
         module.checked_shapes.clear()
-    module.checked_shapes[(shape, dtype, own)] = out
+    module.checked_shapes[key] = out
     return out
 
 
@@ -175,11 +176,6 @@ def _output_shape(module: "HwsimModule", shape: tuple, dtype: torch.dtype) -> tu
 #: takes both forms, so the torch module's own rule is checked here).
 _BATCHNORM_INPUT = {"BatchNorm1d": (2, "(N, C)", "hwsim's BatchNorm has no (N, C, L) form"),
                     "BatchNorm2d": (4, "(N, C, H, W)", "as torch's BatchNorm2d")}
-
-
-def _values_per_channel(shape: tuple) -> int:
-    """Values per channel of a batch normalisation's input (N, C, ...): N times the spatial size."""
-    return shape[0] * int(np.prod(shape[2:], dtype=np.int64))
 
 
 def _check_run(run, x: torch.Tensor) -> None:

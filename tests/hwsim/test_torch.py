@@ -358,6 +358,8 @@ def test_bad_input_of_a_later_module_changes_nothing():
     assert model(torch.randn(2, 2, 6, 6)).shape == (2, 2)  # then a good input runs
     with pytest.raises(ValueError, match=r"1 \(BatchNorm2d\): BatchNorm\(3\) needs input shape"):
         model[1](torch.randn(2, 4, 3, 3))
+    double = ht.quantize_model(nn.Sequential(nn.Linear(4, 3)), "fixed8").double()  # dtype follows the weights
+    assert double(torch.ones(2, 4, dtype=torch.float64)).dtype == torch.float64
 
 
 def test_batchnorm_takes_what_torch_takes():
@@ -382,8 +384,6 @@ def test_batchnorm_takes_what_torch_takes():
     with pytest.raises(ValueError, match=r"0 \(BatchNorm1d\) needs a 2-D input \(N, C\) \(hwsim's BatchNorm "
                                          r"has no \(N, C, L\) form\)"):
         norm1d(torch.randn(5, 3, 4))
-    double = ht.quantize_model(nn.Sequential(nn.Linear(4, 3)), "fixed8").double()  # dtype follows the weights
-    assert double(torch.ones(2, 4, dtype=torch.float64)).dtype == torch.float64
 
 
 def test_half_precision_model_equals_its_float32_twin_on_exact_values():
